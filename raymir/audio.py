@@ -1,0 +1,117 @@
+"""Audio front end: repeat-padding, the torch mel spectrogram, and the MFCC baseline.
+
+The mel spectrogram is computed with ``torch.stft`` and librosa's Slaney mel filterbank so
+that the same code runs on CPU and GPU, batched, inside the model. It matches
+``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=np.max)`` per clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MelParams:
+    """Mel front-end parameters (defaults: Choi et al. 2017's released code)."""
+
+    sr: int = 12000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    fmin: float = 0.0
+    fmax: float = 6000.0
+    duration: float = 29.0  # seconds fed to the model; shorter clips are repeated
+    top_db: float = 80.0
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sr * self.duration))
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + self.n_samples // self.hop_length
+
+
+def repeat_pad(y: np.ndarray, n_samples: int) -> np.ndarray:
+    """Repeat (tile) clips along the last axis to exactly ``n_samples`` samples.
+
+    y: [..., t] → [..., n_samples]. Longer clips are cut; an empty clip becomes silence.
+    """
+    t = y.shape[-1]
+    if t == 0:
+        return np.zeros(y.shape[:-1] + (n_samples,), dtype=y.dtype)
+    if t >= n_samples:
+        return y[..., :n_samples]
+    reps = -(-n_samples // t)
+    return np.concatenate([y] * reps, axis=-1)[..., :n_samples]
+
+
+class MelSpectrogram(nn.Module):
+    """Waveform → log-mel spectrogram in dB, referenced to each clip's own maximum.
+
+    forward: y [batch, samples] → spec [batch, 1, n_mels, frames].
+    The dB reference is per clip (never per batch), so a clip's spectrogram does not
+    depend on which other clips share its batch.
+    """
+
+    def __init__(self, params: MelParams = MelParams()) -> None:
+        super().__init__()
+        self.params = params
+        fb = librosa.filters.mel(
+            sr=params.sr, n_fft=params.n_fft, n_mels=params.n_mels,
+            fmin=params.fmin, fmax=params.fmax, htk=False, norm="slaney",
+        )
+        self.register_buffer("mel_fb", torch.from_numpy(fb).float(), persistent=False)
+        # librosa's "hann" is scipy's periodic Hann window, as is torch's default.
+        self.register_buffer("window", torch.hann_window(params.n_fft), persistent=False)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        stft = torch.stft(
+            y.float(), n_fft=p.n_fft, hop_length=p.hop_length, window=self.window,
+            center=True, pad_mode="constant", return_complex=True,
+        )
+        power = stft.real.square() + stft.imag.square()  # [batch, freq, frames]
+        mel = torch.matmul(self.mel_fb, power)  # [batch, n_mels, frames]
+        amin = 1e-10
+        db = 10.0 * torch.log10(mel.clamp_min(amin))
+        ref = db.amax(dim=(1, 2), keepdim=True)  # per-clip reference, as ref=np.max
+        db = db - ref
+        db = db.clamp_min(-p.top_db)
+        return db.unsqueeze(1)
+
+
+def mel_db_librosa(y: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:
+    """Reference implementation with librosa: y [samples] → [n_mels, frames] dB."""
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=params.sr, n_fft=params.n_fft, hop_length=params.hop_length,
+        n_mels=params.n_mels, fmin=params.fmin, fmax=params.fmax, power=2.0,
+    )
+    return librosa.power_to_db(mel, ref=np.max, top_db=params.top_db)
+
+
+MFCC_DIMS = 120
+
+
+def mfcc_stats(y: np.ndarray, sr: int, *, n_mfcc: int = 20) -> np.ndarray:
+    """The MFCC baseline of Choi et al. 2017: y [samples] → [120].
+
+    20 MFCCs (librosa defaults: n_fft 2048, hop 512), their first and second differences,
+    then mean and standard deviation over time of all 60 rows.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.size < 2048:
+        y = repeat_pad(y, 2048)
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
+    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))
+    width = max(width, 3)
+    d1 = librosa.feature.delta(mfcc, order=1, width=width, mode="nearest")
+    d2 = librosa.feature.delta(mfcc, order=2, width=width, mode="nearest")
+    rows = np.concatenate([mfcc, d1, d2], axis=0)
+    out = np.concatenate([rows.mean(axis=1), rows.std(axis=1)])
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

@@ -1,0 +1,75 @@
+"""Content-addressed artifacts: a stage's output lives under a hash of its inputs and parameters.
+
+An artifact is a directory built in a private temporary sibling, completed with a
+``.done`` marker, then renamed into place — so a crash leaves no half-written artifact
+and concurrent builders (Ray workers) never see each other's partial output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DONE = ".done"
+
+
+def _canonical(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def key_of(params: Any) -> str:
+    """A short stable hash of (nested) parameters: dataclasses, dicts, lists, scalars."""
+    blob = json.dumps(_canonical(params), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def is_done(path: Path) -> bool:
+    return (Path(path) / DONE).exists()
+
+
+def cached(root: Path, kind: str, params: Any, build: Callable[[Path], None]) -> Path:
+    """Return the artifact directory for ``params``, building it with ``build(tmp_dir)`` if absent.
+
+    ``build`` writes its files into the directory it is given; the directory is published
+    atomically only after ``build`` returns.
+    """
+    final = Path(root) / kind / key_of(params)
+    if is_done(final):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        build(tmp)
+        (tmp / "params.json").write_text(json.dumps(_canonical(params), indent=1, default=str))
+        (tmp / DONE).touch()
+        if final.exists() and not is_done(final):
+            shutil.rmtree(final, ignore_errors=True)  # a stale partial artifact from a crash
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another worker published the same artifact first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def dir_size(path: Path) -> int:
+    """Total bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

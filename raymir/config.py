@@ -1,0 +1,315 @@
+"""Sweep YAML → frozen dataclasses, fully validated before anything runs.
+
+Every problem (unknown key, wrong type, bad value, unknown task/model/layer) is collected
+and reported in one ``ConfigError`` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raymir.audio import MelParams
+from raymir.data.synthetic import TARGET_TASKS, SyntheticParams
+
+FEATURES = ("convnet", "random", "mfcc", "convnet+mfcc")
+LAYER_DIGITS = "12345"
+
+
+class ConfigError(ValueError):
+    """A sweep file (or override) is invalid; ``problems`` lists every issue found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Source-task training (Ray Train)."""
+
+    model: str = "choi2017"
+    epochs: int = 6
+    batch_size: int = 16
+    lr: float = 1e-3
+    num_workers: int = 2  # Ray Train workers (DDP ranks)
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    val_fraction: float = 0.15
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which features to probe; ``layers`` empty means all 31 combinations."""
+
+    kinds: tuple[str, ...] = FEATURES
+    layers: tuple[str, ...] = ()
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """SVM/SVR grid and cross-validation protocol."""
+
+    tasks: tuple[str, ...] = tuple(TARGET_TASKS)
+    folds: int = 10
+    nested: bool = True
+    scaler: tuple[bool, ...] = (True, False)
+    kernels: tuple[str, ...] = ("linear", "rbf")
+    C: tuple[float, ...] = (0.1, 2.0, 8.0, 32.0)
+    gamma: tuple[float | str, ...] = ("2^-3", "2^-5", "2^-7", "2^-9", "2^-11", "2^-13", "1/n_features")
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Ray Tune resources for the probe trials."""
+
+    cpus_per_trial: float = 1.0
+    max_concurrent_trials: int = 0  # 0: as many as the cluster's CPUs allow
+    max_failures: int = 1
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str
+    description: str = ""
+    output: str = "raymir_out"
+    corpus: SyntheticParams = field(default_factory=SyntheticParams)
+    mel: MelParams = field(default_factory=MelParams)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    @property
+    def layer_combos(self) -> tuple[str, ...]:
+        return self.features.layers or all_layer_combos()
+
+
+def all_layer_combos() -> tuple[str, ...]:
+    """The 31 non-empty subsets of layers 1..5 as strings ("1", "2", …, "12345"), by size then order."""
+    out = []
+    for mask in range(1, 32):
+        out.append("".join(d for i, d in enumerate(LAYER_DIGITS) if mask >> i & 1))
+    return tuple(sorted(out, key=lambda s: (len(s), s)))
+
+
+_GAMMA = re.compile(r"^2\^(-?\d+)$")
+
+
+def gamma_value(g: float | str, n_features: int) -> float:
+    """Resolve a grid γ: a number, "2^k", or "1/n_features"."""
+    if isinstance(g, str):
+        if g == "1/n_features":
+            return 1.0 / n_features
+        return 2.0 ** int(_GAMMA.match(g).group(1))
+    return float(g)
+
+
+# --- generic YAML → dataclass --------------------------------------------------------------
+
+def _coerce(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            errors.append(f"{key}: expected a mapping, got {value!r}")
+            return tp() if _all_defaults(tp) else None
+        return _build(tp, value, key, errors)
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(tp):
+            trial: list[str] = []
+            out = _coerce(value, arm, key, trial)
+            if not trial:
+                return out
+        errors.append(f"{key}: {value!r} is not a {' or '.join(a.__name__ for a in typing.get_args(tp))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (arm, _) = typing.get_args(tp)
+        return tuple(_coerce(v, arm, f"{key}[{i}]", errors) for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            errors.append(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(f"{key}: expected a number, got {value!r}")
+            return value
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            errors.append(f"{key}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _all_defaults(cls: type) -> bool:
+    return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+               for f in dataclasses.fields(cls))
+
+
+def _build(cls: type, data: dict, prefix: str, errors: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in names:
+            errors.append(f"{prefix + '.' if prefix else ''}{k}: unknown key (allowed: {', '.join(sorted(names))})")
+    kwargs = {}
+    for k, v in data.items():
+        if k in names:
+            before = len(errors)
+            value = _coerce(v, hints[k], f"{prefix + '.' if prefix else ''}{k}", errors)
+            if len(errors) == before:  # a bad value is reported once and left at its default
+                kwargs[k] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        errors.append(f"{prefix or 'sweep'}: {exc}")
+        return None
+
+
+def _check(cfg: SweepConfig) -> list[str]:
+    """Semantic checks: values in range, names that exist."""
+    from raymir.models import MODELS
+
+    p: list[str] = []
+    c, pt, pr, ft, mel = cfg.corpus, cfg.pretrain, cfg.probe, cfg.features, cfg.mel
+    if not 0 <= c.overlap <= 1:
+        p.append(f"corpus.overlap: must be in [0, 1], got {c.overlap}")
+    if not 0 <= c.label_noise < 0.5:
+        p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
+    if c.duration <= 0:
+        p.append(f"corpus.duration: must be > 0 seconds, got {c.duration}")
+    for k in ("source_artists_per_genre", "source_tracks_per_artist", "target_artists_per_genre",
+              "target_tracks_per_artist", "clips_per_class", "event_folds", "n_tags"):
+        if getattr(c, k) < 1:
+            p.append(f"corpus.{k}: must be ≥ 1, got {getattr(c, k)}")
+    if mel.n_frames < 1280:
+        p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {mel.n_frames}")
+    if pt.model not in MODELS:
+        p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
+    for k in ("epochs", "batch_size", "num_workers"):
+        if getattr(pt, k) < 1:
+            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
+    if not 0 < pt.val_fraction < 1:
+        p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
+    if pt.lr <= 0:
+        p.append(f"pretrain.lr: must be > 0, got {pt.lr}")
+    for k in ft.kinds:
+        if k not in FEATURES:
+            p.append(f"features.kinds: unknown feature {k!r} (available: {', '.join(FEATURES)})")
+    valid = set(all_layer_combos())
+    for combo in ft.layers:
+        if str(combo) not in valid:
+            p.append(f"features.layers: {combo!r} is not a layer combination (digits 1-5, increasing, e.g. '135')")
+    for t in pr.tasks:
+        if t not in TARGET_TASKS:
+            p.append(f"probe.tasks: unknown task {t!r} (available: {', '.join(TARGET_TASKS)})")
+    if pr.folds < 2:
+        p.append(f"probe.folds: must be ≥ 2, got {pr.folds}")
+    if pr.nested and pr.folds < 3:
+        p.append("probe.folds: nested CV needs ≥ 3 folds")
+    for k in pr.kernels:
+        if k not in ("linear", "rbf"):
+            p.append(f"probe.kernels: unknown kernel {k!r} (available: linear, rbf)")
+    for C in pr.C:
+        if isinstance(C, (int, float)) and C <= 0:
+            p.append(f"probe.C: must be > 0, got {C}")
+    for g in pr.gamma:
+        if isinstance(g, str) and g != "1/n_features" and not _GAMMA.match(g):
+            p.append(f"probe.gamma: {g!r} is not a number, '2^k' or '1/n_features'")
+        elif isinstance(g, (int, float)) and g <= 0:
+            p.append(f"probe.gamma: must be > 0, got {g}")
+    if not pr.scaler or not pr.kernels or not pr.C:
+        p.append("probe: scaler, kernels and C must each list at least one value")
+    if cfg.search.cpus_per_trial <= 0:
+        p.append(f"search.cpus_per_trial: must be > 0, got {cfg.search.cpus_per_trial}")
+    return p
+
+
+# --- files, presets, overrides ---------------------------------------------------------------
+
+def sweep_dirs() -> list[Path]:
+    """Where sweep files are looked up: ./sweeps, then the sweeps/ shipped beside the package."""
+    return [Path.cwd() / "sweeps", Path(__file__).resolve().parents[1] / "sweeps"]
+
+
+def list_sweeps() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in reversed(sweep_dirs()):
+        for f in sorted(d.glob("*.yaml")) if d.is_dir() else ():
+            found[f.stem] = f
+    return dict(sorted(found.items()))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _apply_override(data: dict, item: str, errors: list[str]) -> None:
+    if "=" not in item:
+        errors.append(f"--set {item!r}: expected key=value, e.g. pretrain.epochs=3")
+        return
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        errors.append(f"--set {key}: cannot parse value {raw!r}: {exc}")
+        return
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            errors.append(f"--set {key}: {part!r} is not a section")
+            return
+    node[parts[-1]] = value
+
+
+def load_sweep(name_or_path: str, *, preset: str | None = None, overrides: tuple[str, ...] = ()) -> SweepConfig:
+    """Load, merge preset and ``key=value`` overrides, validate; raise ConfigError listing every problem."""
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        sweeps = list_sweeps()
+        if name_or_path not in sweeps:
+            raise ConfigError(name_or_path, [f"unknown sweep {name_or_path!r}; available: {', '.join(sweeps) or 'none'}"])
+        path = sweeps[name_or_path]
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["the top level must be a mapping of sections"])
+    errors: list[str] = []
+    presets = data.pop("presets", {}) or {}
+    if preset is not None:
+        if preset not in presets:
+            errors.append(f"--preset {preset!r}: unknown preset (available: {', '.join(presets) or 'none'})")
+        else:
+            data = _merge(data, presets[preset])
+    for item in overrides:
+        _apply_override(data, item, errors)
+    data.setdefault("name", path.stem)
+    cfg = _build(SweepConfig, data, "", errors)
+    if cfg is not None:
+        errors += _check(cfg)
+    if errors:
+        raise ConfigError(str(path), errors)
+    return cfg

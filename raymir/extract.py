@@ -1,0 +1,56 @@
+"""Feature extraction: per-layer pooled convnet features and the MFCC baseline, cached by content.
+
+Features are computed in eval mode (BatchNorm running statistics) with a per-clip dB
+reference, so a clip's features do not depend on the batch it is computed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from raymir import cache
+from raymir.audio import mfcc_stats, repeat_pad
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """Content hash of a model's weights (names, shapes and values)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def layer_features(model: nn.Module, audio: np.ndarray, *, n_samples: int, batch_size: int = 8,
+                   device: str = "cpu") -> np.ndarray:
+    """Pooled features of every layer: audio [n, samples] → [n, n_layers, channels].
+
+    Clips are repeated (tiled) to ``n_samples`` (29 s for the Choi convnet).
+    """
+    model = model.to(device).eval()
+    out = []
+    for start in range(0, len(audio), batch_size):
+        y = repeat_pad(np.asarray(audio[start:start + batch_size], dtype=np.float32), n_samples)
+        feats = model.layer_features(torch.from_numpy(y).to(device))
+        out.append(torch.stack(feats, dim=1).float().cpu().numpy())
+    return np.concatenate(out, axis=0) if out else np.zeros((0, 0, 0), dtype=np.float32)
+
+
+def mfcc_features(audio: np.ndarray, sr: int) -> np.ndarray:
+    """MFCC baseline for every clip: audio [n, samples] → [n, 120]."""
+    return np.stack([mfcc_stats(np.asarray(y), sr) for y in audio]) if len(audio) else np.zeros((0, 120))
+
+
+def cached_features(cache_root: Path, *, kind: str, subset_key: str, params: dict, compute) -> np.ndarray:
+    """Features stored under hash(subset content key, extractor params); ``compute()`` runs only on a miss."""
+    key = {"features": kind, "subset": subset_key, **params}
+    path = cache.cached(cache_root, "features", key, lambda d: np.save(d / "features.npy", compute()))
+    return np.load(path / "features.npy")

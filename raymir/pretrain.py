@@ -1,0 +1,166 @@
+"""Source-task pretraining with Ray Train: multi-label tagging (BCE, Adam) on the source subset.
+
+``train_loop`` runs on every Ray Train worker (DDP over gloo on CPU, NCCL on GPU);
+``pretrain`` wires it into a ``TorchTrainer`` and returns the trained weights. Re-running
+with the same name and storage path resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupShuffleSplit
+from torch.utils.data import DataLoader, Dataset
+
+from raymir.audio import MelParams, repeat_pad
+from raymir.data.subset import Subset
+from raymir.models import MODELS
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class ClipDataset(Dataset):
+    """(y [n_samples], target [k], index) for the given clips; audio repeated to the model's length."""
+
+    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray, n_samples: int) -> None:
+        self.audio, self.targets, self.indices, self.n_samples = audio, targets, indices, n_samples
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        j = int(self.indices[i])
+        y = repeat_pad(np.asarray(self.audio[j], dtype=np.float32), self.n_samples)
+        return torch.from_numpy(y), torch.from_numpy(np.asarray(self.targets[j], dtype=np.float32)), j
+
+
+def split_train_val(subset: Subset, *, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out split by artist (group) when known, so validation clips come from unseen artists."""
+    n = len(subset)
+    groups = subset.groups if subset.groups is not None else np.arange(n)
+    train, val = next(GroupShuffleSplit(1, test_size=val_fraction, random_state=seed).split(np.zeros(n), groups=groups))
+    return np.sort(train), np.sort(val)
+
+
+def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Mean ROC-AUC over the tags that have both positives and negatives: [n, k] each."""
+    aucs = [roc_auc_score(targets[:, j], scores[:, j]) for j in range(targets.shape[1])
+            if 0 < targets[:, j].sum() < len(targets)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def train_loop(config: dict) -> None:
+    """One Ray Train worker: build model + data, train ``epochs``, report metrics and checkpoints."""
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(config["seed"])
+    subset = Subset.load(Path(config["subset_dir"]))
+    targets = subset.labels[config["label"]]
+    mel = MelParams(**config["mel"])
+    model = MODELS[config["model"]](targets.shape[1], mel=mel)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:  # resume after a worker failure or a re-run of the same run name
+        with checkpoint.as_directory() as d:
+            state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+    model = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), mel.n_samples)
+    val_ds = ClipDataset(subset.audio, targets, np.asarray(config["val_idx"]), mel.n_samples)
+    train_dl = ray.train.torch.prepare_data_loader(
+        DataLoader(train_ds, batch_size=config["batch_size"], shuffle=True, drop_last=len(train_ds) > config["batch_size"]))
+    val_dl = ray.train.torch.prepare_data_loader(DataLoader(val_ds, batch_size=config["batch_size"]))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    for epoch in range(start_epoch, config["epochs"]):
+        if world > 1:
+            train_dl.sampler.set_epoch(epoch)
+        model.train()
+        total = torch.zeros((), device=device)  # summed on device: no host sync per step
+        steps = 0
+        for y, t, _ in train_dl:
+            loss = loss_fn(model(y), t)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            steps += 1
+        model.eval()
+        scores, truth, index = [], [], []
+        with torch.no_grad():
+            for y, t, j in val_dl:
+                scores.append(torch.sigmoid(model(y)).cpu().numpy())
+                truth.append(t.cpu().numpy())
+                index.append(np.asarray(j))
+        local = (np.concatenate(scores), np.concatenate(truth), np.concatenate(index))
+        if world > 1:  # each rank scored a shard of the validation set; gather, drop sampler padding
+            parts: list = [None] * world
+            torch.distributed.all_gather_object(parts, local)
+            local = tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+        _, first = np.unique(local[2], return_index=True)
+        val_auc = macro_roc_auc(local[1][first], local[0][first])
+        metrics = {"epoch": epoch, "train_loss": float(total.item() / max(steps, 1)), "val_roc_auc": val_auc}
+        history.append(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                net = model.module if hasattr(model, "module") else model
+                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                            "history": json.dumps(history)}, Path(tmp) / CHECKPOINT_FILE)
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt)  # every rank reports: it is a barrier
+
+
+@dataclass
+class PretrainResult:
+    state_dict: dict[str, torch.Tensor]
+    history: list[dict]  # one dict per epoch: epoch, train_loss, val_roc_auc
+    n_classes: int
+    checkpoint_path: str
+
+
+def load_checkpoint(path: Path) -> tuple[dict, list[dict]]:
+    """Weights and per-epoch history from a checkpoint directory (weights only: no pickled code)."""
+    state = torch.load(Path(path) / CHECKPOINT_FILE, weights_only=True)
+    return state["model"], json.loads(state["history"])
+
+
+def pretrain(subset_dir: Path, subset: Subset, *, model: str, label: str, mel: MelParams, epochs: int,
+             batch_size: int, lr: float, num_workers: int, use_gpu: bool, cpus_per_worker: float,
+             val_fraction: float, seed: int, storage_path: Path | str, name: str) -> PretrainResult:
+    """Train ``model`` on ``subset.labels[label]`` (multi-label) with a Ray Train TorchTrainer."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    train_idx, val_idx = split_train_val(subset, val_fraction=val_fraction, seed=seed)
+    config = {"subset_dir": str(subset_dir), "label": label, "model": model, "mel": asdict(mel), "epochs": epochs,
+              "batch_size": batch_size, "lr": lr, "seed": seed,
+              "train_idx": train_idx.tolist(), "val_idx": val_idx.tolist()}
+    resources = {"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=str(storage_path),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=2)),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as d:
+        state, history = load_checkpoint(Path(d))
+    return PretrainResult(state, history, int(subset.labels[label].shape[1]), result.checkpoint.path)

@@ -1,0 +1,217 @@
+"""``python -m raymir.sweep NAME``: load → validate → corpus → pretrain → extract → probe → report.
+
+Each stage's output is a content-addressed artifact under ``<output>/cache``, so a re-run
+skips finished stages; every run is tracked in MLflow (see ``raymir.tracking``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymir import cache, tracking
+from raymir.config import ConfigError, SweepConfig, list_sweeps, load_sweep
+from raymir.data.synthetic import TARGET_TASKS, load_synthetic
+from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
+from raymir.models import MODELS
+from raymir.probes.folds import make_folds
+from raymir.report import write_report
+from raymir.search import TaskData, run_probe_trials
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def log(msg: str) -> None:
+    print(f"[raymir] {msg}", flush=True)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def start_ray(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    else:  # a private local cluster; the dashboard (State API, used by Ray Train) stays on localhost
+        ray.init(include_dashboard=True, dashboard_host="127.0.0.1", logging_level="WARNING", log_to_driver=False)
+
+
+def pretrain_stage(cfg: SweepConfig, source, *, cache_root: Path, storage: Path) -> tuple[dict, list[dict], Path]:
+    """Train (or fetch from cache) the source-task model: → (state_dict, history, artifact dir)."""
+    from raymir.pretrain import pretrain
+
+    key = {"subset": source.key, "pretrain": asdict(cfg.pretrain), "mel": asdict(cfg.mel), "label": "tags"}
+
+    def build(d: Path) -> None:
+        pt = cfg.pretrain
+        log(f"pretraining {pt.model} on {len(source)} clips: {pt.epochs} epochs, {pt.num_workers} Ray Train "
+            f"worker(s), {'GPU' if pt.use_gpu else 'CPU'}")
+        res = pretrain(source.path, source, model=pt.model, label="tags", mel=cfg.mel, epochs=pt.epochs,
+                       batch_size=pt.batch_size, lr=pt.lr, num_workers=pt.num_workers, use_gpu=pt.use_gpu,
+                       cpus_per_worker=pt.cpus_per_worker, val_fraction=pt.val_fraction, seed=pt.seed,
+                       storage_path=storage, name=f"pretrain-{cache.key_of(key)}")
+        torch.save(res.state_dict, d / "state_dict.pt")
+        (d / "history.json").write_text(json.dumps(res.history))
+        (d / "n_classes.txt").write_text(str(res.n_classes))
+
+    path = cache.cached(cache_root, "pretrain", key, build)
+    state = torch.load(path / "state_dict.pt", weights_only=True)
+    return state, json.loads((path / "history.json").read_text()), path
+
+
+def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
+                  cache_root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per-subset features: convnet/random [n, 5, 32] and mfcc [n, 120], cached by content."""
+    digests = {"convnet": state_digest(trained.state_dict()), "random": state_digest(random_net.state_dict())}
+    nets = {"convnet": trained, "random": random_net}
+    out = {}
+    for name, sub in subsets.items():
+        t0 = time.time()
+        feats = {}
+        for kind in ("convnet", "random"):
+            feats[kind] = cached_features(
+                cache_root, kind=kind, subset_key=sub.key, params={"model": digests[kind], "mel": asdict(cfg.mel)},
+                compute=lambda net=nets[kind], sub=sub: layer_features(net, sub.audio, n_samples=cfg.mel.n_samples,
+                                                                       batch_size=cfg.features.batch_size))
+        feats["mfcc"] = cached_features(cache_root, kind="mfcc", subset_key=sub.key, params={"n_mfcc": 20},
+                                        compute=lambda sub=sub: mfcc_features(sub.audio, sub.sr))
+        out[name] = feats
+        log(f"features for {name}: {len(sub)} clips ready in {time.time() - t0:.1f} s")
+    return out
+
+
+def trial_specs(cfg: SweepConfig) -> list[dict]:
+    specs = []
+    for task in cfg.probe.tasks:
+        for kind in cfg.features.kinds:
+            if kind in ("convnet", "random"):
+                specs += [{"task": task, "feature": kind, "layers": c} for c in cfg.layer_combos]
+            elif kind == "mfcc":
+                specs.append({"task": task, "feature": "mfcc", "layers": "-"})
+            else:
+                specs.append({"task": task, "feature": "convnet+mfcc", "layers": "12345"})
+    return specs
+
+
+def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
+        output: str | None = None) -> dict:
+    """Run a whole sweep; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
+    t_start = time.time()
+    out = Path(output or cfg.output).resolve()
+    cache_root = out / "cache"
+    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
+    tracker = tracking.setup_experiment(uri, cfg.name, artifacts)
+
+    needed = ("source",) + tuple(dict.fromkeys(TARGET_TASKS[t].subset for t in cfg.probe.tasks))
+    t0 = time.time()
+    subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=needed)
+    n_clips = sum(len(s) for s in subsets.values())
+    log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
+
+    start_ray(address)
+    tracker = tracking.start_parent(tracker, sweep=cfg.name, params=_flat(asdict(cfg)))
+    status = "FAILED"
+    try:
+        state, history, pre_dir = pretrain_stage(cfg, subsets["source"], cache_root=cache_root, storage=out / "ray")
+        n_classes = subsets["source"].labels["tags"].shape[1]
+        trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
+        trained.load_state_dict(state)
+        log(f"pretraining: val ROC-AUC per epoch {[round(h['val_roc_auc'], 3) for h in history]}")
+        pre_run = tracking.log_trial(
+            tracker, "pretrain", name=f"pretrain {cfg.pretrain.model}",
+            params=_flat({"model": cfg.pretrain.model, **asdict(cfg.pretrain), "n_clips": len(subsets["source"]),
+                          "n_tags": n_classes}) | {"stage": "pretrain"},
+            metrics={"val_roc_auc": history[-1]["val_roc_auc"], "train_loss": history[-1]["train_loss"]})
+        tracking.log_history(tracker, pre_run, history)
+        tracking.log_model(tracker, pre_run, trained, pre_dir / "state_dict.pt")
+
+        torch.manual_seed(cfg.pretrain.seed + 1)
+        random_net = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)  # same structure, untrained He-normal
+        targets = {n: s for n, s in subsets.items() if n != "source"}
+        features = extract_stage(cfg, targets, trained, random_net, cache_root=cache_root)
+
+        tasks = {}
+        for name in cfg.probe.tasks:
+            t = TARGET_TASKS[name]
+            sub = subsets[t.subset]
+            labels = sub.labels[t.label]
+            folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
+                               predefined=sub.folds, seed=cfg.probe.seed)
+            tasks[name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
+        specs = trial_specs(cfg)
+        log(f"probing: {len(specs)} Ray Tune trials ({len(cfg.probe.tasks)} tasks)")
+        rows, errors = run_probe_trials(
+            specs, tasks, cfg.probe, tracker, storage_path=out / "ray", name=f"probes-{tracker.parent_run_id[:12]}",
+            cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,
+            max_failures=cfg.search.max_failures)
+        report_dir = out / "reports" / tracker.parent_run_id
+        text, files = write_report(rows, report_dir)
+        tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
+        print(text)
+        for e in errors:
+            log(f"trial failed: {e}")
+        status = "FINISHED" if not errors else "FAILED"
+        elapsed = time.time() - t_start
+        tracking.finish(tracker, tracker.parent_run_id, status=status,
+                        metrics={"n_trials": len(rows), "n_failed": len(errors), "wall_s": elapsed})
+        log(f"done in {elapsed:.0f} s: {len(rows)} trials, {len(errors)} failed; report: {report_dir}")
+        log(f"MLflow: mlflow ui --backend-store-uri {uri}   (serves on 127.0.0.1:5000)")
+        log(f"runs:   {tracking.runs_url(tracker)}")
+        log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
+        return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir, "history": history}
+    except BaseException:
+        if status != "FINISHED":
+            tracking.finish(tracker, tracker.parent_run_id, status="FAILED")
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m raymir.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("name", nargs="?", default="layer_combos", help="sweep name (see --list) or a YAML path")
+    parser.add_argument("--preset", help="a preset defined in the sweep file (e.g. paper, tiny)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. --set pretrain.epochs=3 (repeatable)")
+    parser.add_argument("--check", action="store_true", help="validate the sweep and exit")
+    parser.add_argument("--list", action="store_true", help="list the available sweeps")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or "
+                                               "sqlite under the output directory)")
+    parser.add_argument("--output", help="output directory (cache, Ray state, MLflow database, reports)")
+    parser.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default RAY_ADDRESS or local")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, path in list_sweeps().items():
+            print(f"{name:<20} {path}")
+        return 0
+    try:
+        cfg = load_sweep(args.name, preset=args.preset, overrides=tuple(args.set))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{cfg.name}: ok ({len(trial_specs(cfg))} probe trials)")
+        return 0
+    result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output)
+    return 0 if not result["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+Contract (sweeps, tests and the MLflow UI comparisons rely on it):
+experiment = sweep name; one parent run per invocation (tag ``raymir.sweep``); one child run
+per trial (tags ``raymir.trial`` = trial key, ``mlflow.parentRunId``); the pretraining run is a
+child with tag ``raymir.stage = pretrain``. Trials log through ``log_trial``, which is
+idempotent: a retried or resumed trial finds its finished child run instead of adding one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """Everything a process (driver or Ray trial) needs to log into one sweep's parent run."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str = ""
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri)
+
+
+def resolve_uri(flag: str | None, output_dir: Path) -> tuple[str, str | None]:
+    """Tracking URI and artifact root: ``--tracking-uri``, else MLFLOW_TRACKING_URI, else an
+    absolute sqlite file under the output directory (a relative one would create a database
+    per Ray trial, because trials run in their own working directories)."""
+    uri = flag or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+            uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+        elif "://" not in uri:
+            uri = Path(uri).resolve().as_uri()
+        return uri, None
+    out = Path(output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{out / 'mlflow.db'}", (out / "mlartifacts").as_uri()
+
+
+def setup_experiment(uri: str, name: str, artifact_location: str | None) -> Tracker:
+    """Create (or find) the experiment — in the driver, before any trial starts: creating a
+    fresh sqlite database from several processes at once corrupts it."""
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(name)
+    exp_id = exp.experiment_id if exp else client.create_experiment(name, artifact_location=artifact_location)
+    return Tracker(uri=uri, experiment_id=exp_id)
+
+
+def start_parent(tracker: Tracker, *, sweep: str, params: dict, tags: dict | None = None) -> Tracker:
+    """Open the parent run of one sweep invocation; returns a tracker bound to it."""
+    client = tracker.client
+    run = client.create_run(tracker.experiment_id, run_name=f"{sweep}@{socket.gethostname()}",
+                            tags={"raymir.sweep": sweep, **(tags or {})})
+    _log(client, run.info.run_id, params=params)
+    return Tracker(tracker.uri, tracker.experiment_id, run.info.run_id)
+
+
+def _log(client: MlflowClient, run_id: str, *, params: dict | None = None, metrics: dict | None = None,
+         tags: dict | None = None, step: int = 0) -> None:
+    ps = [Param(str(k), str(v)[:6000]) for k, v in (params or {}).items()]
+    ms = [Metric(str(k), float(v), 0, step) for k, v in (metrics or {}).items() if v is not None]
+    ts = [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
+    for i in range(0, max(len(ps), 1), 100):  # MLflow caps a batch at 100 params
+        client.log_batch(run_id, metrics=ms if i == 0 else [], params=ps[i:i + 100], tags=ts if i == 0 else [])
+
+
+def find_child(tracker: Tracker, trial_key: str) -> str | None:
+    """Run id of this parent's finished child run for ``trial_key``, if any."""
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id],
+        filter_string=f"tags.`raymir.trial` = '{trial_key}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{tracker.parent_run_id}'"
+                      " and attributes.status = 'FINISHED'",
+        max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metrics: dict,
+              artifacts: tuple[Path, ...] = (), status: str = "FINISHED") -> str:
+    """Log one trial as a child run (idempotent by ``trial_key``); returns its run id."""
+    existing = find_child(tracker, trial_key)
+    if existing:
+        return existing
+    client = tracker.client
+    run = client.create_run(tracker.experiment_id, run_name=name,
+                            tags={MLFLOW_PARENT_RUN_ID: tracker.parent_run_id, "raymir.trial": trial_key,
+                                  MLFLOW_RUN_NAME: name})
+    _log(client, run.info.run_id, params=params, metrics=metrics)
+    for path in artifacts:
+        client.log_artifact(run.info.run_id, str(path))
+    client.set_terminated(run.info.run_id, status=status)
+    return run.info.run_id
+
+
+def log_history(tracker: Tracker, run_id: str, history: list[dict]) -> None:
+    """Per-epoch metrics (epoch is the step)."""
+    client = tracker.client
+    for row in history:
+        _log(client, run_id, metrics={k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
+
+def log_model(tracker: Tracker, run_id: str, model, state_dict_path: Path) -> None:
+    """Log a trained encoder: its ``state_dict`` file (safe to load with weights_only=True) and
+    an MLflow PyTorch model (pickle format: fast, no export example needed)."""
+    tracker.client.log_artifact(run_id, str(state_dict_path), artifact_path="encoder")
+    mlflow.set_tracking_uri(tracker.uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.pytorch.log_model(model, name="model", serialization_format="pickle",
+                                 pip_requirements=["torch", "librosa", "numpy"])
+
+
+def log_files(tracker: Tracker, run_id: str, paths: list[Path], *, artifact_path: str | None = None) -> None:
+    for p in paths:
+        tracker.client.log_artifact(run_id, str(p), artifact_path=artifact_path)
+
+
+def finish(tracker: Tracker, run_id: str, *, status: str = "FINISHED", metrics: dict | None = None) -> None:
+    if metrics:
+        _log(tracker.client, run_id, metrics=metrics)
+    tracker.client.set_terminated(run_id, status=status)
+
+
+def child_runs(tracker: Tracker) -> list:
+    """All child runs of the tracker's parent run (for reports and tests)."""
+    return tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{tracker.parent_run_id}'",
+        max_results=50_000)
+
+
+def runs_url(tracker: Tracker, *, host: str = "http://127.0.0.1:5000") -> str:
+    """Direct link to the experiment's runs table (the UI otherwise opens on its GenAI overview)."""
+    return f"{host}/#/experiments/{tracker.experiment_id}/runs"
+
+
+def run_url(tracker: Tracker, run_id: str, *, host: str = "http://127.0.0.1:5000") -> str:
+    return f"{host}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
