@@ -36,13 +36,15 @@ class PretrainConfig:
     """Source-task training (Ray Train)."""
 
     model: str = "choi2017"
-    epochs: int = 6
-    batch_size: int = 16
-    lr: float = 1e-3
+    epochs: int = 16
+    batch_size: int = 8  # per worker
+    lr: float = 3e-3
     num_workers: int = 2  # Ray Train workers (DDP ranks)
     use_gpu: bool = False
     cpus_per_worker: float = 1.0
     val_fraction: float = 0.15
+    precision: str = "auto"  # auto: bf16 autocast where the CPU/GPU has native bf16; or bf16 | fp32
+    channels_last: bool = True
     seed: int = 0
 
 
@@ -66,6 +68,7 @@ class ProbeConfig:
     kernels: tuple[str, ...] = ("linear", "rbf")
     C: tuple[float, ...] = (0.1, 2.0, 8.0, 32.0)
     gamma: tuple[float | str, ...] = ("2^-3", "2^-5", "2^-7", "2^-9", "2^-11", "2^-13", "1/n_features")
+    max_iter: int = 1_000_000  # libsvm iterations per fit (-1: none); unscaled SVR fits can otherwise run for hours
     seed: int = 0
 
 
@@ -207,6 +210,8 @@ def _check(cfg: SweepConfig) -> list[str]:
             p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
     if not 0 < pt.val_fraction < 1:
         p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
+    if pt.precision not in ("auto", "bf16", "fp32"):
+        p.append(f"pretrain.precision: must be auto, bf16 or fp32, got {pt.precision!r}")
     if pt.lr <= 0:
         p.append(f"pretrain.lr: must be > 0, got {pt.lr}")
     for k in ft.kinds:
@@ -234,6 +239,8 @@ def _check(cfg: SweepConfig) -> list[str]:
             p.append(f"probe.gamma: {g!r} is not a number, '2^k' or '1/n_features'")
         elif isinstance(g, (int, float)) and g <= 0:
             p.append(f"probe.gamma: must be > 0, got {g}")
+    if pr.max_iter == 0 or pr.max_iter < -1:
+        p.append(f"probe.max_iter: must be -1 (no cap) or ≥ 1, got {pr.max_iter}")
     if not pr.scaler or not pr.kernels or not pr.C:
         p.append("probe: scaler, kernels and C must each list at least one value")
     if cfg.search.cpus_per_trial <= 0:

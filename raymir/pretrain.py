@@ -26,17 +26,26 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class ClipDataset(Dataset):
-    """(y [n_samples], target [k], index) for the given clips; audio repeated to the model's length."""
+    """(y [n_samples], target [k], index) for the given clips; audio repeated to the model's length.
 
-    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray, n_samples: int) -> None:
+    With ``shift``, each item starts at a random point of its clip (a circular shift before
+    repeating), so epochs do not show the network the same frames again.
+    """
+
+    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray, n_samples: int, *,
+                 shift: bool = False) -> None:
         self.audio, self.targets, self.indices, self.n_samples = audio, targets, indices, n_samples
+        self.shift = shift
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int):
         j = int(self.indices[i])
-        y = repeat_pad(np.asarray(self.audio[j], dtype=np.float32), self.n_samples)
+        y = np.asarray(self.audio[j], dtype=np.float32)
+        if self.shift and len(y):
+            y = np.roll(y, int(torch.randint(len(y), ())))
+        y = repeat_pad(y, self.n_samples)
         return torch.from_numpy(y), torch.from_numpy(np.asarray(self.targets[j], dtype=np.float32)), j
 
 
@@ -53,6 +62,17 @@ def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
     aucs = [roc_auc_score(targets[:, j], scores[:, j]) for j in range(targets.shape[1])
             if 0 < targets[:, j].sum() < len(targets)]
     return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the hardware computes bf16 natively ("auto"), always ("bf16"), or never ("fp32")."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 def train_loop(config: dict) -> None:
@@ -77,9 +97,12 @@ def train_loop(config: dict) -> None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
-    model = ray.train.torch.prepare_model(model)
     device = ray.train.torch.get_device()
-    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), mel.n_samples)
+    autocast = _autocast_dtype(config["precision"], device)
+    if config["channels_last"]:  # NHWC convolutions: faster in oneDNN (CPU) and cuDNN (GPU) alike
+        model = model.to(memory_format=torch.channels_last)
+    model = ray.train.torch.prepare_model(model)
+    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), mel.n_samples, shift=True)
     val_ds = ClipDataset(subset.audio, targets, np.asarray(config["val_idx"]), mel.n_samples)
     train_dl = ray.train.torch.prepare_data_loader(
         DataLoader(train_ds, batch_size=config["batch_size"], shuffle=True, drop_last=len(train_ds) > config["batch_size"]))
@@ -93,7 +116,9 @@ def train_loop(config: dict) -> None:
         total = torch.zeros((), device=device)  # summed on device: no host sync per step
         steps = 0
         for y, t, _ in train_dl:
-            loss = loss_fn(model(y), t)
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                logits = model(y)
+            loss = loss_fn(logits.float(), t)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -141,14 +166,15 @@ def load_checkpoint(path: Path) -> tuple[dict, list[dict]]:
 
 def pretrain(subset_dir: Path, subset: Subset, *, model: str, label: str, mel: MelParams, epochs: int,
              batch_size: int, lr: float, num_workers: int, use_gpu: bool, cpus_per_worker: float,
-             val_fraction: float, seed: int, storage_path: Path | str, name: str) -> PretrainResult:
+             val_fraction: float, seed: int, storage_path: Path | str, name: str, precision: str = "auto",
+             channels_last: bool = True) -> PretrainResult:
     """Train ``model`` on ``subset.labels[label]`` (multi-label) with a Ray Train TorchTrainer."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
     train_idx, val_idx = split_train_val(subset, val_fraction=val_fraction, seed=seed)
     config = {"subset_dir": str(subset_dir), "label": label, "model": model, "mel": asdict(mel), "epochs": epochs,
-              "batch_size": batch_size, "lr": lr, "seed": seed,
+              "batch_size": batch_size, "lr": lr, "seed": seed, "precision": precision, "channels_last": channels_last,
               "train_idx": train_idx.tolist(), "val_idx": val_idx.tolist()}
     resources = {"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
     trainer = TorchTrainer(

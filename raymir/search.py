@@ -56,7 +56,8 @@ def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, lis
     X = feature_matrix(data, spec["feature"], spec["layers"])
     gammas = tuple((str(g), gamma_value(g, X.shape[1])) for g in probe.gamma)
     points = make_grid(n_features=X.shape[1], scaler=probe.scaler, kernels=probe.kernels, C=probe.C, gammas=gammas)
-    result = grid_search(X, data.labels, data.folds, points, kind=data.kind, nested=probe.nested)
+    result = grid_search(X, data.labels, data.folds, points, kind=data.kind, nested=probe.nested,
+                         max_iter=probe.max_iter)
     best = result.points[result.best]
     metric = "accuracy" if data.kind == "classification" else "r2"
     summary = {
@@ -64,7 +65,7 @@ def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, lis
         "kernel": best.kernel, "C": best.C, "gamma": "-" if best.gamma is None else best.gamma,
         "scaler": best.scaler, "metric": metric,
         f"cv_{metric}": result.cv_mean, f"cv_{metric}_std": result.cv_std,
-        f"nested_{metric}": result.nested_mean,
+        f"nested_{metric}": result.nested_mean, "capped_fits": int(result.capped.sum()),
     }
     return summary, result.table()
 
@@ -80,7 +81,7 @@ def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig
         writer.writerows(table)
     metric = summary["metric"]
     params = {k: summary[k] for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features")}
-    metrics = {k: summary[k] for k in (f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}")}
+    metrics = {k: summary[k] for k in (f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}", "capped_fits")}
     tracking.log_trial(tracker, trial_key(spec), name=trial_key(spec).replace("/", " "), params=params,
                        metrics=metrics, artifacts=(grid_csv,))
     tune.report({k: v for k, v in summary.items() if v is not None})
@@ -139,4 +140,4 @@ def run_probe_trials(specs: list[dict], tasks: dict[str, TaskData], probe: Probe
     return rows, errors
 
 
-_SUMMARY_KEYS = {"task", "feature", "layers", "n_features", "kernel", "C", "gamma", "scaler", "metric"}
+_SUMMARY_KEYS = {"task", "feature", "layers", "n_features", "kernel", "C", "gamma", "scaler", "metric", "capped_fits"}

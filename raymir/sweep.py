@@ -68,7 +68,8 @@ def pretrain_stage(cfg: SweepConfig, source, *, cache_root: Path, storage: Path)
         res = pretrain(source.path, source, model=pt.model, label="tags", mel=cfg.mel, epochs=pt.epochs,
                        batch_size=pt.batch_size, lr=pt.lr, num_workers=pt.num_workers, use_gpu=pt.use_gpu,
                        cpus_per_worker=pt.cpus_per_worker, val_fraction=pt.val_fraction, seed=pt.seed,
-                       storage_path=storage, name=f"pretrain-{cache.key_of(key)}")
+                       storage_path=storage, name=f"pretrain-{cache.key_of(key)}", precision=pt.precision,
+                       channels_last=pt.channels_last)
         torch.save(res.state_dict, d / "state_dict.pt")
         (d / "history.json").write_text(json.dumps(res.history))
         (d / "n_classes.txt").write_text(str(res.n_classes))
@@ -140,8 +141,8 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
             tracker, "pretrain", name=f"pretrain {cfg.pretrain.model}",
             params=_flat({"model": cfg.pretrain.model, **asdict(cfg.pretrain), "n_clips": len(subsets["source"]),
                           "n_tags": n_classes}) | {"stage": "pretrain"},
-            metrics={"val_roc_auc": history[-1]["val_roc_auc"], "train_loss": history[-1]["train_loss"]})
-        tracking.log_history(tracker, pre_run, history)
+            metrics={})
+        tracking.log_history(tracker, pre_run, history)  # per epoch; the last epoch is the run's value
         tracking.log_model(tracker, pre_run, trained, pre_dir / "state_dict.pt")
 
         torch.manual_seed(cfg.pretrain.seed + 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def start_parent(tracker: Tracker, *, sweep: str, params: dict, tags: dict | Non
 def _log(client: MlflowClient, run_id: str, *, params: dict | None = None, metrics: dict | None = None,
          tags: dict | None = None, step: int = 0) -> None:
     ps = [Param(str(k), str(v)[:6000]) for k, v in (params or {}).items()]
-    ms = [Metric(str(k), float(v), 0, step) for k, v in (metrics or {}).items() if v is not None]
+    now = int(time.time() * 1000)  # distinct real timestamps: MLflow keys logged-model metrics on them
+    ms = [Metric(str(k), float(v), now, step) for k, v in (metrics or {}).items() if v is not None]
     ts = [RunTag(str(k), str(v)) for k, v in (tags or {}).items()]
     for i in range(0, max(len(ps), 1), 100):  # MLflow caps a batch at 100 params
         client.log_batch(run_id, metrics=ms if i == 0 else [], params=ps[i:i + 100], tags=ts if i == 0 else [])
@@ -107,9 +109,10 @@ def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metr
 
 def log_history(tracker: Tracker, run_id: str, history: list[dict]) -> None:
     """Per-epoch metrics (epoch is the step)."""
-    client = tracker.client
-    for row in history:
-        _log(client, run_id, metrics={k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+    now = int(time.time() * 1000)
+    ms = [Metric(k, float(v), now, int(row["epoch"])) for row in history for k, v in row.items() if k != "epoch"]
+    for i in range(0, len(ms), 1000):
+        tracker.client.log_batch(run_id, metrics=ms[i:i + 1000])
 
 
 def log_model(tracker: Tracker, run_id: str, model, state_dict_path: Path) -> None:

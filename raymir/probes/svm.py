@@ -24,26 +24,28 @@ except ImportError:  # pragma: no cover - layout of a future scikit-learn
 _EMPTY = np.empty(0, dtype=np.float64)
 
 
-def _fit_predict(k_train: np.ndarray, y_train: np.ndarray, k_test: np.ndarray, *, C: float, svr: bool) -> np.ndarray:
+def _fit_predict(k_train: np.ndarray, y_train: np.ndarray, k_test: np.ndarray, *, C: float, svr: bool,
+                 max_iter: int = -1) -> tuple[np.ndarray, bool]:
     """Fit a precomputed-kernel SVC (y = class indices 0..c-1) or SVR, predict the test rows.
 
-    k_train: [n_train, n_train]; k_test: [n_test, n_train] → predictions [n_test].
-    Same libsvm call, arguments and defaults as ``SVC/SVR(kernel="precomputed", C=C)``.
+    k_train: [n_train, n_train]; k_test: [n_test, n_train] → (predictions [n_test], hit the
+    iteration cap). Same libsvm call, arguments and defaults as
+    ``SVC/SVR(kernel="precomputed", C=C, max_iter=max_iter)``.
     """
     if _libsvm is None:
-        model = (SVR if svr else SVC)(kernel="precomputed", C=C).fit(k_train, y_train)
-        return model.predict(k_test)
+        model = (SVR if svr else SVC)(kernel="precomputed", C=C, max_iter=max_iter).fit(k_train, y_train)
+        return model.predict(k_test), bool(model.fit_status_)
     svm_type = 3 if svr else 0
     _libsvm.set_verbosity_wrap(0)  # libsvm's global flag: quiet unless asked, as scikit-learn does
     k_train = np.ascontiguousarray(k_train, dtype=np.float64)
     fitted = _libsvm.fit(k_train, np.asarray(y_train, dtype=np.float64), svm_type=svm_type, kernel="precomputed",
                          C=C, epsilon=0.1, tol=1e-3, cache_size=200.0, class_weight=_EMPTY, sample_weight=_EMPTY,
-                         shrinking=1, probability=0, degree=3, gamma=0.0, coef0=0.0, nu=0.5, max_iter=-1,
+                         shrinking=1, probability=0, degree=3, gamma=0.0, coef0=0.0, nu=0.5, max_iter=max_iter,
                          random_seed=0)
-    support, sv, n_sv, dual, intercept, prob_a, prob_b = fitted[:7]
+    support, sv, n_sv, dual, intercept, prob_a, prob_b, status = fitted[:8]
     return _libsvm.predict(np.ascontiguousarray(k_test, dtype=np.float64), support, sv, n_sv, dual, intercept,
                            prob_a, prob_b, svm_type=svm_type, kernel="precomputed", degree=3, coef0=0.0,
-                           gamma=0.0, cache_size=200.0)
+                           gamma=0.0, cache_size=200.0), bool(status)
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, *, kind: str) -> float:
@@ -77,6 +79,7 @@ class GridResult:
     best: int  # index of the best grid point by mean CV score (first on ties, as GridSearchCV)
     nested_scores: np.ndarray | None  # [n_folds] outer-fold scores of nested CV
     nested_choice: list[int] | None  # grid point chosen in each outer fold
+    capped: np.ndarray | None = None  # [n_points, n_folds] fits that stopped at the iteration cap
 
     @property
     def cv_mean(self) -> float:
@@ -95,6 +98,8 @@ class GridResult:
         rows = []
         for i, p in enumerate(self.points):
             row = p.as_dict() | {"mean": float(self.fold_scores[i].mean()), "std": float(self.fold_scores[i].std())}
+            if self.capped is not None:
+                row["capped_folds"] = int(self.capped[i].sum())
             row |= {f"fold{k}": float(s) for k, s in enumerate(self.fold_scores[i])}
             rows.append(row)
         return rows
@@ -113,8 +118,12 @@ def make_grid(*, n_features: int, scaler: tuple[bool, ...], kernels: tuple[str, 
 
 
 def _fit_scores(X: np.ndarray, y: np.ndarray, train: np.ndarray, tests: list[np.ndarray],
-                points: list[GridPoint], kind: str) -> np.ndarray:
-    """Fit every grid point once on ``train``, score on each test set: → [len(tests), n_points]."""
+                points: list[GridPoint], kind: str, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit every grid point once on ``train``, score on each test set.
+
+    → (scores [len(tests), n_points], hit the iteration cap [n_points]).
+    """
+    capped = np.zeros(len(points), dtype=bool)
     test = np.concatenate(tests)
     bounds = np.cumsum([0] + [len(t) for t in tests])
     out = np.empty((len(tests), len(points)))
@@ -133,18 +142,19 @@ def _fit_scores(X: np.ndarray, y: np.ndarray, train: np.ndarray, tests: list[np.
             prepared[p.scaler] = (lin_a, lin_b, d_a, d_b)
         lin_a, lin_b, d_a, d_b = prepared[p.scaler]
         k_a, k_b = (lin_a, lin_b) if p.kernel == "linear" else (np.exp(-p.gamma * d_a), np.exp(-p.gamma * d_b))
-        pred = _fit_predict(k_a, y[train], k_b, C=p.C, svr=kind == "regression")
+        pred, capped[i] = _fit_predict(k_a, y[train], k_b, C=p.C, svr=kind == "regression", max_iter=max_iter)
         for j in range(len(tests)):
             out[j, i] = score(y[tests[j]], pred[bounds[j]:bounds[j + 1]], kind=kind)
-    return out
+    return out, capped
 
 
 def grid_search(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], points: list[GridPoint], *, kind: str,
-                nested: bool = True) -> GridResult:
+                nested: bool = True, max_iter: int = -1) -> GridResult:
     """Cross-validated grid search (and nested CV) over ``points``.
 
     X: [n, d] features; y: [n] labels (class ids) or targets; folds: test indices per fold.
-    kind: "classification" (accuracy) or "regression" (r²).
+    kind: "classification" (accuracy) or "regression" (r²). max_iter caps libsvm's iterations
+    per fit (-1: no cap); fits that hit it are counted in ``GridResult.capped``.
     """
     X = np.asarray(X, dtype=np.float64)
     if kind == "classification":  # class indices 0..c-1, as scikit-learn's SVC encodes them
@@ -157,8 +167,10 @@ def grid_search(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], points: l
     for f, test in enumerate(folds):
         in_fold[test] = f
     scores = np.empty((len(points), k))
+    capped = np.zeros((len(points), k), dtype=bool)
     for f, test in enumerate(folds):
-        scores[:, f] = _fit_scores(X, y, all_idx[in_fold != f], [test], points, kind)[0]
+        s_f, capped[:, f] = _fit_scores(X, y, all_idx[in_fold != f], [test], points, kind, max_iter)
+        scores[:, f] = s_f[0]
     best = int(np.argmax(scores.mean(axis=1)))
     nested_scores = nested_choice = None
     if nested and k >= 3:
@@ -166,11 +178,11 @@ def grid_search(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], points: l
         for a in range(k):
             for b in range(a + 1, k):
                 train = all_idx[(in_fold != a) & (in_fold != b)]
-                inner[a, b], inner[b, a] = _fit_scores(X, y, train, [folds[b], folds[a]], points, kind)
+                (inner[a, b], inner[b, a]), _ = _fit_scores(X, y, train, [folds[b], folds[a]], points, kind, max_iter)
         nested_choice = []
         for a in range(k):
             others = [b for b in range(k) if b != a]
             nested_choice.append(int(np.argmax(inner[a, others].mean(axis=0))))
         nested_scores = np.array([scores[c, a] for a, c in enumerate(nested_choice)])
-    return GridResult(points, scores, best, nested_scores, nested_choice)
+    return GridResult(points, scores, best, nested_scores, nested_choice, capped)
 

@@ -1,0 +1,56 @@
+import pytest
+
+from raymir.config import ConfigError, gamma_value, list_sweeps, load_sweep
+from raymir.sweep import main, trial_specs
+
+
+def test_default_sweep_is_valid_and_has_the_full_grid():
+    cfg = load_sweep("layer_combos")
+    assert len(cfg.layer_combos) == 31
+    assert cfg.probe.C == (0.1, 2.0, 8.0, 32.0) and cfg.probe.scaler == (True, False)
+    assert [gamma_value(g, 160) for g in cfg.probe.gamma] == [2**-3, 2**-5, 2**-7, 2**-9, 2**-11, 2**-13, 1 / 160]
+    # 7 targets × (31 convnet + 31 random + mfcc + convnet+mfcc)
+    assert len(trial_specs(cfg)) == 7 * 64
+
+
+def test_presets_and_overrides():
+    paper = load_sweep("layer_combos", preset="paper")
+    assert paper.probe.folds == 10 and paper.corpus.duration == 29.0
+    cfg = load_sweep("layer_combos", overrides=("pretrain.epochs=3", "probe.tasks=[genre]"))
+    assert cfg.pretrain.epochs == 3 and cfg.probe.tasks == ("genre",)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        load_sweep("layer_combos", overrides=("pretrain.modle=x", "probe.folds=1", "probe.tasks=[genre,nope]",
+                                              "corpus.overlap=abc", "features.layers=['16']", "probe.gamma=['2^x']"))
+    text = str(err.value)
+    for needle in ("pretrain.modle: unknown key", "probe.folds: must be ≥ 2", "unknown task 'nope'",
+                   "corpus.overlap: expected a number", "'16' is not a layer combination", "'2^x'"):
+        assert needle in text
+    assert "layer_combos.yaml" in text
+
+
+def test_unknown_sweep_lists_available(capsys):
+    assert main(["no_such_sweep"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown sweep 'no_such_sweep'" in err and "layer_combos" in err
+
+
+def test_bad_yaml_file_names_the_file(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("probe: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml"):
+        load_sweep(str(bad))
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("probe:\n  folds: ten\nunknown_section: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(str(odd))
+    assert "probe.folds: expected an integer" in str(err.value) and "unknown_section" in str(err.value)
+
+
+def test_list_and_check(capsys):
+    assert "layer_combos" in list_sweeps()
+    assert main(["--list"]) == 0
+    assert main(["layer_combos", "--check", "--preset", "tiny"]) == 0
+    assert "ok" in capsys.readouterr().out

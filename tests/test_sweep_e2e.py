@@ -1,0 +1,93 @@
+"""The tiny layer_combos preset end to end on local Ray, checked through MLflow."""
+
+import csv
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from raymir.config import load_sweep
+from raymir.sweep import run, trial_specs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = load_sweep("layer_combos", preset="tiny")
+    result = run(cfg, output=str(out))
+    return cfg, out, result
+
+
+def test_every_trial_is_a_child_run_with_the_contract(tiny_run):
+    cfg, out, result = tiny_run
+    assert not result["errors"]
+    tracker = result["tracker"]
+    client = MlflowClient(tracker.uri)
+    assert tracker.uri == f"sqlite:///{out / 'mlflow.db'}"
+    exp = client.get_experiment(tracker.experiment_id)
+    assert exp.name == "layer_combos"
+    parent = client.get_run(tracker.parent_run_id)
+    assert parent.data.tags["raymir.sweep"] == "layer_combos" and parent.info.status == "FINISHED"
+    children = client.search_runs([tracker.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{tracker.parent_run_id}'")
+    probes = [r for r in children if r.data.tags["raymir.trial"] != "pretrain"]
+    specs = trial_specs(cfg)
+    assert len(probes) == len(specs) == 3 * (3 + 3 + 1 + 1)
+    seen = {(r.data.params["task"], r.data.params["feature"], r.data.params["layers"]) for r in probes}
+    assert seen == {(s["task"], s["feature"], s["layers"]) for s in specs}
+    for r in probes:
+        p, m = r.data.params, r.data.metrics
+        assert p["kernel"] in ("linear", "rbf") and float(p["C"]) in (0.1, 8.0) and p["scaler"] in ("True", "False")
+        assert "gamma" in p
+        metric = "r2" if p["task"] == "emotion_arousal" else "accuracy"
+        assert {f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}"} <= set(m)
+        if p["feature"] == "mfcc":
+            assert p["layers"] == "-"
+        arts = [a.path for a in client.list_artifacts(r.info.run_id)]
+        assert "grid.csv" in arts
+    # the grid CSV holds every grid point: 2 scalers × (2 linear C + 2 C × 2 γ)
+    one = probes[0]
+    path = mlflow.artifacts.download_artifacts(run_id=one.info.run_id, artifact_path="grid.csv",
+                                               tracking_uri=tracker.uri, dst_path=str(out / "dl"))
+    with open(path) as f:
+        assert len(list(csv.DictReader(f))) == 2 * (2 + 2 * 2)
+
+
+def test_pretraining_run_has_roc_auc_and_the_encoder(tiny_run):
+    _, _, result = tiny_run
+    tracker = result["tracker"]
+    client = MlflowClient(tracker.uri)
+    pre = client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'pretrain'")
+    assert len(pre) == 1
+    assert 0 <= pre[0].data.metrics["val_roc_auc"] <= 1
+    arts = {a.path for a in client.list_artifacts(pre[0].info.run_id)}
+    assert {"encoder", "model"} <= arts
+    enc = {a.path for a in client.list_artifacts(pre[0].info.run_id, "encoder")}
+    assert "encoder/state_dict.pt" in enc
+
+
+def test_report_tables_and_figures_are_logged(tiny_run):
+    _, _, result = tiny_run
+    tracker = result["tracker"]
+    client = MlflowClient(tracker.uri)
+    report = {a.path for a in client.list_artifacts(tracker.parent_run_id, "report")}
+    assert {"report/results.csv", "report/report.txt", "report/genre.png", "report/sound_events.png",
+            "report/emotion_arousal.png"} <= report
+
+
+def test_rerun_reuses_cached_stages(tiny_run):
+    cfg, out, first = tiny_run
+    features = sorted((out / "cache" / "features").iterdir())
+    stamps = {p.name: (p / ".done").stat().st_mtime for p in features}
+    second = run(cfg, output=str(out))
+    assert not second["errors"]
+    assert sorted(p.name for p in (out / "cache" / "features").iterdir()) == [p.name for p in features]
+    assert {p.name: (p / ".done").stat().st_mtime for p in features} == stamps
+    # same inputs, same cached features and pretraining: identical results
+    key = lambda r: (r["task"], r["feature"], r["layers"])  # noqa: E731
+    a = {key(r): r for r in first["rows"]}
+    b = {key(r): r for r in second["rows"]}
+    assert a.keys() == b.keys()
+    for k in a:
+        m = f"cv_{a[k]['metric']}"
+        assert a[k][m] == pytest.approx(b[k][m])
