@@ -78,7 +78,7 @@ def task_figure(task: str, rows: dict[tuple[str, str], dict], path: Path) -> Pat
     ax.set_ylim(min(lo, 0), max(1.0, max(_score(r) for r in rows.values())))
     ax.set_ylabel(metric)
     ax.set_title(f"{task}: best CV {metric} per feature")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

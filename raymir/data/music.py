@@ -136,8 +136,9 @@ class Track:
         drive = synth.TIMBRES[self.chord].drive + synth.TIMBRES[self.lead].drive
         arousal = 0.55 * tempo_z + 0.45 * (self.drums - 0.7) + 0.25 * (self.brightness - 1.0) \
             + 0.12 * drive + 0.2 * (self.density - 1.8)
-        valence = 0.7 * (1.0 if self.major else -1.0) + 0.25 * tempo_z - 0.15 * drive \
-            + 0.3 * (self.brightness - 1.0)
+        # Valence: mode, pace, brightness, register and (negatively) distortion, as listeners hear it.
+        valence = 0.4 * (1.0 if self.major else -1.0) + 0.3 * tempo_z - 0.25 * drive \
+            + 0.9 * (self.brightness - 1.0) + 0.08 * (self.register - 64)
         return float(np.tanh(arousal)), float(np.tanh(valence))
 
 

@@ -99,7 +99,7 @@ def render_event(cls: int, seed: int, *, sr: int, duration: float, recording: in
         artist = sample_artist(int(rng.integers(10)), -1, rng, overlap=0.5)
         y = render_music(sample_track(artist, rng), sr=sr, duration=duration) * 5
     bg = synth.one_pole_lowpass(rng.standard_normal(n).astype(np.float32), cutoff=bg_rng.uniform(500, 3000), sr=sr)
-    y = synth.normalize(np.asarray(y, dtype=np.float32)) + bg_rng.uniform(0.2, 0.6) * synth.normalize(bg)
+    y = synth.normalize(np.asarray(y, dtype=np.float32)) + bg_rng.uniform(0.5, 1.5) * synth.normalize(bg)  # street-level noise
     return synth.normalize(y, rms=rng.uniform(0.03, 0.2))
 
 
