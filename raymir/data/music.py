@@ -8,7 +8,7 @@ keeps timbre-only features (MFCC statistics) away from the ceiling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -127,7 +127,6 @@ class Track:
     formant_shift: float
     era: str
     seed: int
-    extra: dict = field(default_factory=dict)
 
     @property
     def arousal_valence(self) -> tuple[float, float]:
@@ -225,9 +224,9 @@ def render_music(track: Track, *, sr: int, duration: float) -> np.ndarray:
     mel_midi = np.array([track.register + scale[s % 7] + 12 * (s // 7) for s in steps])
     mel_on = np.arange(n_notes) * note_s
     if track.vocal:
-        pitch, since, gate = synth._note_tracks(mel_on, np.full(n_notes, note_s * 0.9),
+        pitch, since, gate = synth.note_tracks(mel_on, np.full(n_notes, note_s * 0.9),
                                                 mel_midi - (12 if track.voice_gender == 0 else 0), n, sr)
-        vowel, _, _ = synth._note_tracks(mel_on, np.full(n_notes, note_s), rng.integers(0, 6, n_notes), n, sr)
+        vowel, _, _ = synth.note_tracks(mel_on, np.full(n_notes, note_s), rng.integers(0, 6, n_notes), n, sr)
         voice = synth.render_voice(pitch, vowel.astype(int), since, gate, sr=sr, vibrato=0.3,
                                    formant_shift=track.formant_shift * (1.12 if track.voice_gender else 1.0),
                                    rng=rng)

@@ -30,10 +30,10 @@ def render_speech(seed: int, *, sr: int, duration: float) -> np.ndarray:
         durs.append(d * 0.8)
         t += d
     onsets, durs = np.array(onsets), np.array(durs)
-    pitch, since, gate = synth._note_tracks(onsets, durs, np.zeros(len(onsets)), n, sr)
+    pitch, since, gate = synth.note_tracks(onsets, durs, np.zeros(len(onsets)), n, sr)
     time = np.arange(n) / sr
     pitch = base + 2.0 * np.sin(2 * np.pi * rng.uniform(0.3, 0.8) * time) - 1.5 * (time % 2.5)
-    vowel, _, _ = synth._note_tracks(onsets, durs, rng.integers(0, 6, len(onsets)), n, sr)
+    vowel, _, _ = synth.note_tracks(onsets, durs, rng.integers(0, 6, len(onsets)), n, sr)
     shape = np.sin(np.pi * np.clip(since / np.maximum(np.interp(time, onsets, durs), 1e-3), 0, 1))
     voice = synth.render_voice(pitch, vowel.astype(int), since, gate * shape, sr=sr, vibrato=0.0,
                                formant_shift=rng.uniform(0.95, 1.2), rng=rng, breath=0.02)

@@ -48,7 +48,7 @@ def midi_to_hz(m: np.ndarray | float) -> np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(m, dtype=np.float64) - 69.0) / 12.0)
 
 
-def _note_tracks(onsets: np.ndarray, durs: np.ndarray, values: np.ndarray, n: int, sr: int):
+def note_tracks(onsets: np.ndarray, durs: np.ndarray, values: np.ndarray, n: int, sr: int):
     """Per-sample note value, time since note onset and gate: three arrays of shape [n]."""
     value = np.zeros(n, dtype=np.float64)
     since = np.full(n, 1e3, dtype=np.float64)
@@ -74,7 +74,7 @@ def render_notes(
     """
     if len(midi) == 0:
         return np.zeros(n, dtype=np.float32)
-    pitch, since, gate = _note_tracks(onsets, durs, midi, n, sr)
+    pitch, since, gate = note_tracks(onsets, durs, midi, n, sr)
     f0 = midi_to_hz(pitch)
     if vibrato > 0:
         t = np.arange(n) / sr

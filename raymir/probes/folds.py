@@ -25,8 +25,8 @@ def make_folds(
             split = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(idx, labels, groups)
         else:
             split = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(idx, labels)
-    elif groups is not None:
-        split = GroupKFold(n_folds).split(idx, labels, groups)
+    elif groups is not None:  # shuffled: unshuffled GroupKFold deals out groups in order (e.g. by genre)
+        split = GroupKFold(n_folds, shuffle=True, random_state=seed).split(idx, labels, groups)
     else:
         split = KFold(n_folds, shuffle=True, random_state=seed).split(idx)
     return [test for _, test in split]
