@@ -69,7 +69,3 @@ def cached(root: Path, kind: str, params: Any, build: Callable[[Path], None]) ->
         raise
     return final
 
-
-def dir_size(path: Path) -> int:
-    """Total bytes of the files under ``path``."""
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

@@ -136,13 +136,6 @@ def finish(tracker: Tracker, run_id: str, *, status: str = "FINISHED", metrics: 
     tracker.client.set_terminated(run_id, status=status)
 
 
-def child_runs(tracker: Tracker) -> list:
-    """All child runs of the tracker's parent run (for reports and tests)."""
-    return tracker.client.search_runs(
-        [tracker.experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{tracker.parent_run_id}'",
-        max_results=50_000)
-
-
 def runs_url(tracker: Tracker, *, host: str = "http://127.0.0.1:5000") -> str:
     """Direct link to the experiment's runs table (the UI otherwise opens on its GenAI overview)."""
     return f"{host}/#/experiments/{tracker.experiment_id}/runs"

@@ -1,0 +1,40 @@
+import numpy as np
+
+from raymir import tracking
+from raymir.config import ProbeConfig
+from raymir.search import TaskData, feature_matrix, run_probe_trials
+
+
+def _data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    conv = rng.normal(size=(n, 5, 4))
+    conv[:, 2, 0] += 3 * y  # layer 3 carries the label
+    feats = {"convnet": conv, "random": rng.normal(size=(n, 5, 4)), "mfcc": rng.normal(size=(n, 6))}
+    folds = [np.arange(i, n, 4) for i in range(4)]
+    return TaskData("classification", y, folds, feats)
+
+
+def test_feature_matrix_concatenates_layers_in_order():
+    d = _data()
+    X = feature_matrix(d, "convnet", "135")
+    np.testing.assert_array_equal(X, np.concatenate([d.features["convnet"][:, i] for i in (0, 2, 4)], axis=1))
+    assert feature_matrix(d, "mfcc", "-").shape == (40, 6)
+    both = feature_matrix(d, "convnet+mfcc", "12345")
+    assert both.shape == (40, 26) and np.array_equal(both[:, 20:], d.features["mfcc"])
+
+
+def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path):
+    good = _data()
+    bad = TaskData("classification", good.labels[:10], good.folds, good.features)  # labels do not match
+    uri, art = tracking.resolve_uri(None, tmp_path)
+    tracker = tracking.start_parent(tracking.setup_experiment(uri, "t", art), sweep="t", params={})
+    specs = [{"task": "good", "feature": "convnet", "layers": c} for c in ("3", "12")]
+    specs.append({"task": "bad", "feature": "convnet", "layers": "3"})
+    probe = ProbeConfig(folds=4, C=(1.0,), gamma=("2^-3",), nested=False)
+    rows, errors = run_probe_trials(specs, {"good": good, "bad": bad}, probe, tracker, storage_path=tmp_path / "ray",
+                                    name="t", cpus_per_trial=1, max_concurrent=2, max_failures=0)
+    assert len(errors) == 1 and errors[0].startswith("bad/convnet/3")
+    by_layers = {r["layers"]: r for r in rows}
+    assert set(by_layers) == {"3", "12"}
+    assert by_layers["3"]["cv_accuracy"] > 0.9 > by_layers["12"]["cv_accuracy"]
