@@ -72,7 +72,12 @@ def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, lis
 
 def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
     spec = config["spec"]
-    summary, table = run_probe(spec, tasks[spec["task"]], probe)
+    try:
+        summary, table = run_probe(spec, tasks[spec["task"]], probe)
+    except Exception as exc:  # recorded in MLflow as a failed child run, then Tune retries or reports it
+        tracking.log_trial(tracker, trial_key(spec), name=trial_key(spec).replace("/", " "), params=spec,
+                           metrics={}, status="FAILED", error=f"{type(exc).__name__}: {exc}")
+        raise
     trial_dir = Path(tune.get_context().get_trial_dir())
     grid_csv = trial_dir / "grid.csv"
     with grid_csv.open("w", newline="") as f:

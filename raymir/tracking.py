@@ -80,31 +80,38 @@ def _log(client: MlflowClient, run_id: str, *, params: dict | None = None, metri
         client.log_batch(run_id, metrics=ms if i == 0 else [], params=ps[i:i + 100], tags=ts if i == 0 else [])
 
 
-def find_child(tracker: Tracker, trial_key: str) -> str | None:
-    """Run id of this parent's finished child run for ``trial_key``, if any."""
+def find_child(tracker: Tracker, trial_key: str) -> tuple[str, str] | None:
+    """(run id, status) of this parent's child run for ``trial_key``, preferring a finished one."""
     runs = tracker.client.search_runs(
         [tracker.experiment_id],
-        filter_string=f"tags.`raymir.trial` = '{trial_key}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{tracker.parent_run_id}'"
-                      " and attributes.status = 'FINISHED'",
-        max_results=1)
-    return runs[0].info.run_id if runs else None
+        filter_string=f"tags.`raymir.trial` = '{trial_key}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{tracker.parent_run_id}'",
+        max_results=10)
+    runs = sorted(runs, key=lambda r: r.info.status != "FINISHED")
+    return (runs[0].info.run_id, runs[0].info.status) if runs else None
 
 
 def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metrics: dict,
-              artifacts: tuple[Path, ...] = (), status: str = "FINISHED") -> str:
-    """Log one trial as a child run (idempotent by ``trial_key``); returns its run id."""
-    existing = find_child(tracker, trial_key)
-    if existing:
-        return existing
+              artifacts: tuple[Path, ...] = (), status: str = "FINISHED", error: str | None = None) -> str:
+    """Log one trial as a child run; returns its run id.
+
+    Idempotent by ``trial_key``: a finished child is returned as it is; a failed attempt's run is
+    reused by the retry, so each trial ends with exactly one child run.
+    """
     client = tracker.client
-    run = client.create_run(tracker.experiment_id, run_name=name,
-                            tags={MLFLOW_PARENT_RUN_ID: tracker.parent_run_id, "raymir.trial": trial_key,
-                                  MLFLOW_RUN_NAME: name})
-    _log(client, run.info.run_id, params=params, metrics=metrics)
+    existing = find_child(tracker, trial_key)
+    if existing and existing[1] == "FINISHED":
+        return existing[0]
+    if existing:
+        run_id = existing[0]
+    else:
+        run_id = client.create_run(tracker.experiment_id, run_name=name,
+                                   tags={MLFLOW_PARENT_RUN_ID: tracker.parent_run_id, "raymir.trial": trial_key,
+                                         MLFLOW_RUN_NAME: name}).info.run_id
+    _log(client, run_id, params=params, metrics=metrics, tags={"raymir.error": error[:5000]} if error else None)
     for path in artifacts:
-        client.log_artifact(run.info.run_id, str(path))
-    client.set_terminated(run.info.run_id, status=status)
-    return run.info.run_id
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, status=status)
+    return run_id
 
 
 def log_history(tracker: Tracker, run_id: str, history: list[dict]) -> None:

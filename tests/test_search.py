@@ -33,8 +33,12 @@ def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path
     specs.append({"task": "bad", "feature": "convnet", "layers": "3"})
     probe = ProbeConfig(folds=4, C=(1.0,), gamma=("2^-3",), nested=False)
     rows, errors = run_probe_trials(specs, {"good": good, "bad": bad}, probe, tracker, storage_path=tmp_path / "ray",
-                                    name="t", cpus_per_trial=1, max_concurrent=2, max_failures=0)
+                                    name="t", cpus_per_trial=1, max_concurrent=2, max_failures=1)
     assert len(errors) == 1 and errors[0].startswith("bad/convnet/3")
+    # the failure is an MLflow child run too: FAILED, with its error, once despite the retry
+    failed = tracker.client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'bad/convnet/3'")
+    assert len(failed) == 1 and failed[0].info.status == "FAILED"
+    assert "IndexError" in failed[0].data.tags["raymir.error"]
     by_layers = {r["layers"]: r for r in rows}
     assert set(by_layers) == {"3", "12"}
     assert by_layers["3"]["cv_accuracy"] > 0.9 > by_layers["12"]["cv_accuracy"]
