@@ -136,8 +136,8 @@ class Track:
         arousal = 0.55 * tempo_z + 0.45 * (self.drums - 0.7) + 0.25 * (self.brightness - 1.0) \
             + 0.12 * drive + 0.2 * (self.density - 1.8)
         # Valence: mode, pace, brightness, register and (negatively) distortion, as listeners hear it.
-        valence = 0.4 * (1.0 if self.major else -1.0) + 0.3 * tempo_z - 0.25 * drive \
-            + 0.9 * (self.brightness - 1.0) + 0.08 * (self.register - 64)
+        valence = 0.25 * (1.0 if self.major else -1.0) + 0.45 * tempo_z - 0.3 * drive \
+            + 1.0 * (self.brightness - 1.0) + 0.03 * (self.register - 64)
         return float(np.tanh(arousal)), float(np.tanh(valence))
 
 

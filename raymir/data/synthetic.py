@@ -24,7 +24,7 @@ from raymir import cache
 from raymir.data import music, nonmusic
 from raymir.data.subset import Subset, TargetTask
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 TARGET_TASKS: dict[str, TargetTask] = {
     t.name: t for t in (
