@@ -108,8 +108,8 @@ def mfcc_stats(y: np.ndarray, sr: int, *, n_mfcc: int = 20) -> np.ndarray:
     if y.size < 2048:
         y = repeat_pad(y, 2048)
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
-    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))
-    width = max(width, 3)
+    frames = mfcc.shape[1]  # ≥ 5 after the padding above; delta needs an odd width ≤ frames
+    width = min(9, frames if frames % 2 else frames - 1)
     d1 = librosa.feature.delta(mfcc, order=1, width=width, mode="nearest")
     d2 = librosa.feature.delta(mfcc, order=2, width=width, mode="nearest")
     rows = np.concatenate([mfcc, d1, d2], axis=0)

@@ -117,6 +117,22 @@ def make_grid(*, n_features: int, scaler: tuple[bool, ...], kernels: tuple[str, 
     return pts
 
 
+def _gram_and_distances(a: np.ndarray, b: np.ndarray, *, scaler: bool) -> tuple[np.ndarray, ...]:
+    """Linear kernels and squared distances: train a [n, d], test b [m, d] → ([n, n], [m, n], [n, n], [m, n]).
+
+    With ``scaler``, features are standardised with the training part's statistics only.
+    """
+    if scaler:
+        mu, sd = a.mean(axis=0), a.std(axis=0)
+        sd[sd == 0] = 1.0
+        a, b = (a - mu) / sd, (b - mu) / sd
+    lin_a, lin_b = a @ a.T, b @ a.T
+    na, nb = (a * a).sum(1), (b * b).sum(1)
+    d_a = np.maximum(na[:, None] + na[None, :] - 2 * lin_a, 0)
+    d_b = np.maximum(nb[:, None] + na[None, :] - 2 * lin_b, 0)
+    return lin_a, lin_b, d_a, d_b
+
+
 def _fit_scores(X: np.ndarray, y: np.ndarray, train: np.ndarray, tests: list[np.ndarray],
                 points: list[GridPoint], kind: str, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     """Fit every grid point once on ``train``, score on each test set.
@@ -127,24 +143,21 @@ def _fit_scores(X: np.ndarray, y: np.ndarray, train: np.ndarray, tests: list[np.
     test = np.concatenate(tests)
     bounds = np.cumsum([0] + [len(t) for t in tests])
     out = np.empty((len(tests), len(points)))
-    prepared: dict[bool, tuple] = {}
+    # Points sharing (scaler, kernel, γ) share one kernel matrix: build it once, then fit every C.
+    groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(points):
-        if p.scaler not in prepared:
-            a, b = X[train], X[test]
-            if p.scaler:  # StandardScaler fitted on the training part only
-                mu, sd = a.mean(axis=0), a.std(axis=0)
-                sd[sd == 0] = 1.0
-                a, b = (a - mu) / sd, (b - mu) / sd
-            lin_a, lin_b = a @ a.T, b @ a.T
-            na, nb = (a * a).sum(1), (b * b).sum(1)
-            d_a = np.maximum(na[:, None] + na[None, :] - 2 * lin_a, 0)
-            d_b = np.maximum(nb[:, None] + na[None, :] - 2 * lin_b, 0)
-            prepared[p.scaler] = (lin_a, lin_b, d_a, d_b)
-        lin_a, lin_b, d_a, d_b = prepared[p.scaler]
-        k_a, k_b = (lin_a, lin_b) if p.kernel == "linear" else (np.exp(-p.gamma * d_a), np.exp(-p.gamma * d_b))
-        pred, capped[i] = _fit_predict(k_a, y[train], k_b, C=p.C, svr=kind == "regression", max_iter=max_iter)
-        for j in range(len(tests)):
-            out[j, i] = score(y[tests[j]], pred[bounds[j]:bounds[j + 1]], kind=kind)
+        groups.setdefault((p.scaler, p.kernel, p.gamma), []).append(i)
+    prepared: dict[bool, tuple] = {}
+    for (scaler, kernel, gamma), members in groups.items():
+        if scaler not in prepared:
+            prepared[scaler] = _gram_and_distances(X[train], X[test], scaler=scaler)
+        lin_a, lin_b, d_a, d_b = prepared[scaler]
+        k_a, k_b = (lin_a, lin_b) if kernel == "linear" else (np.exp(-gamma * d_a), np.exp(-gamma * d_b))
+        for i in members:
+            pred, capped[i] = _fit_predict(k_a, y[train], k_b, C=points[i].C, svr=kind == "regression",
+                                           max_iter=max_iter)
+            for j in range(len(tests)):
+                out[j, i] = score(y[tests[j]], pred[bounds[j]:bounds[j + 1]], kind=kind)
     return out, capped
 
 
