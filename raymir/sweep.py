@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -18,41 +17,15 @@ import numpy as np
 import torch
 
 from raymir import cache, tracking
-from raymir.config import ConfigError, SweepConfig, list_sweeps, load_sweep
+from raymir.config import AgfSweepConfig, ConfigError, SweepConfig, list_sweeps, load_sweep
 from raymir.data.synthetic import TARGET_TASKS, load_synthetic
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
 from raymir.probes.folds import make_folds
 from raymir.report import write_report
 from raymir.search import TaskData, run_probe_trials
-
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-
-
-def log(msg: str) -> None:
-    print(f"[raymir] {msg}", flush=True)
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out |= _flat(v, f"{prefix}{k}.")
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def start_ray(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
-    else:  # a private local cluster; the dashboard (State API, used by Ray Train) stays on localhost
-        ray.init(include_dashboard=True, dashboard_host="127.0.0.1", logging_level="WARNING", log_to_driver=False)
+from raymir.session import flat as _flat
+from raymir.session import log, start_ray
 
 
 def pretrain_stage(cfg: SweepConfig, source, *, cache_root: Path, storage: Path) -> tuple[dict, list[dict], Path]:
@@ -113,9 +86,19 @@ def trial_specs(cfg: SweepConfig) -> list[dict]:
     return specs
 
 
-def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
+def run(cfg: SweepConfig | AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
         output: str | None = None) -> dict:
-    """Run a whole sweep; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
+    """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}."""
+    if isinstance(cfg, AgfSweepConfig):
+        from raymir import agf_combos
+
+        return agf_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
+    return run_layer_combos(cfg, tracking_uri=tracking_uri, address=address, output=output)
+
+
+def run_layer_combos(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
+                     output: str | None = None) -> dict:
+    """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
     t_start = time.time()
     out = Path(output or cfg.output).resolve()
     cache_root = out / "cache"
@@ -185,6 +168,16 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
         raise
 
 
+def _data_errors() -> tuple[type[Exception], ...]:
+    from raymir.agf_combos import DataError
+    from raymir.data.manifest import ManifestError
+
+    return DataError, ManifestError
+
+
+DATA_ERRORS = _data_errors()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m raymir.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", default="layer_combos", help="sweep name (see --list) or a YAML path")
@@ -197,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                                                "sqlite under the output directory)")
     parser.add_argument("--output", help="output directory (cache, Ray state, MLflow database, reports)")
     parser.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default RAY_ADDRESS or local")
+    parser.add_argument("--data", metavar="CSV", help="a real corpus instead of the synthetic one: a CSV manifest "
+                                                      "with path, artist, genre (and subgenres, album) columns")
     args = parser.parse_args(argv)
+    if args.data:
+        args.set.append(f"data.manifest={Path(args.data).resolve()}")
     if args.list:
         for name, path in list_sweeps().items():
             print(f"{name:<20} {path}")
@@ -208,9 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        print(f"{cfg.name}: ok ({len(trial_specs(cfg))} probe trials)")
+        if isinstance(cfg, AgfSweepConfig):
+            print(f"{cfg.name}: ok ({2 ** len(cfg.tasks) - 1} task combinations × {', '.join(cfg.archs)})")
+        else:
+            print(f"{cfg.name}: ok ({len(trial_specs(cfg))} probe trials)")
         return 0
-    result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output)
+    try:
+        result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output)
+    except DATA_ERRORS as exc:  # bad corpus: name the file/row, no traceback; finished stages stay cached
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0 if not result["errors"] else 1
 
 

@@ -91,7 +91,8 @@ def find_child(tracker: Tracker, trial_key: str) -> tuple[str, str] | None:
 
 
 def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metrics: dict,
-              artifacts: tuple[Path, ...] = (), status: str = "FINISHED", error: str | None = None) -> str:
+              artifacts: tuple[Path, ...] = (), artifact_path: str | None = None, history: list[dict] = (),
+              status: str = "FINISHED", error: str | None = None) -> str:
     """Log one trial as a child run; returns its run id.
 
     Idempotent by ``trial_key``: a finished child is returned as it is; a failed attempt's run is
@@ -108,8 +109,10 @@ def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metr
                                    tags={MLFLOW_PARENT_RUN_ID: tracker.parent_run_id, "raymir.trial": trial_key,
                                          MLFLOW_RUN_NAME: name}).info.run_id
     _log(client, run_id, params=params, metrics=metrics, tags={"raymir.error": error[:5000]} if error else None)
+    if history:
+        log_history(tracker, run_id, list(history))
     for path in artifacts:
-        client.log_artifact(run_id, str(path))
+        client.log_artifact(run_id, str(path), artifact_path=artifact_path)
     client.set_terminated(run_id, status=status)
     return run_id
 

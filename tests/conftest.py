@@ -14,5 +14,6 @@ def ray_session():
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, object_store_memory=128 * 1024**2, include_dashboard=True,
-                 dashboard_host="127.0.0.1", logging_level="WARNING", log_to_driver=False)
+                 dashboard_host="127.0.0.1", logging_level="WARNING", log_to_driver=False,
+                 resources={"raymir_driver": 1000})
     yield ray

@@ -40,7 +40,7 @@ PATTERNS: dict[str, dict[str, list[int]]] = {
 @dataclass(frozen=True)
 class Genre:
     name: str
-    subgenres: tuple[str, str]
+    subgenres: tuple[str, ...]
     tempo: tuple[float, float]  # mean, sd (bpm)
     pattern: str
     swing: float
@@ -141,7 +141,8 @@ class Track:
         return float(np.tanh(arousal)), float(np.tanh(valence))
 
 
-def sample_artist(genre: int, artist: int, rng: np.random.Generator, *, overlap: float) -> dict:
+def sample_artist(genre: int, artist: int, rng: np.random.Generator, *, overlap: float,
+                  genres: tuple[Genre, ...] = GENRES) -> dict:
     """Artist-level traits, drawn around the genre.
 
     Timbre traits (instruments, brightness, vocals) are borrowed from a random genre with
@@ -149,12 +150,12 @@ def sample_artist(genre: int, artist: int, rng: np.random.Generator, *, overlap:
     ``overlap / 4``. So at the default overlap the genre lives mostly in rhythm, tempo, harmony
     and melody, which clip-level MFCC statistics summarise poorly, as in real music.
     """
-    g = GENRES[genre]
+    g = genres[genre]
 
     def src(p: float) -> Genre:  # where a trait comes from: own genre, or another one
-        return GENRES[rng.integers(len(GENRES))] if rng.random() < p else g
+        return genres[rng.integers(len(genres))] if rng.random() < p else g
 
-    sub = int(rng.integers(2))
+    sub = int(rng.integers(len(g.subgenres)))
     tempo_src = src(overlap / 4)
     tempo = rng.normal(tempo_src.tempo[0], tempo_src.tempo[1] * (0.2 + 0.4 * overlap))
     tempo *= 1.08 if sub == 1 else 0.94  # subgenres differ in pace

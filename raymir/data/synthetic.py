@@ -8,6 +8,9 @@ Subsets (each mirrors a dataset the papers use):
   ``speech_music`` (GTZAN music/speech-like), ``emotion`` (arousal/valence, EmoMusic-like),
   ``vocal`` (Jamendo-like vocal / non-vocal), ``sound_events`` (UrbanSound8K-like, with
   predefined folds by recording).
+- ``fma`` (FMA-like, for artist group factors): 16 top genres with a subgenre hierarchy,
+  artists with several tracks on one to three albums; labels genre (noisy, one per track),
+  artist, album and multi-hot subgenres (see ``raymir.data.taxonomy``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from raymir import cache
-from raymir.data import music, nonmusic
+from raymir.data import music, nonmusic, taxonomy
 from raymir.data.subset import Subset, TargetTask
 
 GENERATOR_VERSION = 5
@@ -37,7 +40,7 @@ TARGET_TASKS: dict[str, TargetTask] = {
         TargetTask("sound_events", "sound_events", "event", "classification"),
     )
 }
-SUBSETS = ("source", "genre", "ballroom", "speech_music", "emotion", "vocal", "sound_events")
+SUBSETS = ("source", "genre", "ballroom", "speech_music", "emotion", "vocal", "sound_events", "fma")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class SyntheticParams:
     target_tracks_per_artist: int = 4
     clips_per_class: int = 20  # ballroom, speech/music and sound-event classes
     event_folds: int = 10  # predefined folds of the sound-event subset (by recording)
+    fma_artists_per_genre: int = 7  # FMA-like subset: 16 genres × artists × tracks
+    fma_tracks_per_artist: int = 5
 
 
 # --- tags ---------------------------------------------------------------------------------
@@ -166,6 +171,8 @@ def _specs(name: str, p: SyntheticParams) -> tuple[list[tuple], dict, dict, np.n
                                         vocal=True if name == "vocal" else None)
         labels, classes = _music_labels(tracks, artists, rng, p)
         return [("music", t) for t in tracks], labels, classes, labels["artist"], None
+    if name == "fma":
+        return _fma_specs(rng, p, offset)
     if name == "ballroom":
         styles = list(music.DANCES)
         specs, dance = [], []
@@ -196,6 +203,29 @@ def _specs(name: str, p: SyntheticParams) -> tuple[list[tuple], dict, dict, np.n
         folds = np.array([(r % 10_000) % p.event_folds for r in rec]) + 1
         return specs, {"event": np.array(ev)}, {"event": list(nonmusic.EVENTS)}, rec, folds
     raise KeyError(name)
+
+
+def _fma_specs(rng, p: SyntheticParams, offset: int) -> tuple[list[tuple], dict, dict, np.ndarray, None]:
+    tracks, genre, artist, album, subs = [], [], [], [], []
+    n_subs = len(taxonomy.SUBGENRE_NAMES)
+    for g in range(len(taxonomy.TOP_GENRES)):
+        for _ in range(p.fma_artists_per_genre):
+            a = taxonomy.sample_fma_artist(g, offset + len(set(artist)), rng, overlap=p.overlap)
+            for i in range(p.fma_tracks_per_artist):
+                alb = i % len(a["albums"])
+                tracks.append(taxonomy.sample_fma_track(a, alb, rng))
+                artist.append(a["artist"])
+                album.append(a["artist"] * 4 + alb)
+                genre.append(g if rng.random() >= p.label_noise else int(rng.integers(len(taxonomy.TOP_GENRES))))
+                row = np.zeros(n_subs, dtype=np.float32)
+                row[a["subgenres"][0]] = 1.0  # the primary subgenre always; a secondary one on half the tracks
+                for extra in a["subgenres"][1:]:
+                    row[extra] = float(rng.random() < 0.5)
+                subs.append(row)
+    labels = {"genre": np.array(genre), "artist": np.array(artist), "album": np.array(album),
+              "subgenres": np.stack(subs)}
+    classes = {"genre": [g.name for g in taxonomy.TOP_GENRES], "subgenres": list(taxonomy.SUBGENRE_NAMES)}
+    return [("music", t) for t in tracks], labels, classes, labels["artist"], None
 
 
 def _render(spec: tuple, sr: int, duration: float) -> np.ndarray:

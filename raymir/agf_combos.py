@@ -1,0 +1,336 @@
+"""``python -m raymir.sweep agf_combos``: Kim et al. 2018 as a sweep.
+
+corpus → splits → log-mel spectrograms → artist group factors (train tracks only) → source nets
+→ transfer → tables. Source nets: a single-task net (STN) per task, a multi-task net (MTN) per
+combination of ≥ 2 tasks, and a widened genre net (wSTN) per number of tasks N ≥ 2. Each is a
+Ray Tune trial that runs a Ray Train job (train, embed, evaluate the transfer MLP).
+
+An STN over several tasks is one independent net per task; trained jointly with task sampling,
+as the paper's code did, its nets never interact (no shared weights; Adam skips a branch with no
+gradient), so it is exactly the single-task nets with the same number of updates each. The 26
+multi-task STN runs therefore reuse the five single-task nets' embeddings and train only their
+MLP (Ray Tune trials of their own), which saves about half of the training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymir import cache, tracking
+from raymir.agf_report import write_agf_report
+from raymir.audio import MelParams, MelSpectrogram
+from raymir.config import AgfSweepConfig, task_combos
+from raymir.data.subset import Subset
+from raymir.models.kim2018 import KimNet, n_params, widened
+from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
+from raymir.session import driver_resources, flat, log, start_ray
+from raymir.targets.agf import artist_group_factors
+from raymir.transfer import SPLITS, evaluate, transfer_splits
+
+ENCODER_FILES = ("state_dict.pt", "encoder.json")
+
+
+class DataError(ValueError):
+    """The corpus cannot serve this sweep (e.g. no subgenre labels for task ``s``)."""
+
+
+# --- stages (driver) ----------------------------------------------------------------------------
+
+def load_corpus(cfg: AgfSweepConfig, *, cache_root: Path) -> Subset:
+    """The FMA-like synthetic subset, or the CSV manifest given in ``data.manifest``."""
+    if cfg.data.manifest:
+        from raymir.data.manifest import load_manifest
+
+        return load_manifest(cfg.data.manifest, sr=cfg.mel.sr, duration=cfg.data.duration, cache_root=cache_root)
+    from raymir.data.synthetic import load_synthetic
+
+    return load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("fma",))["fma"]
+
+
+def spectrograms(audio: np.ndarray, mel: MelParams, *, batch_size: int = 32) -> np.ndarray:
+    """Log-mel (dB) of every track: audio [n, samples] → [n, n_mels, frames] float16."""
+    front = MelSpectrogram(mel)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(audio), batch_size):
+            y = torch.from_numpy(np.asarray(audio[start:start + batch_size], dtype=np.float32))
+            out.append(front(y)[:, 0].numpy().astype(np.float16))
+    return np.concatenate(out)
+
+
+def targets_for(cfg: AgfSweepConfig, corpus: Subset, splits: dict[str, np.ndarray], *, cache_root: Path
+                ) -> dict[str, np.ndarray]:
+    """{"g": one-hot genre, "s"/"e"/"d"/"m": AGF topic distributions}: [n_tracks, K] each.
+
+    Factors are built from the training tracks only. Held-out tracks of training artists get their
+    artist's factors (for source-task validation losses); unseen artists' tracks get NaN rows.
+    """
+    genre = corpus.labels["genre"]
+    n_genres = len(corpus.classes.get("genre", [])) or int(genre.max()) + 1
+    out = {"g": np.eye(n_genres, dtype=np.float32)[genre]}
+    factors = [t for t in cfg.tasks if t != "g"]
+    if not factors:
+        return out
+    if "s" in factors and "subgenres" not in corpus.labels:
+        raise DataError(f"{corpus.name}: task 's' needs subgenre labels (a 'subgenres' column); "
+                        "drop 's' from tasks or add the labels")
+    train = splits["train"]
+    key = {"corpus": corpus.key, "train": train.tolist(), "agf": asdict(cfg.agf)}
+
+    def build(d: Path) -> None:
+        t0 = time.time()
+        subs = corpus.labels.get("subgenres")
+        agf = artist_group_factors(np.asarray(corpus.audio[train]), corpus.sr, corpus.labels["artist"][train],
+                                   None if subs is None else subs[train], cfg.agf)
+        np.savez(d / "agf.npz", **agf)
+        log(f"artist group factors for {len(train)} training tracks in {time.time() - t0:.0f} s")
+
+    path = cache.cached(cache_root, "agf", key, build)
+    artists = corpus.labels["artist"]
+    with np.load(path / "agf.npz") as z:
+        for name in factors:
+            # An AGF belongs to an artist: every track of a training artist (held-out tracks too) carries it.
+            per_artist = dict(zip(artists[train], z[name]))
+            full = np.full((len(genre), z[name].shape[1]), np.nan, dtype=np.float32)
+            for i, a in enumerate(artists):
+                if a in per_artist:
+                    full[i] = per_artist[a]
+            out[name] = full
+    return out
+
+
+def run_specs(cfg: AgfSweepConfig, heads: dict[str, int]) -> tuple[list[dict], list[dict]]:
+    """(trained runs, transfer-only STN combinations). A spec: tasks, arch, width, target_params."""
+    combos = task_combos(cfg.tasks)
+    trained, reused = [], []
+    for combo in combos:
+        if len(combo) == 1:
+            if "STN" in cfg.archs or "wSTN" in cfg.archs:  # wSTN and multi-task STNs build on them
+                trained.append({"tasks": combo, "arch": "STN", "width": 1.0})
+            continue
+        if "MTN" in cfg.archs:
+            trained.append({"tasks": combo, "arch": "MTN", "width": 1.0})
+        if "STN" in cfg.archs:
+            reused.append({"tasks": combo, "arch": "STN", "width": 1.0})
+    if "wSTN" in cfg.archs:
+        for n in range(2, len(cfg.tasks) + 1):  # as many parameters as the N-task multi-task nets (their mean)
+            sizes = [n_params(KimNet({t: heads[t] for t in c}, shared=True)) for c in combos if len(c) == n]
+            target = int(np.mean(sizes))
+            width = widened(heads["g"], target).width
+            trained.append({"tasks": "g", "arch": "wSTN", "width": width, "target_params": target, "n": n})
+    return trained, reused
+
+
+def run_key(spec: dict) -> str:
+    """The MLflow/Tune identity of a run, e.g. "gsedm/MTN", "g/wSTN-5"."""
+    return f"{spec['tasks']}/{spec['arch']}" + (f"-{spec['n']}" if spec["arch"] == "wSTN" else "")
+
+
+# --- trials (Ray Tune) --------------------------------------------------------------------------
+
+def _params(spec: dict, cfg: AgfSweepConfig, metrics: dict) -> dict:
+    vf = cfg.transfer.val_fraction
+    p = {"tasks": spec["tasks"], "arch": spec["arch"], "n_tasks": spec.get("n", len(spec["tasks"])),
+         "n_params": int(metrics["n_params"]), "width": spec["width"],
+         "split": f"val: stratified {vf:.0%} of tracks; val_artist: all tracks of {vf:.0%} of artists"}
+    if "target_params" in spec:
+        p["target_params"] = spec["target_params"]
+    return p
+
+
+def _write_encoder(d: Path, state: dict, spec: dict, heads: dict[str, int]) -> None:
+    torch.save(state, d / "state_dict.pt")
+    (d / "encoder.json").write_text(json.dumps({
+        "model": "kim2018", "tasks": {t: heads["g" if spec["arch"] == "wSTN" else t] for t in spec["tasks"]},
+        "shared": spec["arch"] == "MTN", "width": spec["width"], "n_mels": 128,
+        "load": "KimNet(tasks, shared=shared, width=width).load_state_dict(torch.load(path, weights_only=True))"}))
+
+
+def source_key(spec: dict, cfg: AgfSweepConfig, inputs_key: str) -> dict:
+    return {"inputs": inputs_key, "tasks": spec["tasks"], "arch": spec["arch"], "width": spec["width"],
+            "train": asdict(cfg.train), "transfer": asdict(cfg.transfer)}
+
+
+def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
+                  storage: Path, tracker: tracking.Tracker) -> None:
+    """Train one STN/MTN/wSTN (cached by content), evaluate its transfer, log its child run."""
+    import ray.tune as tune
+
+    spec = config["spec"]
+    key = source_key(spec, cfg, inputs.name)
+
+    def build(d: Path) -> None:
+        res = train_source(inputs, tasks=list(spec["tasks"]), targets=list(spec["tasks"]),
+                           shared=spec["arch"] == "MTN", width=spec["width"], train=cfg.train, transfer=cfg.transfer,
+                           storage_path=storage, name=f"kim-{cache.key_of(key)}")
+        _write_encoder(d, res.state_dict, spec, heads)
+        np.save(d / EMBEDDINGS_FILE, res.embeddings)
+        (d / "history.json").write_text(json.dumps(res.history))
+        (d / "metrics.json").write_text(json.dumps({k: v for k, v in res.metrics.items() if k != "epoch"}))
+
+    try:
+        path = cache.cached(cache_root, "source", key, build)
+    except Exception as exc:  # a FAILED child run with the error; Tune retries or reports it
+        tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "),
+                           params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
+                           error=f"{type(exc).__name__}: {exc}")
+        raise
+    metrics = json.loads((path / "metrics.json").read_text())
+    history = json.loads((path / "history.json").read_text())
+    tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=_params(spec, cfg, metrics),
+                       metrics=metrics, history=history, artifacts=tuple(path / f for f in ENCODER_FILES),
+                       artifact_path="encoder")
+    tune.report(_row(spec, metrics, cfg))
+
+
+def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
+                 tracker: tracking.Tracker) -> None:
+    """A multi-task STN: the single-task nets' embeddings, concatenated, into the transfer MLP."""
+    import ray.tune as tune
+
+    spec = config["spec"]
+    try:
+        parts = [cache_root / "source" / cache.key_of(source_key({"tasks": t, "arch": "STN", "width": 1.0}, cfg,
+                                                                   inputs.name)) for t in spec["tasks"]]
+        emb = np.concatenate([np.load(p / EMBEDDINGS_FILE) for p in parts], axis=-1)
+        genre = np.load(inputs / "genre.npy")
+        splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((inputs / "splits.json").read_text()).items()}
+        metrics = evaluate(emb.astype(np.float32), genre, splits, int(genre.max()) + 1, cfg.transfer)
+        state: dict = {}
+        for p in parts:  # the combination's encoder: the single-task nets side by side
+            state |= torch.load(p / "state_dict.pt", weights_only=True)
+        metrics["n_params"] = sum(json.loads((p / "metrics.json").read_text())["n_params"] for p in parts)
+        for p, t in zip(parts, spec["tasks"]):
+            part = json.loads((p / "metrics.json").read_text())
+            metrics |= {k: v for k, v in part.items() if k.endswith(f"_loss_{t}")}
+    except Exception as exc:
+        tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "),
+                           params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
+                           error=f"{type(exc).__name__}: {exc}")
+        raise
+    d = Path(tune.get_context().get_trial_dir())
+    _write_encoder(d, state, spec, heads)
+    tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=_params(spec, cfg, metrics),
+                       metrics=metrics | {"reused_single_task_nets": 1.0},
+                       artifacts=tuple(d / f for f in ENCODER_FILES), artifact_path="encoder")
+    tune.report(_row(spec, metrics, cfg))
+
+
+def _row(spec: dict, metrics: dict, cfg: AgfSweepConfig) -> dict:
+    row = {"tasks": spec["tasks"], "arch": spec["arch"], "n_tasks": spec.get("n", len(spec["tasks"])),
+           "n_params": int(metrics["n_params"])}
+    if "target_params" in spec:
+        row["target_params"] = spec["target_params"]
+    return row | {k: float(v) for k, v in metrics.items() if k.startswith(tuple(f"{s}_" for s in SPLITS))}
+
+
+def _fan_out(trainable, specs: list[dict], *, name: str, storage: Path, max_concurrent: int, max_failures: int,
+             label: str) -> tuple[list[dict], list[str]]:
+    import ray.tune as tune
+
+    from raymir.search import ProgressLine
+
+    tuner = tune.Tuner(
+        trainable, param_space={"spec": tune.grid_search(specs)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+                                  callbacks=[ProgressLine(len(specs), label=label)],
+                                  failure_config=tune.FailureConfig(max_failures=max_failures)))
+    rows, errors = [], []
+    for result in tuner.fit():
+        spec = (result.config or {}).get("spec", {})
+        if result.error is not None:
+            errors.append(f"{run_key(spec) if spec else '?'}: {result.error}")
+        elif result.metrics:
+            rows.append({k: v for k, v in result.metrics.items() if k in _ROW_KEYS or k.startswith(SPLITS)})
+    return rows, errors
+
+
+_ROW_KEYS = {"tasks", "arch", "n_tasks", "n_params", "target_params"}
+
+
+def _concurrency(cfg: AgfSweepConfig) -> int:
+    """How many Ray Train jobs fit at once: the cluster's CPUs (or GPUs) over one job's needs."""
+    import ray
+
+    if cfg.search.max_concurrent_trials:
+        return cfg.search.max_concurrent_trials
+    res = ray.cluster_resources()
+    tr = cfg.train
+    if tr.use_gpu:
+        return max(1, int(res.get("GPU", 0) // tr.num_workers))
+    return max(1, int(res.get("CPU", 1) // (tr.num_workers * tr.cpus_per_worker)))
+
+
+# --- the recipe ---------------------------------------------------------------------------------
+
+def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
+        output: str | None = None) -> dict:
+    """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
+    import ray.tune as tune
+
+    t_start = time.time()
+    out = Path(output or cfg.output).resolve()
+    cache_root = out / "cache"
+    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
+    tracker = tracking.setup_experiment(uri, cfg.name, artifacts)
+
+    t0 = time.time()
+    corpus = load_corpus(cfg, cache_root=cache_root)
+    genre, artists = corpus.labels["genre"], corpus.labels["artist"]
+    splits = transfer_splits(genre, artists, val_fraction=cfg.transfer.val_fraction, seed=cfg.transfer.seed)
+    log(f"corpus {corpus.name}: {len(corpus)} tracks, {len(np.unique(artists))} artists, "
+        f"{len(np.unique(genre))} genres; train {len(splits['train'])}, val {len(splits['val'])}, "
+        f"val_artist {len(splits['val_artist'])} ({time.time() - t0:.0f} s)")
+    targets = targets_for(cfg, corpus, splits, cache_root=cache_root)
+    inputs = cache.cached(cache_root, "agf_inputs", {"corpus": corpus.key, "mel": asdict(cfg.mel),
+                                                     "splits": {k: v.tolist() for k, v in splits.items()},
+                                                     "agf": asdict(cfg.agf), "tasks": cfg.tasks},
+                          lambda d: prepare_inputs(d, spec=spectrograms(corpus.audio, cfg.mel), targets=targets,
+                                                   genre=genre, splits=splits))
+    heads = {t: v.shape[1] for t, v in targets.items()}
+    trained, reused = run_specs(cfg, heads)
+    log(f"{len(trained)} source nets to train (Ray Train jobs in Ray Tune trials), {len(reused)} multi-task STNs "
+        f"from the single-task nets; {time.time() - t0:.0f} s of preparation")
+
+    start_ray(address)
+    tracker = tracking.start_parent(tracker, sweep=cfg.name, params=flat(asdict(cfg)))
+    status = "FAILED"
+    try:
+        common = {"cfg": cfg, "inputs": inputs, "heads": heads, "cache_root": cache_root, "tracker": tracker}
+        name = f"agf-{tracker.parent_run_id[:12]}"
+        rows, errors = _fan_out(
+            tune.with_resources(tune.with_parameters(_source_trial, storage=out / "ray", **common), driver_resources()),
+            trained, name=f"{name}-train", storage=out / "ray", max_concurrent=_concurrency(cfg),
+            max_failures=cfg.search.max_failures, label="source nets")
+        if reused:
+            more, errs = _fan_out(
+                tune.with_resources(tune.with_parameters(_combo_trial, **common), {"cpu": cfg.search.cpus_per_trial}),
+                reused, name=f"{name}-stn", storage=out / "ray", max_concurrent=cfg.search.max_concurrent_trials,
+                max_failures=cfg.search.max_failures, label="multi-task STNs")
+            rows, errors = rows + more, errors + errs
+        report_dir = out / "reports" / tracker.parent_run_id
+        text, files = write_agf_report(rows, report_dir)
+        tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
+        print(text)
+        for e in errors:
+            log(f"run failed: {e}")
+        status = "FINISHED" if not errors else "FAILED"
+        elapsed = time.time() - t_start
+        tracking.finish(tracker, tracker.parent_run_id, status=status,
+                        metrics={"n_runs": len(rows), "n_failed": len(errors), "wall_s": elapsed})
+        log(f"done in {elapsed:.0f} s: {len(rows)} runs, {len(errors)} failed; report: {report_dir}")
+        log(f"MLflow: mlflow ui --backend-store-uri {uri}   (serves on 127.0.0.1:5000)")
+        log(f"runs:   {tracking.runs_url(tracker)}")
+        log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
+        return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir}
+    except BaseException:
+        if status != "FINISHED":
+            tracking.finish(tracker, tracker.parent_run_id, status="FAILED")
+        raise

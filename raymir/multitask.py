@@ -1,0 +1,229 @@
+"""Source-net training for artist group factors (Kim et al. 2018) with Ray Train.
+
+One job trains one STN, MTN or wSTN (``raymir.models.kim2018``) on random 1-s crops with a
+softmax + categorical cross-entropy head per task against soft targets (AGF topic
+distributions) or one-hot genre. Each batch (or each epoch, as in the 2018 code) trains one
+task drawn at random, and a multi-task net runs ``epochs × n_tasks`` epochs, so every task's
+branch gets as many updates as a single-task net (the paper's rule: 200 STN, 1000 MTN epochs).
+
+After training, rank 0 embeds every track's 1-s chunks and evaluates the transfer MLP
+(``raymir.transfer``); the final checkpoint holds the weights and the embeddings.
+
+The job's inputs live in one directory (``prepare_inputs``): ``spec.npy`` [n, n_mels, T]
+float16 log-mel, ``targets.npz`` (task → [n, K], NaN rows where a track has no target),
+``genre.npy`` [n], ``splits.json`` (train / val / val_artist track indices) and
+``stats.npz`` (per-bin mean/std of the training spectrograms).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymir.models.kim2018 import KimNet, n_params
+from raymir.pretrain import _autocast_dtype
+from raymir.transfer import TransferConfig, embed_tracks, evaluate
+
+CHECKPOINT_FILE = "checkpoint.pt"
+EMBEDDINGS_FILE = "embeddings.npy"
+CROP_FRAMES = 43  # 1 s at 22.05 kHz, hop 512
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Source-net training (paper: Adam 1e-3, batch 64, 200 epochs per task)."""
+
+    epochs: int = 200  # per task; a net with N tasks trains N × epochs
+    batch_size: int = 64  # per worker
+    lr: float = 1e-3
+    task_sampling: str = "batch"  # batch (2019 code) | epoch (2018 code)
+    num_workers: int = 1  # Ray Train workers (DDP ranks) per job
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    precision: str = "auto"  # auto: bf16 autocast where the hardware has native bf16 | bf16 | fp32
+    channels_last: bool = True
+    reports: int = 4  # metric reports (and checkpoints) per job
+    seed: int = 0
+
+
+def prepare_inputs(directory: Path, *, spec: np.ndarray, targets: dict[str, np.ndarray], genre: np.ndarray,
+                   splits: dict[str, np.ndarray]) -> None:
+    """Write a job's inputs (see the module docstring) into ``directory``."""
+    directory = Path(directory)
+    np.save(directory / "spec.npy", spec.astype(np.float16))
+    np.savez(directory / "targets.npz", **targets)
+    np.save(directory / "genre.npy", np.asarray(genre))
+    (directory / "splits.json").write_text(json.dumps({k: np.asarray(v).tolist() for k, v in splits.items()}))
+    train = spec[splits["train"]].astype(np.float32)
+    np.savez(directory / "stats.npz", mean=train.mean(axis=(0, 2)), std=train.std(axis=(0, 2)))
+
+
+def random_crops(spec: np.ndarray, idx: np.ndarray, frames: int, rng: np.random.Generator) -> torch.Tensor:
+    """One random ``frames``-long crop per track: spec [n, n_mels, T] → [len(idx), 1, n_mels, frames]."""
+    t = spec.shape[2]
+    starts = rng.integers(0, max(1, t - frames + 1), size=len(idx))
+    out = np.stack([spec[i, :, s:s + frames] for i, s in zip(idx, starts)]).astype(np.float32)
+    return torch.from_numpy(out).unsqueeze(1)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Categorical cross-entropy against target distributions: [B, K] each → scalar (rows with NaN targets skipped)."""
+    keep = ~torch.isnan(targets).any(dim=1)
+    if not keep.any():  # still part of the graph, so DDP ranks stay in step
+        return logits.sum() * 0.0
+    logp = torch.log_softmax(logits[keep], dim=1)
+    return -(targets[keep] * logp).sum(dim=1).mean()
+
+
+def build_model(tasks: dict[str, int], *, shared: bool, width: float, n_mels: int) -> KimNet:
+    return KimNet(tasks, shared=shared, width=width, n_mels=n_mels)
+
+
+def _val_losses(model, spec, targets, val_idx, tasks, device, autocast) -> dict[str, float]:
+    """Source-task loss of each task on held-out tracks (centre crop)."""
+    if not len(val_idx):
+        return {}
+    t = spec.shape[2]
+    s = max(0, (t - CROP_FRAMES) // 2)
+    x = torch.from_numpy(spec[val_idx, :, s:s + CROP_FRAMES].astype(np.float32)).unsqueeze(1).to(device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    out = {}
+    model.eval()
+    with torch.no_grad(), torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        for task in tasks:
+            tgt = torch.from_numpy(targets[task][val_idx]).to(device)
+            out[f"val_loss_{task}"] = float(soft_cross_entropy(model(x, task).float(), tgt))
+    return out
+
+
+def train_loop(config: dict) -> None:
+    """One Ray Train worker: train, report a few times with checkpoints, then (rank 0) embed and transfer."""
+    import ray.train
+    import ray.train.torch
+
+    t_start = time.time()
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    data = Path(config["data_dir"])
+    spec = np.load(data / "spec.npy", mmap_mode="r")
+    with np.load(data / "targets.npz") as z:
+        targets = {t: z[t].astype(np.float32) for t in config["targets"]}
+    splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((data / "splits.json").read_text()).items()}
+    tasks = list(config["tasks"])  # head name → target key (wSTN: one head "g")
+    heads = {t: targets[config["targets"][i]].shape[1] for i, t in enumerate(tasks)}
+    target_of = {t: targets[config["targets"][i]] for i, t in enumerate(tasks)}
+    torch.manual_seed(config["seed"])
+    model = build_model(heads, shared=config["shared"], width=config["width"], n_mels=spec.shape[1])
+    with np.load(data / "stats.npz") as st:
+        model.set_standardisation(torch.from_numpy(st["mean"]), torch.from_numpy(st["std"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:  # resume after a worker failure or a re-run of the same job name
+        with checkpoint.as_directory() as d:
+            state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+    device = ray.train.torch.get_device()
+    autocast = _autocast_dtype(config["precision"], device)
+    if config["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    # Only the sampled task's branch runs in a step, so DDP must tolerate unused parameters.
+    model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
+    net = model.module if hasattr(model, "module") else model
+    B = config["batch_size"]
+    total_epochs = config["epochs"] * len(tasks)
+    n_reports = min(total_epochs, config["reports"])  # evenly spaced; always the last epoch
+    report_at = {(i + 1) * total_epochs // n_reports - 1 for i in range(n_reports)}
+    train_idx, val_idx = splits["train"], splits["val"]
+    sums = {t: [0.0, 0] for t in tasks}
+
+    for epoch in range(start_epoch, total_epochs):
+        model.train()
+        shared_rng = np.random.default_rng([config["seed"], epoch])  # same task order and batches on every rank
+        crop_rng = np.random.default_rng([config["seed"], epoch, rank, 1])
+        perm = shared_rng.permutation(train_idx)
+        n_batches = max(1, len(perm) // (B * world))
+        epoch_task = tasks[shared_rng.integers(len(tasks))]
+        for b in range(n_batches):
+            task = epoch_task if config["task_sampling"] == "epoch" else tasks[shared_rng.integers(len(tasks))]
+            lo = (b * world + rank) * B
+            idx = perm[lo:lo + B] if lo < len(perm) else perm[:B]
+            x = random_crops(spec, idx, CROP_FRAMES, crop_rng).to(device)
+            if config["channels_last"]:
+                x = x.contiguous(memory_format=torch.channels_last)
+            tgt = torch.from_numpy(target_of[task][idx]).to(device)
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                logits = model(x, task)
+            loss = soft_cross_entropy(logits.float(), tgt)
+            optimizer.zero_grad(set_to_none=True)  # untouched branches keep grad None: Adam skips them
+            loss.backward()
+            optimizer.step()
+            sums[task][0] += float(loss.detach())
+            sums[task][1] += 1
+        if epoch not in report_at:
+            continue
+        metrics = {"epoch": epoch} | {f"train_loss_{t}": s / n for t, (s, n) in sums.items() if n}
+        metrics |= _val_losses(net, spec, target_of, val_idx, tasks, device, autocast)
+        sums = {t: [0.0, 0] for t in tasks}
+        history.append(metrics)
+        last = epoch == total_epochs - 1
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                if last:  # the transfer evaluation, once, on the finished net
+                    t0 = time.time()
+                    emb = embed_tracks(net, np.asarray(spec), frames=CROP_FRAMES, device=device, autocast=autocast)
+                    np.save(Path(tmp) / EMBEDDINGS_FILE, emb.astype(np.float16))
+                    genre = np.load(data / "genre.npy")
+                    metrics |= evaluate(emb, genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
+                                        device=device)
+                    metrics["n_params"] = n_params(net)
+                    metrics["seconds_transfer"] = time.time() - t0
+                    metrics["seconds_training"] = t0 - t_start
+                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                            "history": json.dumps(history)}, Path(tmp) / CHECKPOINT_FILE)
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt)  # every rank reports: it is a barrier
+
+
+@dataclass
+class SourceResult:
+    state_dict: dict[str, torch.Tensor]
+    history: list[dict]
+    embeddings: np.ndarray  # [n_tracks, n_chunks, embed_dim] float16
+    metrics: dict[str, float]
+
+
+def train_source(data_dir: Path, *, tasks: list[str], targets: list[str], shared: bool, width: float,
+                 train: TrainConfig, transfer: TransferConfig, storage_path: Path | str, name: str) -> SourceResult:
+    """Run one source-net job with a Ray Train TorchTrainer; re-running ``name`` resumes it."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    config = {"data_dir": str(data_dir), "tasks": tasks, "targets": targets, "shared": shared, "width": width,
+              "transfer": asdict(transfer)} | {k: v for k, v in asdict(train).items() if k not in ("num_workers",)}
+    resources = {"CPU": train.cpus_per_worker} | ({"GPU": 1} if train.use_gpu else {})
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(num_workers=train.num_workers, use_gpu=train.use_gpu,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(name=name, storage_path=str(storage_path),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+                                       failure_config=ray.train.FailureConfig(max_failures=2)),
+    )
+    t0 = time.time()
+    result = trainer.fit()
+    metrics = dict(result.metrics) | {"seconds_job": time.time() - t0}
+    with result.checkpoint.as_directory() as d:
+        state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+        emb = np.load(Path(d) / EMBEDDINGS_FILE)
+    return SourceResult(state["model"], json.loads(state["history"]), emb, metrics)

@@ -1,0 +1,49 @@
+"""What every sweep recipe shares: console lines, flat parameter dicts, and connecting to Ray."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+# A custom resource for the small driver process of a Train-inside-Tune trial, so drivers do not
+# hold CPUs that their own Ray Train workers need (a local cluster gets plenty of them).
+DRIVER_RESOURCE = "raymir_driver"
+
+
+def log(msg: str) -> None:
+    print(f"[raymir] {msg}", flush=True)
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    """Nested dict → {"a.b.c": value}, for MLflow params."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def start_ray(address: str | None) -> None:
+    """Connect to ``address`` (or RAY_ADDRESS), else start a private local cluster."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    else:  # the dashboard (State API, used by Ray Train) stays on localhost
+        ray.init(include_dashboard=True, dashboard_host="127.0.0.1", logging_level="WARNING", log_to_driver=False,
+                 resources={DRIVER_RESOURCE: 1000})
+
+
+def driver_resources() -> dict[str, float]:
+    """Resources for a trial whose work runs in its own Ray Train workers."""
+    import ray
+
+    if ray.cluster_resources().get(DRIVER_RESOURCE, 0) > 0:
+        return {"cpu": 0, DRIVER_RESOURCE: 1}
+    return {"cpu": 0.01}  # clusters started without the resource: a sliver of a CPU
