@@ -59,7 +59,7 @@ def spectrograms(audio: np.ndarray, mel: MelParams, *, batch_size: int = 32) -> 
     out = []
     with torch.no_grad():
         for start in range(0, len(audio), batch_size):
-            y = torch.from_numpy(np.asarray(audio[start:start + batch_size], dtype=np.float32))
+            y = torch.from_numpy(np.array(audio[start:start + batch_size], dtype=np.float32))  # a writable copy
             out.append(front(y)[:, 0].numpy().astype(np.float16))
     return np.concatenate(out)
 

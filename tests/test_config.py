@@ -54,3 +54,32 @@ def test_list_and_check(capsys):
     assert main(["--list"]) == 0
     assert main(["layer_combos", "--check", "--preset", "tiny"]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+def test_agf_sweep_is_valid_and_has_paper_preset():
+    cfg = load_sweep("agf_combos")
+    assert cfg.recipe == "agf_combos" and cfg.tasks == "gsedm" and cfg.mel.sr == 22050 and cfg.mel.n_mels == 128
+    paper = load_sweep("agf_combos", preset="paper")
+    assert (paper.agf.n_words, paper.agf.n_topics, paper.train.epochs, paper.train.batch_size) == (2048, 40, 200, 64)
+    assert paper.transfer.hidden == 1024 and paper.transfer.epochs == 50
+
+
+def test_agf_problems_are_reported_at_once(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_sweep("agf_combos", overrides=("tasks=gx", "archs=[STN,BIG]", "train.task_sampling=sometimes",
+                                            "agf.n_topics=1", f"data.manifest={tmp_path / 'nope.csv'}",
+                                            "transfer.val_fraction=0.7"))
+    text = str(err.value)
+    for needle in ("tasks: 'gx'", "unknown architecture 'BIG'", "train.task_sampling", "agf.n_topics: must be ≥ 2",
+                   "data.manifest: no such file", "transfer.val_fraction"):
+        assert needle in text, needle
+    with pytest.raises(ConfigError, match="wSTN is a widened genre net"):
+        load_sweep("agf_combos", overrides=("tasks=sm",))
+
+
+def test_data_flag_reaches_the_config(tmp_path, capsys):
+    csv = tmp_path / "tracks.csv"
+    csv.write_text("path,artist,genre\n")
+    assert main(["agf_combos", "--check", "--data", str(csv)]) == 0
+    assert main(["agf_combos", "--check", "--data", str(tmp_path / "missing.csv")]) == 2
+    assert "data.manifest: no such file" in capsys.readouterr().err

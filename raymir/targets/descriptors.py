@@ -32,7 +32,7 @@ def librosa_descriptors(y: np.ndarray, sr: int) -> np.ndarray:
         librosa.feature.spectral_contrast(S=S, sr=sr),
         librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP),
         librosa.amplitude_to_db(librosa.feature.rms(S=S), ref=1.0),
-        librosa.feature.chroma_stft(S=S**2, sr=sr),
+        librosa.feature.chroma_stft(S=S**2, sr=sr, tuning=0.0),  # no tuning estimate: faster, and defined for any input
     ]
     frames = min(r.shape[1] for r in rows)
     stacked = np.concatenate([r[:, :frames] for r in rows], axis=0)  # [25, frames]

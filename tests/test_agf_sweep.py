@@ -1,0 +1,86 @@
+"""agf_combos end to end on local Ray (tiny presets), checked through MLflow."""
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from raymir.config import load_sweep, task_combos
+from raymir.sweep import run
+
+PARAMS = {"tasks", "arch", "n_tasks", "n_params", "split"}
+METRICS = {"val_f1_macro", "val_logloss", "val_accuracy", "val_artist_f1_macro", "val_artist_logloss",
+           "val_artist_accuracy"}
+
+
+def _children(result):
+    tracker = result["tracker"]
+    client = MlflowClient(tracker.uri)
+    runs = client.search_runs([tracker.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{tracker.parent_run_id}'",
+                              max_results=500)
+    return client, runs
+
+
+def _check_children(result, tasks: str):
+    client, runs = _children(result)
+    combos = task_combos(tasks)
+    by_key = {(r.data.params["tasks"], r.data.params["arch"], r.data.params["n_tasks"]): r for r in runs}
+    multi = [c for c in combos if len(c) > 1]
+    expected = {(c, "STN", str(len(c))) for c in combos} | {(c, "MTN", str(len(c))) for c in multi} \
+        | {("g", "wSTN", str(n)) for n in range(2, len(tasks) + 1)}
+    assert set(by_key) == expected and len(runs) == len(expected)
+    for (combo, arch, _), r in by_key.items():
+        assert PARAMS <= set(r.data.params) and METRICS <= set(r.data.metrics), (combo, arch)
+        assert r.info.status == "FINISHED"
+        assert 0 <= r.data.metrics["val_f1_macro"] <= 1 and r.data.metrics["val_logloss"] > 0
+        arts = {a.path for a in client.list_artifacts(r.info.run_id, "encoder")}
+        assert {"encoder/state_dict.pt", "encoder/encoder.json"} <= arts
+        if arch != "wSTN":  # the source-task losses, one per task
+            assert {f"val_loss_{t}" for t in combo} <= set(r.data.metrics), (combo, arch, r.data.metrics)
+    # parameter sharing shows in the counts: an MTN is smaller than its STN by the extra stems
+    for c in multi:
+        stn, mtn = int(by_key[(c, "STN", str(len(c)))].data.params["n_params"]), \
+            int(by_key[(c, "MTN", str(len(c)))].data.params["n_params"])
+        assert stn - mtn == (len(c) - 1) * (16 * 25 + 16)
+    for n in range(2, len(tasks) + 1):
+        w = by_key[("g", "wSTN", str(n))].data.params
+        assert abs(int(w["n_params"]) - int(w["target_params"])) <= 0.05 * int(w["target_params"])
+    return by_key
+
+
+@pytest.fixture(scope="module")
+def small_run(ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("agf")
+    cfg = load_sweep("agf_combos", preset="tiny", overrides=("tasks=gs",))
+    return run(cfg, output=str(out)), out
+
+
+def test_small_combination_sweep_logs_every_run(small_run):
+    result, out = small_run
+    assert not result["errors"]
+    _check_children(result, "gs")
+    report = (result["report_dir"] / "report.txt").read_text()
+    assert "Table 4" in report and "Table 3" in report and "Table 5" in report
+    assert (result["report_dir"] / "tasks_vs_performance.png").stat().st_size > 1000
+    client, _ = _children(result)
+    arts = {a.path for a in client.list_artifacts(result["tracker"].parent_run_id, "report")}
+    assert {"report/report.txt", "report/results.csv", "report/tasks_vs_performance.png"} <= arts
+
+
+def test_rerun_uses_the_cache_and_gives_the_same_numbers(small_run, ray_session):
+    result, out = small_run
+    again = run(load_sweep("agf_combos", preset="tiny", overrides=("tasks=gs",)), output=str(out))
+    first = {(r["tasks"], r["arch"], r["n_tasks"]): r["val_f1_macro"] for r in result["rows"]}
+    second = {(r["tasks"], r["arch"], r["n_tasks"]): r["val_f1_macro"] for r in again["rows"]}
+    assert first == second
+    _, runs = _children(again)
+    assert len(runs) == len(first)  # a new parent run with its own children
+
+
+@pytest.mark.slow
+def test_tiny_preset_runs_all_57_combinations_and_the_wstns(ray_session, tmp_path):
+    result = run(load_sweep("agf_combos", preset="tiny"), output=str(tmp_path))
+    assert not result["errors"]
+    by_key = _check_children(result, "gsedm")
+    assert sum(1 for k in by_key if k[1] in ("STN", "MTN")) == 57
+    f1 = np.array([r["val_f1_macro"] for r in result["rows"]])
+    assert np.isfinite(f1).all()
