@@ -84,3 +84,46 @@ def test_tiny_preset_runs_all_57_combinations_and_the_wstns(ray_session, tmp_pat
     assert sum(1 for k in by_key if k[1] in ("STN", "MTN")) == 57
     f1 = np.array([r["val_f1_macro"] for r in result["rows"]])
     assert np.isfinite(f1).all()
+
+
+def _manifest(tmp_path, *, subgenres: bool):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    rows = ["path,artist,genre" + (",subgenres" if subgenres else "")]
+    for a in range(12):
+        genre = ["Rock", "Jazz", "Folk"][a % 3]
+        for t in range(3):
+            f = tmp_path / "audio" / f"{a}_{t}.wav"
+            f.parent.mkdir(exist_ok=True)
+            tone = np.sin(2 * np.pi * (100 + 150 * (a % 3)) * np.arange(16000) / 16000)
+            sf.write(f, (0.2 * tone + 0.02 * rng.standard_normal(16000)).astype(np.float32), 16000)
+            rows.append(f"audio/{f.name},artist {a},{genre}" + (f",{genre} sub{a % 2}" if subgenres else ""))
+    csv = tmp_path / "tracks.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    return csv
+
+
+def test_a_csv_corpus_runs_and_missing_subgenres_are_a_clear_error(ray_session, tmp_path, capsys):
+    from raymir.sweep import main
+
+    csv = _manifest(tmp_path, subgenres=False)
+    common = ["--preset", "tiny", "--output", str(tmp_path / "out"), "--data", str(csv), "--set", "data.duration=1.2"]
+    assert main(["agf_combos", *common]) == 2  # task s needs subgenre labels
+    err = capsys.readouterr().err
+    assert "task 's' needs subgenre labels" in err and "tracks" in err
+    assert main(["agf_combos", *common, "--set", "tasks=gm"]) == 0
+    out = capsys.readouterr().out
+    assert "36 tracks, 12 artists, 3 genres" in out and "Table 4" in out
+
+
+@pytest.mark.skipif(not __import__("raymir.targets.descriptors", fromlist=["x"]).essentia_available(),
+                    reason="essentia not installed")
+def test_essentia_descriptors_have_one_length_per_corpus():
+    from raymir.targets.descriptors import descriptor_matrix, essentia_descriptors
+
+    sr = 22050
+    t = np.arange(2 * sr) / sr
+    songs = [essentia_descriptors((0.2 * np.sin(2 * np.pi * f * t)).astype(np.float32), sr) for f in (220, 330)]
+    X = descriptor_matrix(songs)
+    assert X.shape[0] == 2 and X.shape[1] > 500 and np.isfinite(X).all()
