@@ -144,11 +144,11 @@ def _params(spec: dict, cfg: AgfSweepConfig, metrics: dict) -> dict:
     return p
 
 
-def _write_encoder(d: Path, state: dict, spec: dict, heads: dict[str, int]) -> None:
+def _write_encoder(d: Path, state: dict, spec: dict, heads: dict[str, int], n_mels: int) -> None:
     torch.save(state, d / "state_dict.pt")
     (d / "encoder.json").write_text(json.dumps({
         "model": "kim2018", "tasks": {t: heads["g" if spec["arch"] == "wSTN" else t] for t in spec["tasks"]},
-        "shared": spec["arch"] == "MTN", "width": spec["width"], "n_mels": 128,
+        "shared": spec["arch"] == "MTN", "width": spec["width"], "n_mels": n_mels,
         "load": "KimNet(tasks, shared=shared, width=width).load_state_dict(torch.load(path, weights_only=True))"}))
 
 
@@ -169,7 +169,7 @@ def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dic
         res = train_source(inputs, tasks=list(spec["tasks"]), targets=list(spec["tasks"]),
                            shared=spec["arch"] == "MTN", width=spec["width"], train=cfg.train, transfer=cfg.transfer,
                            storage_path=storage, name=f"kim-{cache.key_of(key)}")
-        _write_encoder(d, res.state_dict, spec, heads)
+        _write_encoder(d, res.state_dict, spec, heads, cfg.mel.n_mels)
         np.save(d / EMBEDDINGS_FILE, res.embeddings)
         (d / "history.json").write_text(json.dumps(res.history))
         (d / "metrics.json").write_text(json.dumps({k: v for k, v in res.metrics.items() if k != "epoch"}))
@@ -215,7 +215,7 @@ def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict
                            error=f"{type(exc).__name__}: {exc}")
         raise
     d = Path(tune.get_context().get_trial_dir())
-    _write_encoder(d, state, spec, heads)
+    _write_encoder(d, state, spec, heads, cfg.mel.n_mels)
     tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=_params(spec, cfg, metrics),
                        metrics=metrics | {"reused_single_task_nets": 1.0},
                        artifacts=tuple(d / f for f in ENCODER_FILES), artifact_path="encoder")
