@@ -1,0 +1,71 @@
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from raymir.models.park2017 import CROP_FRAMES, PARK_MEL, Park2017, ParkFrontend, track_feature
+from raymir.probes.retrieval import chance_map, retrieval_scores
+from raymir.siamese import hinge_loss, sample_triplets
+
+
+def test_frontend_matches_librosa():
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(PARK_MEL.sr * 2)).astype(np.float32)
+    ours = ParkFrontend()(torch.from_numpy(y[None]))[0].numpy()
+    mel = librosa.feature.melspectrogram(y=y, sr=PARK_MEL.sr, n_fft=1024, hop_length=512, n_mels=128, power=1.0,
+                                         fmax=PARK_MEL.fmax, pad_mode="constant")
+    np.testing.assert_allclose(ours, np.log10(1 + 10 * mel), rtol=1e-4, atol=1e-4)
+
+
+def test_tower_reduces_a_3_second_crop_to_one_step():
+    net = Park2017(n_artists=7).eval()
+    spec = torch.randn(2, 128, CROP_FRAMES)
+    assert net.maps(spec).shape == (2, 256, 1)
+    assert net(spec).shape == (2, 7)
+    assert Park2017(None).eval()(spec).shape == (2, 256)
+
+
+def test_track_feature_is_max_over_time_then_mean_over_segments_and_batch_independent():
+    torch.manual_seed(0)
+    net = Park2017(None)
+    spec = torch.randn(3, 128, CROP_FRAMES * 2 + 10)
+    both = track_feature(net, spec)
+    one = track_feature(net, spec[1:2])
+    torch.testing.assert_close(both[1:2], one)
+    segs = [net.maps(spec[:, :, i * CROP_FRAMES:(i + 1) * CROP_FRAMES]).amax(dim=2) for i in range(2)]
+    torch.testing.assert_close(both, (segs[0] + segs[1]) / 2)
+
+
+def test_triplets_positive_same_artist_other_track_negatives_other_artists():
+    rng = np.random.default_rng(0)
+    artists = rng.integers(6, size=60)
+    anchors = np.arange(60)
+    pos, neg = sample_triplets(artists, anchors, rng, n_negatives=4)
+    assert neg.shape == (60, 4)
+    assert (artists[pos] == artists[anchors]).all() and (pos != anchors).all()
+    assert (artists[neg] != artists[anchors][:, None]).all()
+    with pytest.raises(ValueError, match="one track"):
+        sample_triplets(np.array([0, 0, 1]), np.array([2]), rng)
+
+
+def test_hinge_loss_by_hand():
+    a = torch.tensor([[1.0, 0.0]])
+    p = torch.tensor([[1.0, 1.0]])  # cos = 0.7071
+    n = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [-1.0, 0.0], [1.0, -1.0]]])  # cos = 0, 1, -1, 0.7071
+    s = 2 ** -0.5
+    expected = max(0, 0.4 - s + 0) + max(0, 0.4 - s + 1) + max(0, 0.4 - s - 1) + max(0, 0.4 - s + s)
+    assert abs(hinge_loss(a, p, n).item() - expected) < 1e-6
+
+
+def test_retrieval_metrics_by_hand():
+    # four tracks on a line; artists A A B B; query 0 ranks 1 (A) first → AP 1; query 1 ranks 0? ...
+    x = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
+    artists = np.array(["A", "A", "B", "B"])
+    # cosine order: q0: 1 (.8), 3 (.6), 2 (0) → relevant at rank 1 → AP 1
+    # q1: 3 (.96), 0 (.8), 2 (.6) → relevant at rank 2 → AP 1/2
+    # q2: 3 (.8), 1 (.6), 0 (0) → AP 1;  q3: 1 (.96), 2 (.8), 0 (.6) → AP 1/2
+    s = retrieval_scores(x, artists, k=1)
+    assert abs(s["map"] - 0.75) < 1e-12
+    assert abs(s["recall_at_k"] - 0.5) < 1e-12
+    assert retrieval_scores(x, artists, k=2)["recall_at_k"] == 1.0
+    assert abs(chance_map(artists) - 1 / 3) < 1e-12
