@@ -1,0 +1,156 @@
+"""Artist-label pretraining (Park et al. 2017) with Ray Train: the basic and the Siamese model.
+
+basic:   softmax over the training artists, cross-entropy, on random 3-s crops.
+siamese: shared tower; per anchor crop, a crop of another track by the same artist and 4 crops
+         of other artists' tracks; hinge loss on cosine similarities (margin 0.4).
+
+The job's inputs live in one directory: ``spec.npy`` [n, 128, T] float16 (log10(1 + 10·mel)),
+``artists.npy`` [n] and ``train.npy`` (the track indices to train on; held-out artists are simply
+not in it). Re-running a job name resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymir.models.park2017 import CROP_FRAMES, Park2017
+from raymir.multitask import random_crops
+from raymir.pretrain import _autocast_dtype
+from raymir.siamese import hinge_loss, sample_triplets
+
+CHECKPOINT_FILE = "checkpoint.pt"
+MODES = ("basic", "siamese")
+
+
+@dataclass(frozen=True)
+class ArtistTrainConfig:
+    """Artist-label training (Adam; the paper trains on random 3-s crops)."""
+
+    epochs: int = 20
+    batch_size: int = 32  # anchors per worker and step
+    lr: float = 1e-3
+    margin: float = 0.4  # Siamese hinge margin
+    n_negatives: int = 4
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    precision: str = "auto"
+    reports: int = 4
+    seed: int = 0
+
+
+def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndarray, train: np.ndarray) -> None:
+    directory = Path(directory)
+    np.save(directory / "spec.npy", spec.astype(np.float16))
+    np.save(directory / "artists.npy", np.asarray(artists))
+    np.save(directory / "train.npy", np.asarray(train, dtype=int))
+
+
+def _crops(spec: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device) -> torch.Tensor:
+    return random_crops(spec, idx, CROP_FRAMES, rng)[:, 0].to(device)  # [B, n_mels, frames]
+
+
+def train_loop(config: dict) -> None:
+    """One Ray Train worker: train the basic or Siamese model, report and checkpoint a few times."""
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    data = Path(config["data_dir"])
+    spec = np.load(data / "spec.npy", mmap_mode="r")
+    artists = np.load(data / "artists.npy")
+    train = np.load(data / "train.npy")
+    names, label = np.unique(artists[train], return_inverse=True)  # class index per training track
+    basic = config["mode"] == "basic"
+    torch.manual_seed(config["seed"])
+    model = Park2017(len(names) if basic else None, n_mels=spec.shape[1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    start_epoch, history = 0, []
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+    device = ray.train.torch.get_device()
+    autocast = _autocast_dtype(config["precision"], device)
+    model = ray.train.torch.prepare_model(model)
+    net = model.module if hasattr(model, "module") else model
+    B, epochs = config["batch_size"], config["epochs"]
+    n_reports = min(epochs, config["reports"])
+    report_at = {(i + 1) * epochs // n_reports - 1 for i in range(n_reports)}
+    total, steps = 0.0, 0
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        shared = np.random.default_rng([config["seed"], epoch])
+        local = np.random.default_rng([config["seed"], epoch, rank, 1])
+        perm = shared.permutation(len(train))  # positions within ``train``
+        for b in range(max(1, len(perm) // (B * world))):
+            lo = (b * world + rank) * B
+            pos_in_train = perm[lo:lo + B] if lo < len(perm) else perm[:B]
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                if basic:
+                    logits = model(_crops(spec, train[pos_in_train], local, device))
+                    loss = torch.nn.functional.cross_entropy(logits.float(), torch.from_numpy(label[pos_in_train]).to(device))
+                else:
+                    p, n = sample_triplets(label, pos_in_train, local, n_negatives=config["n_negatives"])
+                    idx = np.concatenate([pos_in_train, p, n.ravel()])
+                    emb = model(_crops(spec, train[idx], local, device)).float()
+                    k = len(pos_in_train)
+                    loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, config["n_negatives"], -1),
+                                      margin=config["margin"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            steps += 1
+        if epoch not in report_at:
+            continue
+        metrics = {"epoch": epoch, "train_loss": total / max(steps, 1)}
+        total, steps = 0.0, 0
+        history.append(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                            "history": json.dumps(history), "n_artists": len(names)}, Path(tmp) / CHECKPOINT_FILE)
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt)
+
+
+@dataclass
+class ArtistModel:
+    state_dict: dict[str, torch.Tensor]
+    history: list[dict]
+    n_artists: int
+
+
+def train_artist_model(data_dir: Path, *, mode: str, train: ArtistTrainConfig, storage_path: Path | str,
+                       name: str) -> ArtistModel:
+    """Run one basic or Siamese training job with a Ray Train TorchTrainer."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    if mode not in MODES:
+        raise ValueError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
+    config = {"data_dir": str(data_dir), "mode": mode} | {k: v for k, v in asdict(train).items() if k != "num_workers"}
+    resources = {"CPU": train.cpus_per_worker} | ({"GPU": 1} if train.use_gpu else {})
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(num_workers=train.num_workers, use_gpu=train.use_gpu,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(name=name, storage_path=str(storage_path),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+                                       failure_config=ray.train.FailureConfig(max_failures=2)))
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as d:
+        state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+    return ArtistModel(state["model"], json.loads(state["history"]), int(state["n_artists"]))
