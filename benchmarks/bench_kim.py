@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from raymir.models.kim2018 import KimNet
-from raymir.pretrain import _autocast_dtype
+from raymir.trainjob import autocast_dtype
 from raymir.transfer import embed_tracks
 
 HEADS = {"g": 16, "s": 10, "e": 10, "d": 10, "m": 10}
@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=3, help="Ray Train jobs to time (0: skip)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    bf16 = _autocast_dtype("auto", torch.device("cpu"))
+    bf16 = autocast_dtype("auto", torch.device("cpu"))
     print(f"Kim 2018 DCNN, batch {args.batch}, {args.threads} thread(s), native bf16: {bf16 is not None}")
     print(f"{'net':<14}{'fp32':>12}{'bf16+NHWC':>12}{'ratio':>8}   (training crops/s)")
     for label, tasks, shared in (("STN g", {"g": 16}, False), ("MTN gsedm", HEADS, True)):

@@ -29,7 +29,7 @@ from raymir.config import AgfSweepConfig, task_combos
 from raymir.data.subset import Subset
 from raymir.models.kim2018 import KimNet, n_params, widened
 from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
-from raymir.session import driver_resources, flat, log, start_ray
+from raymir.session import driver_resources, finish_sweep, flat, log, start_ray
 from raymir.targets.agf import artist_group_factors
 from raymir.transfer import SPLITS, evaluate, transfer_splits
 
@@ -157,6 +157,11 @@ def source_key(spec: dict, cfg: AgfSweepConfig, inputs_key: str) -> dict:
             "train": asdict(cfg.train), "transfer": asdict(cfg.transfer)}
 
 
+def _log_run(tracker: tracking.Tracker, spec: dict, **kwargs) -> str:
+    """The run's MLflow child (idempotent by its key)."""
+    return tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), **kwargs)
+
+
 def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
                   storage: Path, tracker: tracking.Tracker) -> None:
     """Train one STN/MTN/wSTN (cached by content), evaluate its transfer, log its child run."""
@@ -166,9 +171,8 @@ def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dic
     key = source_key(spec, cfg, inputs.name)
 
     def build(d: Path) -> None:
-        res = train_source(inputs, tasks=list(spec["tasks"]), targets=list(spec["tasks"]),
-                           shared=spec["arch"] == "MTN", width=spec["width"], train=cfg.train, transfer=cfg.transfer,
-                           storage_path=storage, name=f"kim-{cache.key_of(key)}")
+        res = train_source(inputs, tasks=list(spec["tasks"]), shared=spec["arch"] == "MTN", width=spec["width"],
+                           train=cfg.train, transfer=cfg.transfer, storage_path=storage, name=f"kim-{cache.key_of(key)}")
         _write_encoder(d, res.state_dict, spec, heads, cfg.mel.n_mels)
         np.save(d / EMBEDDINGS_FILE, res.embeddings)
         (d / "history.json").write_text(json.dumps(res.history))
@@ -177,16 +181,14 @@ def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dic
     try:
         path = cache.cached(cache_root, "source", key, build)
     except Exception as exc:  # a FAILED child run with the error; Tune retries or reports it
-        tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "),
-                           params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
-                           error=f"{type(exc).__name__}: {exc}")
+        _log_run(tracker, spec, params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
+                 error=f"{type(exc).__name__}: {exc}")
         raise
     metrics = json.loads((path / "metrics.json").read_text())
     history = json.loads((path / "history.json").read_text())
-    tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=_params(spec, cfg, metrics),
-                       metrics=metrics, history=history, artifacts=tuple(path / f for f in ENCODER_FILES),
-                       artifact_path="encoder")
-    tune.report(_row(spec, metrics, cfg))
+    _log_run(tracker, spec, params=_params(spec, cfg, metrics), metrics=metrics, history=history,
+             artifacts=tuple(path / f for f in ENCODER_FILES), artifact_path="encoder")
+    tune.report(_row(spec, metrics))
 
 
 def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
@@ -203,26 +205,24 @@ def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict
         splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((inputs / "splits.json").read_text()).items()}
         metrics = evaluate(emb.astype(np.float32), genre, splits, int(genre.max()) + 1, cfg.transfer)
         state: dict = {}
-        for p in parts:  # the combination's encoder: the single-task nets side by side
+        metrics["n_params"] = 0
+        for p, t in zip(parts, spec["tasks"]):  # the combination's encoder: the single-task nets side by side
             state |= torch.load(p / "state_dict.pt", weights_only=True)
-        metrics["n_params"] = sum(json.loads((p / "metrics.json").read_text())["n_params"] for p in parts)
-        for p, t in zip(parts, spec["tasks"]):
             part = json.loads((p / "metrics.json").read_text())
+            metrics["n_params"] += part["n_params"]
             metrics |= {k: v for k, v in part.items() if k.endswith(f"_loss_{t}")}
     except Exception as exc:
-        tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "),
-                           params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
-                           error=f"{type(exc).__name__}: {exc}")
+        _log_run(tracker, spec, params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
+                 error=f"{type(exc).__name__}: {exc}")
         raise
     d = Path(tune.get_context().get_trial_dir())
     _write_encoder(d, state, spec, heads, cfg.mel.n_mels)
-    tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=_params(spec, cfg, metrics),
-                       metrics=metrics | {"reused_single_task_nets": 1.0},
-                       artifacts=tuple(d / f for f in ENCODER_FILES), artifact_path="encoder")
-    tune.report(_row(spec, metrics, cfg))
+    _log_run(tracker, spec, params=_params(spec, cfg, metrics), metrics=metrics | {"reused_single_task_nets": 1.0},
+             artifacts=tuple(d / f for f in ENCODER_FILES), artifact_path="encoder")
+    tune.report(_row(spec, metrics))
 
 
-def _row(spec: dict, metrics: dict, cfg: AgfSweepConfig) -> dict:
+def _row(spec: dict, metrics: dict) -> dict:
     row = {"tasks": spec["tasks"], "arch": spec["arch"], "n_tasks": spec.get("n", len(spec["tasks"])),
            "n_params": int(metrics["n_params"])}
     if "target_params" in spec:
@@ -316,19 +316,8 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
                 max_failures=cfg.search.max_failures, label="multi-task STNs")
             rows, errors = rows + more, errors + errs
         report_dir = out / "reports" / tracker.parent_run_id
-        text, files = write_agf_report(rows, report_dir)
-        tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
-        print(text)
-        for e in errors:
-            log(f"run failed: {e}")
-        status = "FINISHED" if not errors else "FAILED"
-        elapsed = time.time() - t_start
-        tracking.finish(tracker, tracker.parent_run_id, status=status,
-                        metrics={"n_runs": len(rows), "n_failed": len(errors), "wall_s": elapsed})
-        log(f"done in {elapsed:.0f} s: {len(rows)} runs, {len(errors)} failed; report: {report_dir}")
-        log(f"MLflow: mlflow ui --backend-store-uri {uri}   (serves on 127.0.0.1:5000)")
-        log(f"runs:   {tracking.runs_url(tracker)}")
-        log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
+        status = finish_sweep(tracker, uri=uri, report=write_agf_report(rows, report_dir), report_dir=report_dir,
+                              n=len(rows), errors=errors, t_start=t_start, unit="runs")
         return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir}
     except BaseException:
         if status != "FINISHED":

@@ -12,19 +12,17 @@ not in it). Re-running a job name resumes from its last checkpoint.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from raymir import trainjob
 from raymir.models.park2017 import CROP_FRAMES, Park2017
 from raymir.multitask import random_crops
-from raymir.pretrain import _autocast_dtype
 from raymir.siamese import hinge_loss, sample_triplets
 
-CHECKPOINT_FILE = "checkpoint.pt"
 MODES = ("basic", "siamese")
 
 
@@ -72,16 +70,9 @@ def train_loop(config: dict) -> None:
     torch.manual_seed(config["seed"])
     model = Park2017(len(names) if basic else None, n_mels=spec.shape[1])
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    start_epoch, history = 0, []
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+    start_epoch, history, _ = trainjob.restore(model, optimizer)
     device = ray.train.torch.get_device()
-    autocast = _autocast_dtype(config["precision"], device)
+    autocast = trainjob.autocast_dtype(config["precision"], device)
     model = ray.train.torch.prepare_model(model)
     net = model.module if hasattr(model, "module") else model
     B, epochs = config["batch_size"], config["epochs"]
@@ -117,13 +108,8 @@ def train_loop(config: dict) -> None:
         metrics = {"epoch": epoch, "train_loss": total / max(steps, 1)}
         total, steps = 0.0, 0
         history.append(metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            ckpt = None
-            if rank == 0:
-                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                            "history": json.dumps(history), "n_artists": len(names)}, Path(tmp) / CHECKPOINT_FILE)
-                ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=ckpt)
+        trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history,
+                        extra={"n_artists": len(names)})
 
 
 @dataclass
@@ -136,21 +122,11 @@ class ArtistModel:
 def train_artist_model(data_dir: Path, *, mode: str, train: ArtistTrainConfig, storage_path: Path | str,
                        name: str) -> ArtistModel:
     """Run one basic or Siamese training job with a Ray Train TorchTrainer."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
     if mode not in MODES:
         raise ValueError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
-    config = {"data_dir": str(data_dir), "mode": mode} | {k: v for k, v in asdict(train).items() if k != "num_workers"}
-    resources = {"CPU": train.cpus_per_worker} | ({"GPU": 1} if train.use_gpu else {})
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=train.num_workers, use_gpu=train.use_gpu,
-                                               resources_per_worker=resources),
-        run_config=ray.train.RunConfig(name=name, storage_path=str(storage_path),
-                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
-                                       failure_config=ray.train.FailureConfig(max_failures=2)))
-    result = trainer.fit()
+    config = {"data_dir": str(data_dir), "mode": mode} | asdict(train)
+    result = trainjob.fit(train_loop, config, num_workers=train.num_workers, use_gpu=train.use_gpu,
+                          cpus_per_worker=train.cpus_per_worker, storage_path=storage_path, name=name)
     with result.checkpoint.as_directory() as d:
-        state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+        state = trainjob.load_state(Path(d))
     return ArtistModel(state["model"], json.loads(state["history"]), int(state["n_artists"]))

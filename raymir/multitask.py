@@ -18,7 +18,6 @@ float16 log-mel, ``targets.npz`` (task → [n, K], NaN rows where a track has no
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from raymir import trainjob
 from raymir.models.kim2018 import KimNet, n_params
-from raymir.pretrain import _autocast_dtype
 from raymir.transfer import TransferConfig, embed_tracks, evaluate
 
-CHECKPOINT_FILE = "checkpoint.pt"
 EMBEDDINGS_FILE = "embeddings.npy"
 CROP_FRAMES = 43  # 1 s at 22.05 kHz, hop 512
 
@@ -81,10 +79,6 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets[keep] * logp).sum(dim=1).mean()
 
 
-def build_model(tasks: dict[str, int], *, shared: bool, width: float, n_mels: int) -> KimNet:
-    return KimNet(tasks, shared=shared, width=width, n_mels=n_mels)
-
-
 def _val_losses(model, spec, targets, val_idx, tasks, device, autocast) -> dict[str, float]:
     """Source-task loss of each task on held-out tracks (centre crop)."""
     if not len(val_idx):
@@ -113,27 +107,18 @@ def train_loop(config: dict) -> None:
     data = Path(config["data_dir"])
     spec = np.load(data / "spec.npy", mmap_mode="r")
     with np.load(data / "targets.npz") as z:
-        targets = {t: z[t].astype(np.float32) for t in config["targets"]}
+        targets = {t: z[t].astype(np.float32) for t in config["tasks"]}
     splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((data / "splits.json").read_text()).items()}
-    tasks = list(config["tasks"])  # head name → target key (wSTN: one head "g")
-    heads = {t: targets[config["targets"][i]].shape[1] for i, t in enumerate(tasks)}
-    target_of = {t: targets[config["targets"][i]] for i, t in enumerate(tasks)}
+    tasks = list(config["tasks"])
     torch.manual_seed(config["seed"])
-    model = build_model(heads, shared=config["shared"], width=config["width"], n_mels=spec.shape[1])
+    model = KimNet({t: targets[t].shape[1] for t in tasks}, shared=config["shared"], width=config["width"],
+                   n_mels=spec.shape[1])
     with np.load(data / "stats.npz") as st:
         model.set_standardisation(torch.from_numpy(st["mean"]), torch.from_numpy(st["std"]))
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    history: list[dict] = []
-    start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:  # resume after a worker failure or a re-run of the same job name
-        with checkpoint.as_directory() as d:
-            state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+    start_epoch, history, _ = trainjob.restore(model, optimizer)
     device = ray.train.torch.get_device()
-    autocast = _autocast_dtype(config["precision"], device)
+    autocast = trainjob.autocast_dtype(config["precision"], device)
     if config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     # Only the sampled task's branch runs in a step, so DDP must tolerate unused parameters.
@@ -160,7 +145,7 @@ def train_loop(config: dict) -> None:
             x = random_crops(spec, idx, CROP_FRAMES, crop_rng).to(device)
             if config["channels_last"]:
                 x = x.contiguous(memory_format=torch.channels_last)
-            tgt = torch.from_numpy(target_of[task][idx]).to(device)
+            tgt = torch.from_numpy(targets[task][idx]).to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = model(x, task)
             loss = soft_cross_entropy(logits.float(), tgt)
@@ -172,27 +157,22 @@ def train_loop(config: dict) -> None:
         if epoch not in report_at:
             continue
         metrics = {"epoch": epoch} | {f"train_loss_{t}": s / n for t, (s, n) in sums.items() if n}
-        metrics |= _val_losses(net, spec, target_of, val_idx, tasks, device, autocast)
+        metrics |= _val_losses(net, spec, targets, val_idx, tasks, device, autocast)
         sums = {t: [0.0, 0] for t in tasks}
         history.append(metrics)
-        last = epoch == total_epochs - 1
-        with tempfile.TemporaryDirectory() as tmp:
-            ckpt = None
-            if rank == 0:
-                if last:  # the transfer evaluation, once, on the finished net
-                    t0 = time.time()
-                    emb = embed_tracks(net, np.asarray(spec), frames=CROP_FRAMES, device=device, autocast=autocast)
-                    np.save(Path(tmp) / EMBEDDINGS_FILE, emb.astype(np.float16))
-                    genre = np.load(data / "genre.npy")
-                    metrics |= evaluate(emb, genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
-                                        device=device)
-                    metrics["n_params"] = n_params(net)
-                    metrics["seconds_transfer"] = time.time() - t0
-                    metrics["seconds_training"] = t0 - t_start
-                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                            "history": json.dumps(history)}, Path(tmp) / CHECKPOINT_FILE)
-                ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=ckpt)  # every rank reports: it is a barrier
+        write = None
+        if rank == 0 and epoch == total_epochs - 1:  # the transfer evaluation, once, on the finished net
+            t0 = time.time()
+            emb = embed_tracks(net, np.asarray(spec), frames=CROP_FRAMES, device=device, autocast=autocast)
+            genre = np.load(data / "genre.npy")
+            metrics |= evaluate(emb, genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
+                                device=device)
+            metrics |= {"n_params": n_params(net), "seconds_transfer": time.time() - t0,
+                        "seconds_training": t0 - t_start}
+
+            def write(d: Path, emb=emb) -> None:
+                np.save(d / EMBEDDINGS_FILE, emb.astype(np.float16))
+        trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history, write=write)
 
 
 @dataclass
@@ -203,27 +183,17 @@ class SourceResult:
     metrics: dict[str, float]
 
 
-def train_source(data_dir: Path, *, tasks: list[str], targets: list[str], shared: bool, width: float,
-                 train: TrainConfig, transfer: TransferConfig, storage_path: Path | str, name: str) -> SourceResult:
-    """Run one source-net job with a Ray Train TorchTrainer; re-running ``name`` resumes it."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
-    config = {"data_dir": str(data_dir), "tasks": tasks, "targets": targets, "shared": shared, "width": width,
-              "transfer": asdict(transfer)} | {k: v for k, v in asdict(train).items() if k not in ("num_workers",)}
-    resources = {"CPU": train.cpus_per_worker} | ({"GPU": 1} if train.use_gpu else {})
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=train.num_workers, use_gpu=train.use_gpu,
-                                               resources_per_worker=resources),
-        run_config=ray.train.RunConfig(name=name, storage_path=str(storage_path),
-                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
-                                       failure_config=ray.train.FailureConfig(max_failures=2)),
-    )
+def train_source(data_dir: Path, *, tasks: list[str], shared: bool, width: float, train: TrainConfig,
+                 transfer: TransferConfig, storage_path: Path | str, name: str) -> SourceResult:
+    """Run one source-net job (a head per task in ``tasks``) with a Ray Train TorchTrainer; re-running
+    ``name`` resumes it."""
+    config = {"data_dir": str(data_dir), "tasks": tasks, "shared": shared, "width": width,
+              "transfer": asdict(transfer)} | asdict(train)
     t0 = time.time()
-    result = trainer.fit()
+    result = trainjob.fit(train_loop, config, num_workers=train.num_workers, use_gpu=train.use_gpu,
+                          cpus_per_worker=train.cpus_per_worker, storage_path=storage_path, name=name)
     metrics = dict(result.metrics) | {"seconds_job": time.time() - t0}
     with result.checkpoint.as_directory() as d:
-        state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
+        state = trainjob.load_state(Path(d))
         emb = np.load(Path(d) / EMBEDDINGS_FILE)
     return SourceResult(state["model"], json.loads(state["history"]), emb, metrics)

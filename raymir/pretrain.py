@@ -8,7 +8,6 @@ with the same name and storage path resumes from the latest checkpoint.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,11 +17,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader, Dataset
 
+from raymir import trainjob
 from raymir.audio import MelParams, repeat_pad
 from raymir.data.subset import Subset
 from raymir.models import MODELS
-
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class ClipDataset(Dataset):
@@ -64,17 +62,6 @@ def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the hardware computes bf16 natively ("auto"), always ("bf16"), or never ("fp32")."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-
-
 def train_loop(config: dict) -> None:
     """One Ray Train worker: build model + data, train ``epochs``, report metrics and checkpoints."""
     import ray.train
@@ -88,17 +75,9 @@ def train_loop(config: dict) -> None:
     mel = MelParams(**config["mel"])
     model = MODELS[config["model"]](targets.shape[1], mel=mel)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    history: list[dict] = []
-    start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:  # resume after a worker failure or a re-run of the same run name
-        with checkpoint.as_directory() as d:
-            state = torch.load(Path(d) / CHECKPOINT_FILE, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+    start_epoch, history, _ = trainjob.restore(model, optimizer)
     device = ray.train.torch.get_device()
-    autocast = _autocast_dtype(config["precision"], device)
+    autocast = trainjob.autocast_dtype(config["precision"], device)
     if config["channels_last"]:  # NHWC convolutions: faster in oneDNN (CPU) and cuDNN (GPU) alike
         model = model.to(memory_format=torch.channels_last)
     model = ray.train.torch.prepare_model(model)
@@ -140,14 +119,8 @@ def train_loop(config: dict) -> None:
         val_auc = macro_roc_auc(local[1][first], local[0][first])
         metrics = {"epoch": epoch, "train_loss": float(total.item() / max(steps, 1)), "val_roc_auc": val_auc}
         history.append(metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            ckpt = None
-            if rank == 0:
-                net = model.module if hasattr(model, "module") else model
-                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                            "history": json.dumps(history)}, Path(tmp) / CHECKPOINT_FILE)
-                ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=ckpt)  # every rank reports: it is a barrier
+        net = model.module if hasattr(model, "module") else model
+        trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history)
 
 
 @dataclass
@@ -160,7 +133,7 @@ class PretrainResult:
 
 def load_checkpoint(path: Path) -> tuple[dict, list[dict]]:
     """Weights and per-epoch history from a checkpoint directory (weights only: no pickled code)."""
-    state = torch.load(Path(path) / CHECKPOINT_FILE, weights_only=True)
+    state = trainjob.load_state(path)
     return state["model"], json.loads(state["history"])
 
 
@@ -169,24 +142,12 @@ def pretrain(subset_dir: Path, subset: Subset, *, model: str, label: str, mel: M
              val_fraction: float, seed: int, storage_path: Path | str, name: str, precision: str = "auto",
              channels_last: bool = True) -> PretrainResult:
     """Train ``model`` on ``subset.labels[label]`` (multi-label) with a Ray Train TorchTrainer."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
     train_idx, val_idx = split_train_val(subset, val_fraction=val_fraction, seed=seed)
     config = {"subset_dir": str(subset_dir), "label": label, "model": model, "mel": asdict(mel), "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "seed": seed, "precision": precision, "channels_last": channels_last,
               "train_idx": train_idx.tolist(), "val_idx": val_idx.tolist()}
-    resources = {"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
-    trainer = TorchTrainer(
-        train_loop, train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
-                                               resources_per_worker=resources),
-        run_config=ray.train.RunConfig(
-            name=name, storage_path=str(storage_path),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=2)),
-    )
-    result = trainer.fit()
+    result = trainjob.fit(train_loop, config, num_workers=num_workers, use_gpu=use_gpu,
+                          cpus_per_worker=cpus_per_worker, storage_path=storage_path, name=name, keep=2)
     with result.checkpoint.as_directory() as d:
         state, history = load_checkpoint(Path(d))
     return PretrainResult(state, history, int(subset.labels[label].shape[1]), result.checkpoint.path)

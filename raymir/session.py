@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
+
+from raymir import tracking
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -47,3 +51,22 @@ def driver_resources() -> dict[str, float]:
     if ray.cluster_resources().get(DRIVER_RESOURCE, 0) > 0:
         return {"cpu": 0, DRIVER_RESOURCE: 1}
     return {"cpu": 0.01}  # clusters started without the resource: a sliver of a CPU
+
+
+def finish_sweep(tracker: tracking.Tracker, *, uri: str, report: tuple[str, list[Path]], report_dir: Path, n: int,
+                 errors: list[str], t_start: float, unit: str) -> str:
+    """Print and log the report, close the parent run, and say where to look; returns its status."""
+    text, files = report
+    tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
+    print(text)
+    for e in errors:
+        log(f"failed: {e}")
+    status = "FINISHED" if not errors else "FAILED"
+    elapsed = time.time() - t_start
+    tracking.finish(tracker, tracker.parent_run_id, status=status,
+                    metrics={f"n_{unit}": n, "n_failed": len(errors), "wall_s": elapsed})
+    log(f"done in {elapsed:.0f} s: {n} {unit}, {len(errors)} failed; report: {report_dir}")
+    log(f"MLflow: mlflow ui --backend-store-uri {uri}   (serves on 127.0.0.1:5000)")
+    log(f"runs:   {tracking.runs_url(tracker)}")
+    log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
+    return status

@@ -16,16 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from raymir import cache, tracking
+from raymir import agf_combos, cache, tracking
+from raymir.agf_combos import DataError
 from raymir.config import AgfSweepConfig, ConfigError, SweepConfig, list_sweeps, load_sweep
+from raymir.data.manifest import ManifestError
 from raymir.data.synthetic import TARGET_TASKS, load_synthetic
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
 from raymir.probes.folds import make_folds
 from raymir.report import write_report
 from raymir.search import TaskData, run_probe_trials
+from raymir.session import finish_sweep, log, start_ray
 from raymir.session import flat as _flat
-from raymir.session import log, start_ray
 
 
 def pretrain_stage(cfg: SweepConfig, source, *, cache_root: Path, storage: Path) -> tuple[dict, list[dict], Path]:
@@ -90,8 +92,6 @@ def run(cfg: SweepConfig | AgfSweepConfig, *, tracking_uri: str | None = None, a
         output: str | None = None) -> dict:
     """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}."""
     if isinstance(cfg, AgfSweepConfig):
-        from raymir import agf_combos
-
         return agf_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
     return run_layer_combos(cfg, tracking_uri=tracking_uri, address=address, output=output)
 
@@ -148,19 +148,8 @@ def run_layer_combos(cfg: SweepConfig, *, tracking_uri: str | None = None, addre
             cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,
             max_failures=cfg.search.max_failures)
         report_dir = out / "reports" / tracker.parent_run_id
-        text, files = write_report(rows, report_dir)
-        tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
-        print(text)
-        for e in errors:
-            log(f"trial failed: {e}")
-        status = "FINISHED" if not errors else "FAILED"
-        elapsed = time.time() - t_start
-        tracking.finish(tracker, tracker.parent_run_id, status=status,
-                        metrics={"n_trials": len(rows), "n_failed": len(errors), "wall_s": elapsed})
-        log(f"done in {elapsed:.0f} s: {len(rows)} trials, {len(errors)} failed; report: {report_dir}")
-        log(f"MLflow: mlflow ui --backend-store-uri {uri}   (serves on 127.0.0.1:5000)")
-        log(f"runs:   {tracking.runs_url(tracker)}")
-        log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
+        status = finish_sweep(tracker, uri=uri, report=write_report(rows, report_dir), report_dir=report_dir,
+                              n=len(rows), errors=errors, t_start=t_start, unit="trials")
         return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir, "history": history}
     except BaseException:
         if status != "FINISHED":
@@ -168,14 +157,7 @@ def run_layer_combos(cfg: SweepConfig, *, tracking_uri: str | None = None, addre
         raise
 
 
-def _data_errors() -> tuple[type[Exception], ...]:
-    from raymir.agf_combos import DataError
-    from raymir.data.manifest import ManifestError
-
-    return DataError, ManifestError
-
-
-DATA_ERRORS = _data_errors()
+DATA_ERRORS = (DataError, ManifestError)  # bad corpus input, reported without a traceback
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ def test_job_resumes_from_its_checkpoint(ray_session, tmp_path):
     inputs.mkdir()
     prepare_inputs(inputs, spec=spec, targets={"g": np.eye(3, dtype=np.float32)[genre], "m": soft}, genre=genre,
                    splits=splits)
-    common = {"tasks": ["g", "m"], "targets": ["g", "m"], "shared": True, "width": 1.0,
+    common = {"tasks": ["g", "m"], "shared": True, "width": 1.0,
               "transfer": TransferConfig(hidden=16, epochs=2), "storage_path": tmp_path / "ray", "name": "kim-resume"}
     first = train_source(inputs, train=TrainConfig(epochs=1, batch_size=8, reports=2), **common)
     assert [h["epoch"] for h in first.history] == [0, 1]  # 2 tasks × 1 epoch
