@@ -24,12 +24,12 @@ import torch
 
 from raymir import cache, tracking
 from raymir.agf_report import write_agf_report
-from raymir.audio import MelParams, MelSpectrogram
+from raymir.audio import MelSpectrogram, spectrograms
 from raymir.config import AgfSweepConfig, task_combos
 from raymir.data.subset import Subset
 from raymir.models.kim2018 import KimNet, n_params, widened
 from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
-from raymir.session import driver_resources, finish_sweep, flat, log, start_ray
+from raymir.session import driver_resources, finish_sweep, flat, log, start_ray, train_concurrency
 from raymir.targets.agf import artist_group_factors
 from raymir.transfer import SPLITS, evaluate, transfer_splits
 
@@ -51,17 +51,6 @@ def load_corpus(cfg: AgfSweepConfig, *, cache_root: Path) -> Subset:
     from raymir.data.synthetic import load_synthetic
 
     return load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("fma",))["fma"]
-
-
-def spectrograms(audio: np.ndarray, mel: MelParams, *, batch_size: int = 32) -> np.ndarray:
-    """Log-mel (dB) of every track: audio [n, samples] → [n, n_mels, frames] float16."""
-    front = MelSpectrogram(mel)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(audio), batch_size):
-            y = torch.from_numpy(np.array(audio[start:start + batch_size], dtype=np.float32))  # a writable copy
-            out.append(front(y)[:, 0].numpy().astype(np.float16))
-    return np.concatenate(out)
 
 
 def targets_for(cfg: AgfSweepConfig, corpus: Subset, splits: dict[str, np.ndarray], *, cache_root: Path
@@ -222,6 +211,13 @@ def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict
     tune.report(_row(spec, metrics))
 
 
+_ROW_KEYS = {"tasks", "arch", "n_tasks", "n_params", "target_params"}
+
+
+def _keep(key: str) -> bool:
+    return key in _ROW_KEYS or key.startswith(SPLITS)
+
+
 def _row(spec: dict, metrics: dict) -> dict:
     row = {"tasks": spec["tasks"], "arch": spec["arch"], "n_tasks": spec.get("n", len(spec["tasks"])),
            "n_params": int(metrics["n_params"])}
@@ -230,50 +226,14 @@ def _row(spec: dict, metrics: dict) -> dict:
     return row | {k: float(v) for k, v in metrics.items() if k.startswith(tuple(f"{s}_" for s in SPLITS))}
 
 
-def _fan_out(trainable, specs: list[dict], *, name: str, storage: Path, max_concurrent: int, max_failures: int,
-             label: str) -> tuple[list[dict], list[str]]:
-    import ray.tune as tune
-
-    from raymir.search import ProgressLine
-
-    tuner = tune.Tuner(
-        trainable, param_space={"spec": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
-                                  callbacks=[ProgressLine(len(specs), label=label)],
-                                  failure_config=tune.FailureConfig(max_failures=max_failures)))
-    rows, errors = [], []
-    for result in tuner.fit():
-        spec = (result.config or {}).get("spec", {})
-        if result.error is not None:
-            errors.append(f"{run_key(spec) if spec else '?'}: {result.error}")
-        elif result.metrics:
-            rows.append({k: v for k, v in result.metrics.items() if k in _ROW_KEYS or k.startswith(SPLITS)})
-    return rows, errors
-
-
-_ROW_KEYS = {"tasks", "arch", "n_tasks", "n_params", "target_params"}
-
-
-def _concurrency(cfg: AgfSweepConfig) -> int:
-    """How many Ray Train jobs fit at once: the cluster's CPUs (or GPUs) over one job's needs."""
-    import ray
-
-    if cfg.search.max_concurrent_trials:
-        return cfg.search.max_concurrent_trials
-    res = ray.cluster_resources()
-    tr = cfg.train
-    if tr.use_gpu:
-        return max(1, int(res.get("GPU", 0) // tr.num_workers))
-    return max(1, int(res.get("CPU", 1) // (tr.num_workers * tr.cpus_per_worker)))
-
-
 # --- the recipe ---------------------------------------------------------------------------------
 
 def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
         output: str | None = None) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
+
+    from raymir.search import fan_out
 
     t_start = time.time()
     out = Path(output or cfg.output).resolve()
@@ -292,7 +252,7 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
     inputs = cache.cached(cache_root, "agf_inputs", {"corpus": corpus.key, "mel": asdict(cfg.mel),
                                                      "splits": {k: v.tolist() for k, v in splits.items()},
                                                      "agf": asdict(cfg.agf), "tasks": cfg.tasks},
-                          lambda d: prepare_inputs(d, spec=spectrograms(corpus.audio, cfg.mel), targets=targets,
+                          lambda d: prepare_inputs(d, spec=spectrograms(corpus.audio, MelSpectrogram(cfg.mel)), targets=targets,
                                                    genre=genre, splits=splits))
     heads = {t: v.shape[1] for t, v in targets.items()}
     trained, reused = run_specs(cfg, heads)
@@ -302,18 +262,22 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
     start_ray(address)
     tracker = tracking.start_parent(tracker, sweep=cfg.name, params=flat(asdict(cfg)))
     status = "FAILED"
+    tr = cfg.train
     try:
         common = {"cfg": cfg, "inputs": inputs, "heads": heads, "cache_root": cache_root, "tracker": tracker}
         name = f"agf-{tracker.parent_run_id[:12]}"
-        rows, errors = _fan_out(
+        rows, errors = fan_out(
             tune.with_resources(tune.with_parameters(_source_trial, storage=out / "ray", **common), driver_resources()),
-            trained, name=f"{name}-train", storage=out / "ray", max_concurrent=_concurrency(cfg),
+            trained, key=run_key, keep=_keep, name=f"{name}-train", storage=out / "ray",
+            max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
+                num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
             max_failures=cfg.search.max_failures, label="source nets")
         if reused:
-            more, errs = _fan_out(
+            more, errs = fan_out(
                 tune.with_resources(tune.with_parameters(_combo_trial, **common), {"cpu": cfg.search.cpus_per_trial}),
-                reused, name=f"{name}-stn", storage=out / "ray", max_concurrent=cfg.search.max_concurrent_trials,
-                max_failures=cfg.search.max_failures, label="multi-task STNs")
+                reused, key=run_key, keep=_keep, name=f"{name}-stn", storage=out / "ray",
+                max_concurrent=cfg.search.max_concurrent_trials, max_failures=cfg.search.max_failures,
+                label="multi-task STNs")
             rows, errors = rows + more, errors + errs
         report_dir = out / "reports" / tracker.parent_run_id
         status = finish_sweep(tracker, uri=uri, report=write_agf_report(rows, report_dir), report_dir=report_dir,

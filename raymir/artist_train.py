@@ -4,9 +4,10 @@ basic:   softmax over the training artists, cross-entropy, on random 3-s crops.
 siamese: shared tower; per anchor crop, a crop of another track by the same artist and 4 crops
          of other artists' tracks; hinge loss on cosine similarities (margin 0.4).
 
-The job's inputs live in one directory: ``spec.npy`` [n, 128, T] float16 (log10(1 + 10·mel)),
-``artists.npy`` [n] and ``train.npy`` (the track indices to train on; held-out artists are simply
-not in it). Re-running a job name resumes from its last checkpoint.
+The job's inputs live in one directory: ``spec.npy`` [n, 128, T] float16 (log10(1 + 10·mel)) and
+``artists.npy`` [n]; each job names the track indices it trains on (held-out artists are simply
+not among them), so runs over different artist sets share one spectrogram file. Re-running a job
+name resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ class ArtistTrainConfig:
     seed: int = 0
 
 
-def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndarray, train: np.ndarray) -> None:
+def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndarray) -> None:
+    """Write a job's inputs: spec [n, n_mels, T] (stored float16), artists [n]."""
     directory = Path(directory)
     np.save(directory / "spec.npy", spec.astype(np.float16))
     np.save(directory / "artists.npy", np.asarray(artists))
-    np.save(directory / "train.npy", np.asarray(train, dtype=int))
 
 
 def _crops(spec: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device) -> torch.Tensor:
@@ -64,7 +65,7 @@ def train_loop(config: dict) -> None:
     data = Path(config["data_dir"])
     spec = np.load(data / "spec.npy", mmap_mode="r")
     artists = np.load(data / "artists.npy")
-    train = np.load(data / "train.npy")
+    train = np.asarray(config["train_idx"], dtype=int)
     names, label = np.unique(artists[train], return_inverse=True)  # class index per training track
     basic = config["mode"] == "basic"
     torch.manual_seed(config["seed"])
@@ -119,12 +120,12 @@ class ArtistModel:
     n_artists: int
 
 
-def train_artist_model(data_dir: Path, *, mode: str, train: ArtistTrainConfig, storage_path: Path | str,
-                       name: str) -> ArtistModel:
-    """Run one basic or Siamese training job with a Ray Train TorchTrainer."""
+def train_artist_model(data_dir: Path, *, mode: str, train_idx: np.ndarray, train: ArtistTrainConfig,
+                       storage_path: Path | str, name: str) -> ArtistModel:
+    """Run one basic or Siamese training job on tracks ``train_idx`` with a Ray Train TorchTrainer."""
     if mode not in MODES:
         raise ValueError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
-    config = {"data_dir": str(data_dir), "mode": mode} | asdict(train)
+    config = {"data_dir": str(data_dir), "mode": mode, "train_idx": np.asarray(train_idx).tolist()} | asdict(train)
     result = trainjob.fit(train_loop, config, num_workers=train.num_workers, use_gpu=train.use_gpu,
                           cpus_per_worker=train.cpus_per_worker, storage_path=storage_path, name=name)
     with result.checkpoint.as_directory() as d:

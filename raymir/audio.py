@@ -86,6 +86,17 @@ class MelSpectrogram(nn.Module):
         return db.unsqueeze(1)
 
 
+@torch.no_grad()
+def spectrograms(audio: np.ndarray, front: nn.Module, *, batch_size: int = 32) -> np.ndarray:
+    """A front end over every clip: audio [n, samples] → [n, n_mels, frames] float16 (half the disk and RAM)."""
+    out = []
+    for start in range(0, len(audio), batch_size):
+        y = torch.from_numpy(np.array(audio[start:start + batch_size], dtype=np.float32))  # a writable copy
+        spec = front(y)
+        out.append((spec[:, 0] if spec.dim() == 4 else spec).numpy().astype(np.float16))
+    return np.concatenate(out)
+
+
 def mel_db_librosa(y: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:
     """Reference implementation with librosa: y [samples] → [n_mels, frames] dB."""
     mel = librosa.feature.melspectrogram(

@@ -7,7 +7,6 @@ and reported in one ``ConfigError`` that names the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,9 +15,15 @@ from typing import Any
 
 import yaml
 
+from raymir.artist_train import MODES as ARTIST_MODES
+from raymir.artist_train import ArtistTrainConfig
 from raymir.audio import MelParams
 from raymir.data.synthetic import TARGET_TASKS, SyntheticParams
+from raymir.models.park2017 import PARK_MEL
 from raymir.multitask import TrainConfig
+from raymir.pretrain import PretrainConfig
+from raymir.probes.svm import GAMMA_POWER as _GAMMA
+from raymir.probes.svm import gamma_value  # noqa: F401  (part of the config vocabulary)
 from raymir.targets.agf import AgfParams
 from raymir.transfer import TransferConfig
 
@@ -32,23 +37,6 @@ class ConfigError(ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Source-task training (Ray Train)."""
-
-    model: str = "choi2017"
-    epochs: int = 16
-    batch_size: int = 8  # per worker
-    lr: float = 3e-3
-    num_workers: int = 2  # Ray Train workers (DDP ranks)
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    val_fraction: float = 0.15
-    precision: str = "auto"  # auto: bf16 autocast where the CPU/GPU has native bf16; or bf16 | fp32
-    channels_last: bool = True
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +124,63 @@ class AgfSweepConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
+SUITE_TASKS = ("genre", "emotion", "tagging", "retrieval")
+
+
+@dataclass(frozen=True)
+class ArtistProbeConfig:
+    """The artist sweeps' probe suite: SVM/SVR grids for genre and emotion, a tagging head, retrieval."""
+
+    tasks: tuple[str, ...] = SUITE_TASKS
+    folds: int = 5  # CV folds, grouped by artist (no artist on both sides of a split)
+    nested: bool = True
+    scaler: tuple[bool, ...] = (True, False)
+    kernels: tuple[str, ...] = ("linear", "rbf")
+    C: tuple[float, ...] = (0.1, 2.0, 8.0, 32.0)
+    gamma: tuple[float | str, ...] = ("2^-3", "2^-5", "2^-7", "2^-9", "2^-11", "2^-13", "1/n_features")
+    max_iter: int = 1_000_000
+    tagger: str = "linear"  # linear | mlp
+    retrieval_k: int = 10  # recall@k
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ArtistLabelsConfig:
+    """``artist_labels`` (Park et al. 2017): basic and Siamese artist models × number of training artists."""
+
+    name: str
+    recipe: str = "artist_labels"
+    description: str = ""
+    output: str = "raymir_out"
+    corpus: SyntheticParams = field(default_factory=SyntheticParams)
+    mel: MelParams = PARK_MEL
+    models: tuple[str, ...] = ARTIST_MODES
+    n_artists: tuple[int, ...] = (20, 40, 80, 120)
+    heldout_artists_per_genre: int = 4  # never trained on: the retrieval and tagging probe sets
+    baselines: tuple[str, ...] = ("mfcc", "random")
+    train: ArtistTrainConfig = field(default_factory=ArtistTrainConfig)
+    probe: ArtistProbeConfig = field(default_factory=ArtistProbeConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+@dataclass(frozen=True)
+class ArtistTagsConfig:
+    """``artist_tags`` (Wang et al. 2019): a convnet trained on artist tags vs the tag-trained one vs MFCC."""
+
+    name: str
+    recipe: str = "artist_tags"
+    description: str = ""
+    output: str = "raymir_out"
+    corpus: SyntheticParams = field(default_factory=SyntheticParams)
+    mel: MelParams = field(default_factory=MelParams)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    models: tuple[str, ...] = ("artist_tags", "choi_tags", "mfcc")
+    artist_tags_layers: str = "5"  # Wang et al.: the last conv layer
+    choi_tags_layers: str = "12345"  # Choi et al.: every layer, concatenated
+    probe: ArtistProbeConfig = field(default_factory=lambda: ArtistProbeConfig(tasks=("genre", "emotion")))
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
 def task_combos(tasks: str = AGF_TASKS) -> tuple[str, ...]:
     """All non-empty subsets of ``tasks`` as strings in the given order ("g", …, "gmdes"), by size."""
     out = ["".join(t for i, t in enumerate(tasks) if mask >> i & 1) for mask in range(1, 2 ** len(tasks))]
@@ -148,18 +193,6 @@ def all_layer_combos() -> tuple[str, ...]:
     for mask in range(1, 32):
         out.append("".join(d for i, d in enumerate(LAYER_DIGITS) if mask >> i & 1))
     return tuple(sorted(out, key=lambda s: (len(s), s)))
-
-
-_GAMMA = re.compile(r"^2\^(-?\d+)$")
-
-
-def gamma_value(g: float | str, n_features: int) -> float:
-    """Resolve a grid γ: a number, "2^k", or "1/n_features"."""
-    if isinstance(g, str):
-        if g == "1/n_features":
-            return 1.0 / n_features
-        return 2.0 ** int(_GAMMA.match(g).group(1))
-    return float(g)
 
 
 # --- generic YAML → dataclass --------------------------------------------------------------
@@ -272,6 +305,14 @@ def _check(cfg: SweepConfig) -> list[str]:
         p.append(f"probe.folds: must be ≥ 2, got {pr.folds}")
     if pr.nested and pr.folds < 3:
         p.append("probe.folds: nested CV needs ≥ 3 folds")
+    p += _check_grid(pr)
+    if cfg.search.cpus_per_trial <= 0:
+        p.append(f"search.cpus_per_trial: must be > 0, got {cfg.search.cpus_per_trial}")
+    return p
+
+
+def _check_grid(pr: ProbeConfig | ArtistProbeConfig) -> list[str]:
+    p: list[str] = []
     for k in pr.kernels:
         if k not in ("linear", "rbf"):
             p.append(f"probe.kernels: unknown kernel {k!r} (available: linear, rbf)")
@@ -287,8 +328,6 @@ def _check(cfg: SweepConfig) -> list[str]:
         p.append(f"probe.max_iter: must be -1 (no cap) or ≥ 1, got {pr.max_iter}")
     if not pr.scaler or not pr.kernels or not pr.C:
         p.append("probe: scaler, kernels and C must each list at least one value")
-    if cfg.search.cpus_per_trial <= 0:
-        p.append(f"search.cpus_per_trial: must be > 0, got {cfg.search.cpus_per_trial}")
     return p
 
 
@@ -344,10 +383,110 @@ def _check_agf(cfg: AgfSweepConfig) -> list[str]:
     return p
 
 
+def _check_probe_suite(pr: ArtistProbeConfig, allowed: tuple[str, ...]) -> list[str]:
+    p: list[str] = []
+    for t in pr.tasks:
+        if t not in allowed:
+            p.append(f"probe.tasks: unknown task {t!r} (available here: {', '.join(allowed)})")
+    if not pr.tasks:
+        p.append("probe.tasks: name at least one probe task")
+    if pr.folds < 2:
+        p.append(f"probe.folds: must be ≥ 2, got {pr.folds}")
+    if pr.nested and pr.folds < 3:
+        p.append("probe.folds: nested CV needs ≥ 3 folds")
+    p += _check_grid(pr)
+    if pr.tagger not in ("linear", "mlp"):
+        p.append(f"probe.tagger: must be linear or mlp, got {pr.tagger!r}")
+    if pr.retrieval_k < 1:
+        p.append(f"probe.retrieval_k: must be ≥ 1, got {pr.retrieval_k}")
+    return p
+
+
+def _check_corpus(c: SyntheticParams) -> list[str]:
+    p: list[str] = []
+    if not 0 <= c.overlap <= 1:
+        p.append(f"corpus.overlap: must be in [0, 1], got {c.overlap}")
+    if not 0 <= c.label_noise < 0.5:
+        p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
+    if c.duration <= 0:
+        p.append(f"corpus.duration: must be > 0 seconds, got {c.duration}")
+    for k in ("source_artists_per_genre", "source_tracks_per_artist", "target_artists_per_genre",
+              "target_tracks_per_artist", "n_tags"):
+        if getattr(c, k) < 1:
+            p.append(f"corpus.{k}: must be ≥ 1, got {getattr(c, k)}")
+    return p
+
+
+def _check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
+    from raymir.data.music import GENRES
+
+    p = _check_corpus(cfg.corpus) + _check_probe_suite(cfg.probe, SUITE_TASKS)
+    c, tr = cfg.corpus, cfg.train
+    for m in cfg.models:
+        if m not in ARTIST_MODES:
+            p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODES)})")
+    for b in cfg.baselines:
+        if b not in ("mfcc", "random"):
+            p.append(f"baselines: unknown baseline {b!r} (available: mfcc, random)")
+    pool = (c.source_artists_per_genre - cfg.heldout_artists_per_genre) * len(GENRES)
+    if cfg.heldout_artists_per_genre < 1:
+        p.append(f"heldout_artists_per_genre: must be ≥ 1 (retrieval needs unseen artists), "
+                 f"got {cfg.heldout_artists_per_genre}")
+    if c.source_tracks_per_artist < 2:
+        p.append("corpus.source_tracks_per_artist: the Siamese positive and retrieval need ≥ 2 tracks per artist")
+    for n in cfg.n_artists:
+        if not 2 <= n <= pool:
+            p.append(f"n_artists: {n} is outside 2..{pool} (the corpus has {c.source_artists_per_genre} source "
+                     f"artists per genre × {len(GENRES)} genres, {cfg.heldout_artists_per_genre} per genre held out)")
+    if not cfg.n_artists or not cfg.models:
+        p.append("n_artists and models must each list at least one value")
+    if c.duration * cfg.mel.sr / cfg.mel.hop_length < 129:
+        p.append(f"corpus.duration: the artist models train on 3-s crops; got {c.duration} s clips")
+    for k in ("epochs", "batch_size", "num_workers", "reports", "n_negatives"):
+        if getattr(tr, k) < 1:
+            p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
+    if tr.precision not in ("auto", "bf16", "fp32"):
+        p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
+    if tr.lr <= 0 or tr.margin <= 0:
+        p.append("train.lr and train.margin must be > 0")
+    if cfg.search.cpus_per_trial <= 0:
+        p.append(f"search.cpus_per_trial: must be > 0, got {cfg.search.cpus_per_trial}")
+    return p
+
+
+def _check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
+    from raymir.models import MODELS
+
+    p = _check_corpus(cfg.corpus) + _check_probe_suite(cfg.probe, ("genre", "emotion"))
+    pt = cfg.pretrain
+    for m in cfg.models:
+        if m not in ("artist_tags", "choi_tags", "mfcc"):
+            p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")
+    valid = set(all_layer_combos())
+    for k in ("artist_tags_layers", "choi_tags_layers"):
+        if getattr(cfg, k) not in valid:
+            p.append(f"{k}: {getattr(cfg, k)!r} is not a layer combination (digits 1-5, increasing, e.g. '5')")
+    if cfg.mel.n_frames < 1280:
+        p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {cfg.mel.n_frames}")
+    if pt.model not in MODELS:
+        p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
+    for k in ("epochs", "batch_size", "num_workers"):
+        if getattr(pt, k) < 1:
+            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
+    if not 0 < pt.val_fraction < 1:
+        p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
+    if cfg.search.cpus_per_trial <= 0:
+        p.append(f"search.cpus_per_trial: must be > 0, got {cfg.search.cpus_per_trial}")
+    return p
+
+
 RECIPES: dict[str, tuple[type, typing.Callable[[Any], list[str]]]] = {
     "layer_combos": (SweepConfig, _check),
     "agf_combos": (AgfSweepConfig, _check_agf),
+    "artist_labels": (ArtistLabelsConfig, _check_artist_labels),
+    "artist_tags": (ArtistTagsConfig, _check_artist_tags),
 }
+SweepConfigs = SweepConfig | AgfSweepConfig | ArtistLabelsConfig | ArtistTagsConfig
 
 
 # --- files, presets, overrides ---------------------------------------------------------------
@@ -393,7 +532,7 @@ def _apply_override(data: dict, item: str, errors: list[str]) -> None:
 
 
 def load_sweep(name_or_path: str, *, preset: str | None = None,
-               overrides: tuple[str, ...] = ()) -> SweepConfig | AgfSweepConfig:
+               overrides: tuple[str, ...] = ()) -> SweepConfigs:
     """Load, merge preset and ``key=value`` overrides, validate; raise ConfigError listing every problem."""
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):

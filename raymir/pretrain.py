@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader, Dataset
 
-from raymir import trainjob
+from raymir import cache, trainjob
 from raymir.audio import MelParams, repeat_pad
 from raymir.data.subset import Subset
 from raymir.models import MODELS
@@ -123,6 +123,23 @@ def train_loop(config: dict) -> None:
         trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history)
 
 
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Source-task training (Ray Train)."""
+
+    model: str = "choi2017"
+    epochs: int = 16
+    batch_size: int = 8  # per worker
+    lr: float = 3e-3
+    num_workers: int = 2  # Ray Train workers (DDP ranks)
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    val_fraction: float = 0.15
+    precision: str = "auto"  # auto: bf16 autocast where the CPU/GPU has native bf16; or bf16 | fp32
+    channels_last: bool = True
+    seed: int = 0
+
+
 @dataclass
 class PretrainResult:
     state_dict: dict[str, torch.Tensor]
@@ -151,3 +168,30 @@ def pretrain(subset_dir: Path, subset: Subset, *, model: str, label: str, mel: M
     with result.checkpoint.as_directory() as d:
         state, history = load_checkpoint(Path(d))
     return PretrainResult(state, history, int(subset.labels[label].shape[1]), result.checkpoint.path)
+
+
+def cached_pretrain(source: Subset, *, label: str, pretrain_cfg: PretrainConfig, mel: MelParams, cache_root: Path,
+                    storage: Path, log=print) -> tuple[dict, list[dict], Path]:
+    """Train on ``source.labels[label]``, or fetch the result from the cache: → (state_dict, history, directory).
+
+    Cached by the subset's content, the training settings, the front end and the label, so sweeps
+    that share a source model (e.g. the tag-trained convnet) train it once.
+    """
+    key = {"subset": source.key, "pretrain": asdict(pretrain_cfg), "mel": asdict(mel), "label": label}
+
+    def build(d: Path) -> None:
+        pt = pretrain_cfg
+        log(f"pretraining {pt.model} on {label} of {len(source)} clips: {pt.epochs} epochs, {pt.num_workers} Ray "
+            f"Train worker(s), {'GPU' if pt.use_gpu else 'CPU'}")
+        res = pretrain(source.path, source, model=pt.model, label=label, mel=mel, epochs=pt.epochs,
+                       batch_size=pt.batch_size, lr=pt.lr, num_workers=pt.num_workers, use_gpu=pt.use_gpu,
+                       cpus_per_worker=pt.cpus_per_worker, val_fraction=pt.val_fraction, seed=pt.seed,
+                       storage_path=storage, name=f"pretrain-{cache.key_of(key)}", precision=pt.precision,
+                       channels_last=pt.channels_last)
+        torch.save(res.state_dict, d / "state_dict.pt")
+        (d / "history.json").write_text(json.dumps(res.history))
+        (d / "n_classes.txt").write_text(str(res.n_classes))
+
+    path = cache.cached(cache_root, "pretrain", key, build)
+    state = torch.load(path / "state_dict.pt", weights_only=True)
+    return state, json.loads((path / "history.json").read_text()), path

@@ -11,6 +11,7 @@ import csv
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,8 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 import ray.tune as tune  # noqa: E402
 
 from raymir import tracking
-from raymir.config import ProbeConfig, gamma_value
-from raymir.probes.svm import grid_search, make_grid
+from raymir.config import ProbeConfig
+from raymir.probes.svm import grid_points, grid_search
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ def feature_matrix(data: TaskData, feature: str, layers: str) -> np.ndarray:
 def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, list[dict]]:
     """Grid search + nested CV for one trial spec: → (summary, full grid table)."""
     X = feature_matrix(data, spec["feature"], spec["layers"])
-    gammas = tuple((str(g), gamma_value(g, X.shape[1])) for g in probe.gamma)
-    points = make_grid(n_features=X.shape[1], scaler=probe.scaler, kernels=probe.kernels, C=probe.C, gammas=gammas)
+    points = grid_points(probe, X.shape[1])
     result = grid_search(X, data.labels, data.folds, points, kind=data.kind, nested=probe.nested,
                          max_iter=probe.max_iter)
     best = result.points[result.best]
@@ -120,29 +120,37 @@ class ProgressLine(tune.Callback):
         self._print()
 
 
+def fan_out(trainable, specs: list[dict], *, key: Callable[[dict], str], keep: Callable[[str], bool], name: str,
+            storage: Path, max_concurrent: int, max_failures: int, label: str) -> tuple[list[dict], list[str]]:
+    """One Ray Tune trial per spec (``config["spec"]``): → (the reported rows, "key: error" per failed trial).
+
+    ``keep`` picks a row's fields out of what the trial reported (Tune adds its own bookkeeping).
+    """
+    tuner = tune.Tuner(
+        trainable, param_space={"spec": tune.grid_search(specs)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+                                  callbacks=[ProgressLine(len(specs), label=label)],
+                                  failure_config=tune.FailureConfig(max_failures=max_failures)))
+    rows, errors = [], []
+    for result in tuner.fit():
+        spec = (result.config or {}).get("spec", {})
+        if result.error is not None:
+            errors.append(f"{key(spec) if spec else '?'}: {result.error}")
+        elif result.metrics:
+            rows.append({k: v for k, v in result.metrics.items() if keep(k)})
+    return rows, errors
+
+
 def run_probe_trials(specs: list[dict], tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker,
                      *, storage_path: Path, name: str, cpus_per_trial: float, max_concurrent: int,
                      max_failures: int) -> tuple[list[dict], list[str]]:
     """Fan the probe trials out with Ray Tune; returns (summaries, error messages)."""
     trainable = tune.with_resources(tune.with_parameters(_probe_trial, tasks=tasks, probe=probe, tracker=tracker),
                                     {"cpu": cpus_per_trial})
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"spec": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage_path), verbose=0,
-                                  callbacks=[ProgressLine(len(specs))],
-                                  failure_config=tune.FailureConfig(max_failures=max_failures)),
-    )
-    grid = tuner.fit()
-    rows, errors = [], []
-    for result in grid:
-        if result.error is not None:
-            spec = result.config.get("spec", {}) if result.config else {}
-            errors.append(f"{trial_key(spec) if spec else '?'}: {result.error}")
-        elif result.metrics:
-            rows.append({k: v for k, v in result.metrics.items() if k in _SUMMARY_KEYS or k.startswith(("cv_", "nested_"))})
-    return rows, errors
+    return fan_out(trainable, specs, key=trial_key, name=name, storage=storage_path, max_concurrent=max_concurrent,
+                   max_failures=max_failures, label="probes",
+                   keep=lambda k: k in _SUMMARY_KEYS or k.startswith(("cv_", "nested_")))
 
 
 _SUMMARY_KEYS = {"task", "feature", "layers", "n_features", "kernel", "C", "gamma", "scaler", "metric", "capped_fits"}

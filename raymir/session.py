@@ -53,6 +53,16 @@ def driver_resources() -> dict[str, float]:
     return {"cpu": 0.01}  # clusters started without the resource: a sliver of a CPU
 
 
+def train_concurrency(*, num_workers: int, cpus_per_worker: float, use_gpu: bool) -> int:
+    """How many Ray Train jobs of this shape the cluster holds at once (its CPUs or GPUs over one job's)."""
+    import ray
+
+    res = ray.cluster_resources()
+    if use_gpu:
+        return max(1, int(res.get("GPU", 0) // num_workers))
+    return max(1, int(res.get("CPU", 1) // (num_workers * cpus_per_worker)))
+
+
 def finish_sweep(tracker: tracking.Tracker, *, uri: str, report: tuple[str, list[Path]], report_dir: Path, n: int,
                  errors: list[str], t_start: float, unit: str) -> str:
     """Print and log the report, close the parent run, and say where to look; returns its status."""

@@ -7,7 +7,6 @@ skips finished stages; every run is tracked in MLflow (see ``raymir.tracking``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict
@@ -16,42 +15,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from raymir import agf_combos, cache, tracking
+from raymir import agf_combos, tracking
 from raymir.agf_combos import DataError
-from raymir.config import AgfSweepConfig, ConfigError, SweepConfig, list_sweeps, load_sweep
+from raymir.config import (
+    AgfSweepConfig,
+    ArtistLabelsConfig,
+    ArtistTagsConfig,
+    ConfigError,
+    SweepConfig,
+    SweepConfigs,
+    list_sweeps,
+    load_sweep,
+)
 from raymir.data.manifest import ManifestError
 from raymir.data.synthetic import TARGET_TASKS, load_synthetic
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
+from raymir.pretrain import cached_pretrain
 from raymir.probes.folds import make_folds
 from raymir.report import write_report
 from raymir.search import TaskData, run_probe_trials
 from raymir.session import finish_sweep, log, start_ray
 from raymir.session import flat as _flat
-
-
-def pretrain_stage(cfg: SweepConfig, source, *, cache_root: Path, storage: Path) -> tuple[dict, list[dict], Path]:
-    """Train (or fetch from cache) the source-task model: → (state_dict, history, artifact dir)."""
-    from raymir.pretrain import pretrain
-
-    key = {"subset": source.key, "pretrain": asdict(cfg.pretrain), "mel": asdict(cfg.mel), "label": "tags"}
-
-    def build(d: Path) -> None:
-        pt = cfg.pretrain
-        log(f"pretraining {pt.model} on {len(source)} clips: {pt.epochs} epochs, {pt.num_workers} Ray Train "
-            f"worker(s), {'GPU' if pt.use_gpu else 'CPU'}")
-        res = pretrain(source.path, source, model=pt.model, label="tags", mel=cfg.mel, epochs=pt.epochs,
-                       batch_size=pt.batch_size, lr=pt.lr, num_workers=pt.num_workers, use_gpu=pt.use_gpu,
-                       cpus_per_worker=pt.cpus_per_worker, val_fraction=pt.val_fraction, seed=pt.seed,
-                       storage_path=storage, name=f"pretrain-{cache.key_of(key)}", precision=pt.precision,
-                       channels_last=pt.channels_last)
-        torch.save(res.state_dict, d / "state_dict.pt")
-        (d / "history.json").write_text(json.dumps(res.history))
-        (d / "n_classes.txt").write_text(str(res.n_classes))
-
-    path = cache.cached(cache_root, "pretrain", key, build)
-    state = torch.load(path / "state_dict.pt", weights_only=True)
-    return state, json.loads((path / "history.json").read_text()), path
 
 
 def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
@@ -88,11 +73,19 @@ def trial_specs(cfg: SweepConfig) -> list[dict]:
     return specs
 
 
-def run(cfg: SweepConfig | AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
+def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | None = None,
         output: str | None = None) -> dict:
     """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}."""
     if isinstance(cfg, AgfSweepConfig):
         return agf_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
+    if isinstance(cfg, ArtistLabelsConfig):
+        from raymir import artist_labels
+
+        return artist_labels.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
+    if isinstance(cfg, ArtistTagsConfig):
+        from raymir import artist_tags
+
+        return artist_tags.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
     return run_layer_combos(cfg, tracking_uri=tracking_uri, address=address, output=output)
 
 
@@ -115,7 +108,8 @@ def run_layer_combos(cfg: SweepConfig, *, tracking_uri: str | None = None, addre
     tracker = tracking.start_parent(tracker, sweep=cfg.name, params=_flat(asdict(cfg)))
     status = "FAILED"
     try:
-        state, history, pre_dir = pretrain_stage(cfg, subsets["source"], cache_root=cache_root, storage=out / "ray")
+        state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
+                                                  mel=cfg.mel, cache_root=cache_root, storage=out / "ray", log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]
         trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
         trained.load_state_dict(state)
@@ -189,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if isinstance(cfg, AgfSweepConfig):
             print(f"{cfg.name}: ok ({2 ** len(cfg.tasks) - 1} task combinations × {', '.join(cfg.archs)})")
+        elif isinstance(cfg, ArtistLabelsConfig):
+            print(f"{cfg.name}: ok ({len(cfg.models)} models × {len(cfg.n_artists)} artist counts + "
+                  f"{len(cfg.baselines)} baselines; probes {', '.join(cfg.probe.tasks)})")
+        elif isinstance(cfg, ArtistTagsConfig):
+            print(f"{cfg.name}: ok (models {', '.join(cfg.models)}; probes {', '.join(cfg.probe.tasks)})")
         else:
             print(f"{cfg.name}: ok ({len(trial_specs(cfg))} probe trials)")
         return 0

@@ -18,15 +18,16 @@ def _inputs(tmp_path):
     d = tmp_path / "inputs"
     d.mkdir()
     train = np.flatnonzero(artists < 6)  # artists 6 and 7 are held out, as for retrieval on unseen artists
-    prepare_artist_inputs(d, spec=spec, artists=artists, train=train)
-    return d, spec, artists
+    prepare_artist_inputs(d, spec=spec, artists=artists)
+    return d, spec, artists, train
 
 
 @pytest.mark.parametrize("mode", ["basic", "siamese"])
 def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp_path, mode):
-    d, spec, artists = _inputs(tmp_path)
+    d, spec, artists, train = _inputs(tmp_path)
     cfg = ArtistTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2)
-    model = train_artist_model(d, mode=mode, train=cfg, storage_path=tmp_path / "ray", name=f"park-{mode}")
+    model = train_artist_model(d, mode=mode, train_idx=train, train=cfg, storage_path=tmp_path / "ray",
+                               name=f"park-{mode}")
     assert [h["epoch"] for h in model.history] == [2, 5]
     assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
     net = Park2017(model.n_artists if mode == "basic" else None)

@@ -68,4 +68,8 @@ def test_retrieval_metrics_by_hand():
     assert abs(s["map"] - 0.75) < 1e-12
     assert abs(s["recall_at_k"] - 0.5) < 1e-12
     assert retrieval_scores(x, artists, k=2)["recall_at_k"] == 1.0
-    assert abs(chance_map(artists) - 1 / 3) < 1e-12
+    # a random ranking puts the one relevant track at rank 1, 2 or 3 alike: E[AP] = (1 + 1/2 + 1/3) / 3
+    assert abs(chance_map(artists) - 11 / 18) < 1e-12
+    # AAAB: an A query has two relevant among three candidates, at ranks {1,2} (AP 1), {1,3} (AP 5/6)
+    # or {2,3} (AP 7/12) alike; the B query has none and is skipped
+    assert abs(chance_map(np.array(["A", "A", "A", "B"])) - 29 / 36) < 1e-12

@@ -34,10 +34,19 @@ def retrieval_scores(features: np.ndarray, artists: np.ndarray, *, k: int = 10) 
 
 
 def chance_map(artists: np.ndarray) -> float:
-    """Approximate MAP of a random ranking, to report beside the measured one: the share of relevant
-    tracks, n_rel / (n − 1), averaged over the queries that have any."""
+    """Expected MAP of a uniformly random ranking, to report beside the measured one.
+
+    For a query with R relevant tracks among M = n − 1 candidates, E[AP] = H_M / M +
+    (R − 1)(M − H_M) / (M (M − 1)) (H_M the M-th harmonic number): the mean over ranks k of
+    E[rel_k · precision@k]. Averaged over the queries that have any relevant track.
+    """
     artists = np.asarray(artists)
     _, counts = np.unique(artists, return_counts=True)
-    n = len(artists)
-    per_track = np.repeat((counts - 1) / (n - 1), counts)
-    return float(per_track[np.repeat(counts, counts) > 1].mean())
+    m = len(artists) - 1
+    h = float(np.sum(1.0 / np.arange(1, m + 1)))
+    r = np.repeat(counts - 1, counts)
+    r = r[r > 0]
+    if not len(r):
+        raise ValueError("no query has another track of its artist: retrieval is undefined")
+    second = (r - 1) * (m - h) / (m * (m - 1)) if m > 1 else 0.0
+    return float(np.mean(h / m + second))

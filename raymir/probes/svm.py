@@ -11,6 +11,7 @@ Kernels are precomputed per training set: one Gram/distance matrix serves every 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +104,24 @@ class GridResult:
             row |= {f"fold{k}": float(s) for k, s in enumerate(self.fold_scores[i])}
             rows.append(row)
         return rows
+
+
+GAMMA_POWER = re.compile(r"^2\^(-?\d+)$")
+
+
+def gamma_value(g: float | str, n_features: int) -> float:
+    """Resolve a grid γ: a number, "2^k", or "1/n_features"."""
+    if isinstance(g, str):
+        if g == "1/n_features":
+            return 1.0 / n_features
+        return 2.0 ** int(GAMMA_POWER.match(g).group(1))
+    return float(g)
+
+
+def grid_points(probe, n_features: int) -> list[GridPoint]:
+    """The grid a probe config names (its ``scaler``, ``kernels``, ``C``, ``gamma``) for ``n_features``-d inputs."""
+    gammas = tuple((str(g), gamma_value(g, n_features)) for g in probe.gamma)
+    return make_grid(n_features=n_features, scaler=probe.scaler, kernels=probe.kernels, C=probe.C, gammas=gammas)
 
 
 def make_grid(*, n_features: int, scaler: tuple[bool, ...], kernels: tuple[str, ...], C: tuple[float, ...],

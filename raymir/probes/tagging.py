@@ -40,11 +40,27 @@ def tag_scores(Y: np.ndarray, P: np.ndarray) -> dict[str, float]:
             "pr_auc": float(np.mean([average_precision_score(Y[:, j], P[:, j]) for j in keep]))}
 
 
-def tagging_probe(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray, Y_test: np.ndarray, *,
-                  kind: str = "linear", seed: int = 0) -> dict[str, float]:
-    """Fit on the training tracks (features standardised with their statistics), score the test tracks."""
+def predict_tags(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray, *, kind: str = "linear",
+                 seed: int = 0) -> np.ndarray:
+    """Fit on the training tracks (features standardised with their statistics): → tag probabilities [n_test, k]."""
     mean, std = X_train.mean(axis=0), X_train.std(axis=0) + 1e-6
     head = fit_tagger((X_train - mean) / std, Y_train, kind=kind, seed=seed)
     with torch.no_grad():
-        P = torch.sigmoid(head(torch.from_numpy(((X_test - mean) / std).astype(np.float32)))).numpy()
-    return tag_scores(np.asarray(Y_test), P)
+        return torch.sigmoid(head(torch.from_numpy(((X_test - mean) / std).astype(np.float32)))).numpy()
+
+
+def tagging_probe(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray, Y_test: np.ndarray, *,
+                  kind: str = "linear", seed: int = 0) -> dict[str, float]:
+    """Fit on the training tracks, score the test tracks: → {"roc_auc", "pr_auc"} (macro)."""
+    return tag_scores(np.asarray(Y_test), predict_tags(X_train, Y_train, X_test, kind=kind, seed=seed))
+
+
+def tagging_cv(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray], *, kind: str = "linear",
+               seed: int = 0) -> dict[str, float]:
+    """Cross-validated tagging: X [n, d], Y [n, k], test indices per fold → mean over folds of the macro scores."""
+    n = len(Y)
+    scores = []
+    for test in folds:
+        train = np.setdiff1d(np.arange(n), test)
+        scores.append(tagging_probe(X[train], Y[train], X[test], Y[test], kind=kind, seed=seed))
+    return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}

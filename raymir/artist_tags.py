@@ -1,0 +1,147 @@
+"""``python -m raymir.sweep artist_tags``: Wang et al. 2019 as a sweep.
+
+The Choi convnet is trained twice on the same source tracks: once on artist tags (tags that
+describe the artist, copied to each of the artist's tracks; Wang et al.) and once on track tags
+(Choi et al.). Wang's feature is the last conv layer; Choi's is every layer concatenated. Both,
+and MFCCs, go through the same probes (genre SVM, arousal / valence SVR). Each model is a Ray
+Tune trial (the two convnets train in parallel as Ray Train jobs) and an MLflow child run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymir import tracking
+from raymir.artist_data import probe_sets
+from raymir.artist_report import write_artist_report
+from raymir.config import ArtistTagsConfig
+from raymir.data.subset import Subset
+from raymir.data.synthetic import load_synthetic
+from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
+from raymir.models import MODELS
+from raymir.pretrain import cached_pretrain
+from raymir.probes.suite import ProbeSet, run_suite
+from raymir.session import driver_resources, finish_sweep, flat, log, start_ray, train_concurrency
+
+LABELS = {"artist_tags": "artist_tags", "choi_tags": "tags"}  # model → the source label it learns
+
+
+def layers_of(cfg: ArtistTagsConfig, model: str) -> str:
+    return {"artist_tags": cfg.artist_tags_layers, "choi_tags": cfg.choi_tags_layers}.get(model, "-")
+
+
+def run_key(spec: dict) -> str:
+    return spec["model"] if spec["layers"] == "-" else f"{spec['model']}/{spec['layers']}"
+
+
+def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cache_root: Path, storage: Path,
+              ) -> tuple[dict[str, np.ndarray], dict, list[dict], Path | None]:
+    """{subset: [n, d]} features of one model, plus its params, training history and weights file."""
+    if model == "mfcc":
+        return {n: cached_features(cache_root, kind="mfcc", subset_key=s.key, params={"n_mfcc": 20},
+                                   compute=lambda s=s: mfcc_features(s.audio, s.sr))
+                for n, s in subsets.items() if n != "source"}, {}, [], None
+    source, label = subsets["source"], LABELS[model]
+    state, history, path = cached_pretrain(source, label=label, pretrain_cfg=cfg.pretrain, mel=cfg.mel,
+                                           cache_root=cache_root, storage=storage, log=log)
+    n_tags = int(source.labels[label].shape[1])
+    net = MODELS[cfg.pretrain.model](n_tags, mel=cfg.mel)
+    net.load_state_dict(state)
+    torch.set_num_threads(1)  # the other model's training job may be running beside this trial
+    layers = [int(d) - 1 for d in layers_of(cfg, model)]
+    feats = {}
+    for n, s in subsets.items():
+        if n == "source":
+            continue
+        per_layer = cached_features(  # [n, 5, 32]: the same cache entries as layer_combos' convnet features
+            cache_root, kind="convnet", subset_key=s.key, params={"model": state_digest(state), "mel": asdict(cfg.mel)},
+            compute=lambda s=s: layer_features(net, s.audio, n_samples=cfg.mel.n_samples, batch_size=8))
+        feats[n] = per_layer[:, layers].reshape(len(per_layer), -1)
+    params = {"label": label, "n_tags": n_tags, "n_artists": len(np.unique(source.labels["artist"])),
+              "epochs": cfg.pretrain.epochs, "final_val_roc_auc": round(history[-1]["val_roc_auc"], 4)}
+    return feats, params, history, path / "state_dict.pt"
+
+
+def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
+                cache_root: Path, storage: Path, tracker: tracking.Tracker) -> None:
+    import ray.tune as tune
+
+    spec = config["spec"]
+    key, name = run_key(spec), run_key(spec).replace("/", " ")
+    params: dict = {"model": spec["model"], "layers": spec["layers"]}
+    try:
+        t0 = time.time()
+        subsets = {n: Subset.load(Path(p)) for n, p in subset_paths.items()}
+        features, more, history, weights = _features(spec["model"], cfg, subsets, cache_root, storage)
+        t1 = time.time()
+        metrics = run_suite(features, sets, cfg.probe) | {"seconds_train_features": t1 - t0,
+                                                          "seconds_probes": time.time() - t1}
+    except Exception as exc:
+        tracking.log_trial(tracker, key, name=name, params=params, metrics={}, status="FAILED",
+                           error=f"{type(exc).__name__}: {exc}")
+        raise
+    artifacts: tuple[Path, ...] = ()
+    if weights is not None:
+        encoder = Path(tune.get_context().get_trial_dir()) / "encoder.json"
+        encoder.write_text(json.dumps({
+            "model": cfg.pretrain.model, "n_classes": more["n_tags"], "mel": asdict(cfg.mel), "layers": spec["layers"],
+            "feature": "global average pool of each chosen layer, concatenated (raymir.extract.layer_features)",
+            "load": "MODELS[model](n_classes, mel=MelParams(**mel)).load_state_dict(torch.load(path, "
+                    "weights_only=True))"}))
+        artifacts = (weights, encoder)
+    tracking.log_trial(tracker, key, name=name, params=params | more, metrics=metrics, history=history,
+                       artifacts=artifacts, artifact_path="encoder")
+    tune.report({"model": spec["model"], "layers": spec["layers"], "n_artists": more.get("n_artists", 0)} | metrics)
+
+
+def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str | None = None,
+        output: str | None = None) -> dict:
+    """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
+    import ray.tune as tune
+
+    from raymir.search import fan_out
+
+    t_start = time.time()
+    out = Path(output or cfg.output).resolve()
+    cache_root = out / "cache"
+    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
+    tracker = tracking.setup_experiment(uri, cfg.name, artifacts)
+
+    names = ("source",) + tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
+    subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=names)
+    sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed)
+    specs = [{"model": m, "layers": layers_of(cfg, m)} for m in cfg.models]
+    source = subsets["source"]
+    log(f"corpus: {len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; probe sets "
+        f"{', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models {', '.join(cfg.models)} "
+        f"({time.time() - t_start:.0f} s of preparation)")
+
+    start_ray(address)
+    tracker = tracking.start_parent(tracker, sweep=cfg.name, params=flat(asdict(cfg)))
+    status = "FAILED"
+    try:
+        trainable = tune.with_parameters(_tags_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()},
+                                         sets=sets, cache_root=cache_root, storage=out / "ray", tracker=tracker)
+        pt = cfg.pretrain
+        rows, errors = fan_out(
+            tune.with_resources(trainable, driver_resources()), specs, key=run_key,
+            keep=lambda k: k in ("model", "layers", "n_artists") or k.startswith(("genre_", "arousal_", "valence_",
+                                                                                  "seconds_")),
+            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=out / "ray",
+            max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
+                num_workers=pt.num_workers, cpus_per_worker=pt.cpus_per_worker, use_gpu=pt.use_gpu),
+            max_failures=cfg.search.max_failures, label="models")
+        report_dir = out / "reports" / tracker.parent_run_id
+        status = finish_sweep(tracker, uri=uri, report=write_artist_report(rows, report_dir), report_dir=report_dir,
+                              n=len(rows), errors=errors, t_start=t_start, unit="runs")
+        return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir}
+    except BaseException:
+        if status != "FINISHED":
+            tracking.finish(tracker, tracker.parent_run_id, status="FAILED")
+        raise

@@ -1,0 +1,65 @@
+"""The artist sweeps' probe suite: one feature matrix per probe set in, named metrics out.
+
+- ``genre``: SVM grid (scaler × kernel × C × γ), CV folds grouped by artist → ``genre_accuracy``.
+- ``arousal`` / ``valence``: SVR grids, folds grouped by artist → ``arousal_r2``, ``valence_r2``.
+- ``tagging``: linear or MLP multi-label head, artist-grouped folds → ``tag_roc_auc``, ``tag_pr_auc``.
+- ``retrieval``: tracks of artists never seen in pretraining, each the query against all others
+  by cosine similarity → ``retrieval_map``, ``retrieval_recall_at_<k>`` (and the chance MAP).
+
+The SVM numbers follow Choi et al.: the mean CV score of the best grid point, with nested CV
+(``*_nested``) beside it as the unbiased estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from raymir.probes.retrieval import chance_map, retrieval_scores
+from raymir.probes.svm import grid_points, grid_search
+from raymir.probes.tagging import tagging_cv
+
+GRID_METRICS = {"genre": ("classification", "genre_accuracy"), "arousal": ("regression", "arousal_r2"),
+                "valence": ("regression", "valence_r2")}
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """One probe: rows ``rows`` of feature matrix ``source`` with their labels and CV folds."""
+
+    source: str  # the feature matrix the rows index (e.g. a subset name)
+    rows: np.ndarray  # [n]
+    labels: np.ndarray  # [n] class ids, [n] values, [n, k] multi-hot tags, or [n] artist ids (retrieval)
+    folds: tuple[np.ndarray, ...] = ()  # test positions (into ``rows``) per fold; none for retrieval
+
+
+def run_suite(features: dict[str, np.ndarray], sets: dict[str, ProbeSet], probe) -> dict[str, float]:
+    """Every probe in ``sets`` (keys: genre, arousal, valence, tagging, retrieval) → {metric: value}.
+
+    features: {source: [n_tracks, d]}. ``probe`` carries the SVM grid (scaler, kernels, C, gamma,
+    nested, max_iter), ``tagger`` (linear | mlp), ``retrieval_k`` and ``seed``.
+    """
+    out: dict[str, float] = {}
+    for name, s in sets.items():
+        X = np.asarray(features[s.source][s.rows], dtype=np.float64)
+        if not np.isfinite(X).all():
+            raise ValueError(f"probe {name}: the {s.source} features contain NaN or inf")
+        if name in GRID_METRICS:
+            kind, metric = GRID_METRICS[name]
+            res = grid_search(X, s.labels, list(s.folds), grid_points(probe, X.shape[1]), kind=kind,
+                              nested=probe.nested, max_iter=probe.max_iter)
+            out[metric] = res.cv_mean
+            if res.nested_mean is not None:
+                out[f"{metric}_nested"] = res.nested_mean
+        elif name == "tagging":
+            scores = tagging_cv(X, s.labels, list(s.folds), kind=probe.tagger, seed=probe.seed)
+            out["tag_roc_auc"], out["tag_pr_auc"] = scores["roc_auc"], scores["pr_auc"]
+        elif name == "retrieval":
+            scores = retrieval_scores(X, s.labels, k=probe.retrieval_k)
+            out["retrieval_map"] = scores["map"]
+            out[f"retrieval_recall_at_{probe.retrieval_k}"] = scores["recall_at_k"]
+            out["retrieval_chance_map"] = chance_map(s.labels)
+        else:
+            raise KeyError(f"probe {name!r}: not one of {', '.join([*GRID_METRICS, 'tagging', 'retrieval'])}")
+    return out
