@@ -51,8 +51,13 @@ def figure(rows: list[dict], path: Path) -> Path | None:
         return None
     if not curves:
         return _bars(rows, metrics, path)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
+    cols = min(4, len(metrics))
+    rows_ = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.4 * cols, 3.0 * rows_), squeeze=False)
+    ns = sorted({r["n_artists"] for r in rows if r.get("n_artists")})
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, metrics):
         for model in curves:
             pts = sorted((r["n_artists"], r[m]) for r in rows if r["model"] == model and m in r and r.get("n_artists"))
             if pts:
@@ -61,10 +66,15 @@ def figure(rows: list[dict], path: Path) -> Path | None:
             if not r.get("n_artists") and m in r:
                 ax.axhline(r[m], linestyle="--", linewidth=1, color="grey" if r["model"] == "mfcc" else "black",
                            label=_label(r))
+        chance = [r["retrieval_chance_map"] for r in rows if "retrieval_chance_map" in r]
+        if m == "retrieval_map" and chance:
+            ax.axhline(chance[0], linestyle=":", color="red", linewidth=1, label="chance")
         ax.set_xscale("log")
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.minorticks_off()
         ax.set_title(m, fontsize=9)
         ax.set_xlabel("training artists")
-    axes[0][0].legend(fontsize=7)
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
