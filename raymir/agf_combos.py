@@ -29,7 +29,7 @@ from raymir.config import AgfSweepConfig, task_combos
 from raymir.data.subset import Subset
 from raymir.models.kim2018 import KimNet, n_params, widened
 from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
-from raymir.session import driver_resources, finish_sweep, flat, log, start_ray, train_concurrency
+from raymir.session import driver_resources, finish_sweep, flat, log, open_sweep, parent_run, train_concurrency
 from raymir.targets.agf import artist_group_factors
 from raymir.transfer import SPLITS, evaluate, transfer_splits
 
@@ -235,12 +235,8 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
 
     from raymir.search import fan_out
 
-    t_start = time.time()
-    out = Path(output or cfg.output).resolve()
-    cache_root = out / "cache"
-    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
-    tracker = tracking.setup_experiment(uri, cfg.name, artifacts)
-
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    cache_root = sweep.cache_root
     t0 = time.time()
     corpus = load_corpus(cfg, cache_root=cache_root)
     genre, artists = corpus.labels["genre"], corpus.labels["artist"]
@@ -259,31 +255,22 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
     log(f"{len(trained)} source nets to train (Ray Train jobs in Ray Tune trials), {len(reused)} multi-task STNs "
         f"from the single-task nets; {time.time() - t0:.0f} s of preparation")
 
-    start_ray(address)
-    tracker = tracking.start_parent(tracker, sweep=cfg.name, params=flat(asdict(cfg)))
-    status = "FAILED"
-    tr = cfg.train
-    try:
+    tr, storage = cfg.train, sweep.out / "ray"
+    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
         common = {"cfg": cfg, "inputs": inputs, "heads": heads, "cache_root": cache_root, "tracker": tracker}
         name = f"agf-{tracker.parent_run_id[:12]}"
         rows, errors = fan_out(
-            tune.with_resources(tune.with_parameters(_source_trial, storage=out / "ray", **common), driver_resources()),
-            trained, key=run_key, keep=_keep, name=f"{name}-train", storage=out / "ray",
+            tune.with_resources(tune.with_parameters(_source_trial, storage=storage, **common), driver_resources()),
+            trained, key=run_key, keep=_keep, name=f"{name}-train", storage=storage,
             max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
             max_failures=cfg.search.max_failures, label="source nets")
         if reused:
             more, errs = fan_out(
                 tune.with_resources(tune.with_parameters(_combo_trial, **common), {"cpu": cfg.search.cpus_per_trial}),
-                reused, key=run_key, keep=_keep, name=f"{name}-stn", storage=out / "ray",
+                reused, key=run_key, keep=_keep, name=f"{name}-stn", storage=storage,
                 max_concurrent=cfg.search.max_concurrent_trials, max_failures=cfg.search.max_failures,
                 label="multi-task STNs")
             rows, errors = rows + more, errors + errs
-        report_dir = out / "reports" / tracker.parent_run_id
-        status = finish_sweep(tracker, uri=uri, report=write_agf_report(rows, report_dir), report_dir=report_dir,
-                              n=len(rows), errors=errors, t_start=t_start, unit="runs")
-        return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir}
-    except BaseException:
-        if status != "FINISHED":
-            tracking.finish(tracker, tracker.parent_run_id, status="FAILED")
-        raise
+        return finish_sweep(sweep, report=write_agf_report(rows, sweep.report_dir), rows=rows, errors=errors,
+                            unit="runs")

@@ -28,7 +28,7 @@ from raymir.data.synthetic import load_synthetic
 from raymir.extract import cached_features, mfcc_features
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.session import driver_resources, finish_sweep, flat, log, start_ray, train_concurrency
+from raymir.session import driver_resources, finish_sweep, flat, log, open_sweep, parent_run, train_concurrency
 
 ENCODER_FILES = ("state_dict.pt", "encoder.json")
 
@@ -156,11 +156,8 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
 
     from raymir.search import fan_out
 
-    t_start = time.time()
-    out = Path(output or cfg.output).resolve()
-    cache_root = out / "cache"
-    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
-    tracker = tracking.setup_experiment(uri, cfg.name, artifacts)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    cache_root = sweep.cache_root
 
     names = ("source",) + tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
     subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=names)
@@ -177,30 +174,21 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
     specs = trial_specs(cfg)
     log(f"corpus: {len(source)} source tracks by {len(pool) + len(heldout)} artists ({len(heldout)} held out for "
         f"retrieval and tagging), probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; "
-        f"{len(specs)} trials ({time.time() - t_start:.0f} s of preparation)")
+        f"{len(specs)} trials ({time.time() - sweep.t_start:.0f} s of preparation)")
 
-    start_ray(address)
-    tracker = tracking.start_parent(tracker, sweep=cfg.name, params=flat(asdict(cfg)))
-    status = "FAILED"
     tr = cfg.train
-    try:
+    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
         trainable = tune.with_parameters(
             _artist_trial, cfg=cfg, inputs=inputs, subset_paths={n: str(s.path) for n, s in subsets.items()},
-            sets=sets, pool=pool, cache_root=cache_root, storage=out / "ray", tracker=tracker)
+            sets=sets, pool=pool, cache_root=cache_root, storage=sweep.out / "ray", tracker=tracker)
         rows, errors = fan_out(
-            tune.with_resources(trainable, driver_resources()), specs, key=run_key, keep=lambda k: k in _KEEP or
-            k.startswith(_METRIC_PREFIXES), name=f"artist-{tracker.parent_run_id[:12]}", storage=out / "ray",
-            max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
+            tune.with_resources(trainable, driver_resources()), specs, key=run_key,
+            keep=lambda k: k in _KEEP or k.startswith(_METRIC_PREFIXES), name=f"artist-{tracker.parent_run_id[:12]}",
+            storage=sweep.out / "ray", max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
             max_failures=cfg.search.max_failures, label="artist models")
-        report_dir = out / "reports" / tracker.parent_run_id
-        status = finish_sweep(tracker, uri=uri, report=write_artist_report(rows, report_dir), report_dir=report_dir,
-                              n=len(rows), errors=errors, t_start=t_start, unit="runs")
-        return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir}
-    except BaseException:
-        if status != "FINISHED":
-            tracking.finish(tracker, tracker.parent_run_id, status="FAILED")
-        raise
+        return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,
+                            unit="runs")
 
 
 _KEEP = {"model", "n_artists", "layers"}

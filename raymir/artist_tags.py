@@ -27,7 +27,7 @@ from raymir.extract import cached_features, layer_features, mfcc_features, state
 from raymir.models import MODELS
 from raymir.pretrain import cached_pretrain
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.session import driver_resources, finish_sweep, flat, log, start_ray, train_concurrency
+from raymir.session import driver_resources, finish_sweep, flat, log, open_sweep, parent_run, train_concurrency
 
 LABELS = {"artist_tags": "artist_tags", "choi_tags": "tags"}  # model → the source label it learns
 
@@ -107,11 +107,8 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
 
     from raymir.search import fan_out
 
-    t_start = time.time()
-    out = Path(output or cfg.output).resolve()
-    cache_root = out / "cache"
-    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
-    tracker = tracking.setup_experiment(uri, cfg.name, artifacts)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    cache_root = sweep.cache_root
 
     names = ("source",) + tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
     subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=names)
@@ -120,28 +117,19 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
     source = subsets["source"]
     log(f"corpus: {len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; probe sets "
         f"{', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models {', '.join(cfg.models)} "
-        f"({time.time() - t_start:.0f} s of preparation)")
+        f"({time.time() - sweep.t_start:.0f} s of preparation)")
 
-    start_ray(address)
-    tracker = tracking.start_parent(tracker, sweep=cfg.name, params=flat(asdict(cfg)))
-    status = "FAILED"
-    try:
+    pt = cfg.pretrain
+    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
         trainable = tune.with_parameters(_tags_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()},
-                                         sets=sets, cache_root=cache_root, storage=out / "ray", tracker=tracker)
-        pt = cfg.pretrain
+                                         sets=sets, cache_root=cache_root, storage=sweep.out / "ray", tracker=tracker)
         rows, errors = fan_out(
             tune.with_resources(trainable, driver_resources()), specs, key=run_key,
             keep=lambda k: k in ("model", "layers", "n_artists") or k.startswith(("genre_", "arousal_", "valence_",
                                                                                   "seconds_")),
-            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=out / "ray",
+            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=sweep.out / "ray",
             max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=pt.num_workers, cpus_per_worker=pt.cpus_per_worker, use_gpu=pt.use_gpu),
             max_failures=cfg.search.max_failures, label="models")
-        report_dir = out / "reports" / tracker.parent_run_id
-        status = finish_sweep(tracker, uri=uri, report=write_artist_report(rows, report_dir), report_dir=report_dir,
-                              n=len(rows), errors=errors, t_start=t_start, unit="runs")
-        return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": report_dir}
-    except BaseException:
-        if status != "FINISHED":
-            tracking.finish(tracker, tracker.parent_run_id, status="FAILED")
-        raise
+        return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,
+                            unit="runs")

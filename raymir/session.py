@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from raymir import tracking
@@ -63,20 +66,59 @@ def train_concurrency(*, num_workers: int, cpus_per_worker: float, use_gpu: bool
     return max(1, int(res.get("CPU", 1) // (num_workers * cpus_per_worker)))
 
 
-def finish_sweep(tracker: tracking.Tracker, *, uri: str, report: tuple[str, list[Path]], report_dir: Path, n: int,
-                 errors: list[str], t_start: float, unit: str) -> str:
-    """Print and log the report, close the parent run, and say where to look; returns its status."""
+@dataclass
+class SweepRun:
+    """One sweep invocation: where it writes, and its MLflow experiment (the parent run once opened)."""
+
+    name: str
+    out: Path
+    uri: str
+    tracker: tracking.Tracker
+    t_start: float = field(default_factory=time.time)
+
+    @property
+    def cache_root(self) -> Path:
+        return self.out / "cache"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.out / "reports" / self.tracker.parent_run_id
+
+
+def open_sweep(name: str, *, output: str, tracking_uri: str | None) -> SweepRun:
+    """Resolve the output directory and create (once, before any trial) the sweep's MLflow experiment."""
+    out = Path(output).resolve()
+    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
+    return SweepRun(name, out, uri, tracking.setup_experiment(uri, name, artifacts))
+
+
+@contextmanager
+def parent_run(run: SweepRun, *, address: str | None, params: dict) -> Iterator[tracking.Tracker]:
+    """Connect to Ray and open the parent MLflow run; if the sweep raises, the run is marked FAILED."""
+    start_ray(address)
+    run.tracker = tracking.start_parent(run.tracker, sweep=run.name, params=params)
+    try:
+        yield run.tracker
+    except BaseException:
+        tracking.finish(run.tracker, run.tracker.parent_run_id, status="FAILED")
+        raise
+
+
+def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[dict], errors: list[str],
+                 unit: str) -> dict:
+    """Print and log the report, close the parent run, say where to look: → the sweep's result
+    {"rows", "errors", "tracker", "report_dir"}."""
     text, files = report
+    tracker = run.tracker
     tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
     print(text)
     for e in errors:
         log(f"failed: {e}")
-    status = "FINISHED" if not errors else "FAILED"
-    elapsed = time.time() - t_start
-    tracking.finish(tracker, tracker.parent_run_id, status=status,
-                    metrics={f"n_{unit}": n, "n_failed": len(errors), "wall_s": elapsed})
-    log(f"done in {elapsed:.0f} s: {n} {unit}, {len(errors)} failed; report: {report_dir}")
-    log(f"MLflow: mlflow ui --backend-store-uri {uri}   (serves on 127.0.0.1:5000)")
+    elapsed = time.time() - run.t_start
+    tracking.finish(tracker, tracker.parent_run_id, status="FINISHED" if not errors else "FAILED",
+                    metrics={f"n_{unit}": len(rows), "n_failed": len(errors), "wall_s": elapsed})
+    log(f"done in {elapsed:.0f} s: {len(rows)} {unit}, {len(errors)} failed; report: {run.report_dir}")
+    log(f"MLflow: mlflow ui --backend-store-uri {run.uri}   (serves on 127.0.0.1:5000)")
     log(f"runs:   {tracking.runs_url(tracker)}")
     log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
-    return status
+    return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": run.report_dir}

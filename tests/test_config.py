@@ -1,7 +1,8 @@
 import pytest
 
 from raymir.config import ConfigError, gamma_value, list_sweeps, load_sweep
-from raymir.sweep import main, trial_specs
+from raymir.layer_combos import trial_specs
+from raymir.sweep import main
 
 
 def test_default_sweep_is_valid_and_has_the_full_grid():

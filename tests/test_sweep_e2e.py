@@ -7,7 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from raymir.config import load_sweep
-from raymir.sweep import run, trial_specs
+from raymir.layer_combos import trial_specs
+from raymir.sweep import run
 
 
 @pytest.fixture(scope="module")

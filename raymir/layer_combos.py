@@ -1,0 +1,112 @@
+"""``python -m raymir.sweep layer_combos``: Choi et al. 2017 as a sweep.
+
+corpus → pretrain the convnet on tagging (Ray Train) → per-layer features of every target clip
+(trained, random-weights, MFCC) → one Ray Tune trial per (task, feature, layer combination), each
+fitting the whole SVM/SVR grid → tables and figures. Every stage's output is a content-addressed
+artifact under ``<output>/cache``, so a re-run skips finished stages.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymir import tracking
+from raymir.config import SweepConfig
+from raymir.data.synthetic import TARGET_TASKS, load_synthetic
+from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
+from raymir.models import MODELS
+from raymir.pretrain import cached_pretrain
+from raymir.probes.folds import make_folds
+from raymir.report import write_report
+from raymir.search import TaskData, run_probe_trials
+from raymir.session import finish_sweep, flat, log, open_sweep, parent_run
+
+
+def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
+                  cache_root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per-subset features: convnet/random [n, 5, 32] and mfcc [n, 120], cached by content."""
+    digests = {"convnet": state_digest(trained.state_dict()), "random": state_digest(random_net.state_dict())}
+    nets = {"convnet": trained, "random": random_net}
+    out = {}
+    for name, sub in subsets.items():
+        t0 = time.time()
+        feats = {}
+        for kind in ("convnet", "random"):
+            feats[kind] = cached_features(
+                cache_root, kind=kind, subset_key=sub.key, params={"model": digests[kind], "mel": asdict(cfg.mel)},
+                compute=lambda net=nets[kind], sub=sub: layer_features(net, sub.audio, n_samples=cfg.mel.n_samples,
+                                                                       batch_size=cfg.features.batch_size))
+        feats["mfcc"] = cached_features(cache_root, kind="mfcc", subset_key=sub.key, params={"n_mfcc": 20},
+                                        compute=lambda sub=sub: mfcc_features(sub.audio, sub.sr))
+        out[name] = feats
+        log(f"features for {name}: {len(sub)} clips ready in {time.time() - t0:.1f} s")
+    return out
+
+
+def trial_specs(cfg: SweepConfig) -> list[dict]:
+    specs = []
+    for task in cfg.probe.tasks:
+        for kind in cfg.features.kinds:
+            if kind in ("convnet", "random"):
+                specs += [{"task": task, "feature": kind, "layers": c} for c in cfg.layer_combos]
+            elif kind == "mfcc":
+                specs.append({"task": task, "feature": "mfcc", "layers": "-"})
+            else:
+                specs.append({"task": task, "feature": "convnet+mfcc", "layers": "12345"})
+    return specs
+
+
+def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
+                     output: str | None = None) -> dict:
+    """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    cache_root = sweep.cache_root
+
+    needed = ("source",) + tuple(dict.fromkeys(TARGET_TASKS[t].subset for t in cfg.probe.tasks))
+    t0 = time.time()
+    subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=needed)
+    n_clips = sum(len(s) for s in subsets.values())
+    log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
+
+    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+        state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
+                                                  mel=cfg.mel, cache_root=cache_root, storage=sweep.out / "ray", log=log)
+        n_classes = subsets["source"].labels["tags"].shape[1]
+        trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
+        trained.load_state_dict(state)
+        log(f"pretraining: val ROC-AUC per epoch {[round(h['val_roc_auc'], 3) for h in history]}")
+        pre_run = tracking.log_trial(
+            tracker, "pretrain", name=f"pretrain {cfg.pretrain.model}",
+            params=flat({"model": cfg.pretrain.model, **asdict(cfg.pretrain), "n_clips": len(subsets["source"]),
+                          "n_tags": n_classes}) | {"stage": "pretrain"},
+            metrics={})
+        tracking.log_history(tracker, pre_run, history)  # per epoch; the last epoch is the run's value
+        tracking.log_model(tracker, pre_run, trained, pre_dir / "state_dict.pt")
+
+        torch.manual_seed(cfg.pretrain.seed + 1)
+        random_net = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)  # same structure, untrained He-normal
+        targets = {n: s for n, s in subsets.items() if n != "source"}
+        features = extract_stage(cfg, targets, trained, random_net, cache_root=cache_root)
+
+        tasks = {}
+        for name in cfg.probe.tasks:
+            t = TARGET_TASKS[name]
+            sub = subsets[t.subset]
+            labels = sub.labels[t.label]
+            folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
+                               predefined=sub.folds, seed=cfg.probe.seed)
+            tasks[name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
+        specs = trial_specs(cfg)
+        log(f"probing: {len(specs)} Ray Tune trials ({len(cfg.probe.tasks)} tasks)")
+        rows, errors = run_probe_trials(
+            specs, tasks, cfg.probe, tracker, storage_path=sweep.out / "ray", name=f"probes-{tracker.parent_run_id[:12]}",
+            cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,
+            max_failures=cfg.search.max_failures)
+        result = finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
+                              unit="trials")
+        return result | {"history": history}
