@@ -69,3 +69,26 @@ def cached(root: Path, kind: str, params: Any, build: Callable[[Path], None]) ->
         raise
     return final
 
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def report(root: Path) -> list[tuple[str, int, int]]:
+    """(kind, finished entries, bytes) per artifact kind under ``root``, largest first."""
+    rows = []
+    for kind in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
+        entries = [e for e in kind.iterdir() if e.is_dir()]
+        rows.append((kind.name, sum(is_done(e) for e in entries), sum(_size(e) for e in entries)))
+    return sorted(rows, key=lambda r: -r[2])
+
+
+def clear(root: Path, *, kinds: tuple[str, ...] = ()) -> int:
+    """Delete the cached artifacts (of ``kinds``, or all); returns the bytes freed."""
+    freed = 0
+    for kind, _, size in report(root):
+        if not kinds or kind in kinds:
+            shutil.rmtree(Path(root) / kind)
+            freed += size
+    return freed

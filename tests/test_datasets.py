@@ -1,0 +1,174 @@
+"""Dataset adapters on tiny fixtures in each real layout, and ingest over a directory of broken files."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from raymir.data.clips import Clip, DatasetError, ingest
+from raymir.data.datasets import DATASETS
+
+SR = 8000
+
+
+def _tone(path, *, seconds=0.5, sr=SR, freq=440.0, fmt=None, subtype=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr, format=fmt, subtype=subtype)
+
+
+def test_gtzan_genre_layout_with_filtered_split(tmp_path):
+    for g in ("blues", "jazz"):
+        for i in range(3):
+            _tone(tmp_path / "genres" / g / f"{g}.{i:05d}.{'au' if i == 2 else 'wav'}", fmt="AU" if i == 2 else None,
+                  subtype="PCM_16")
+    (tmp_path / "genres" / "jazz" / "notes.txt").write_text("not audio")
+    clips = DATASETS["gtzan"](tmp_path)
+    assert len(clips) == 6 and {c.labels["genre"] for c in clips} == {"blues", "jazz"}
+    assert all(c.split is None for c in clips)
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    (splits / "train_filtered.txt").write_text("blues/blues.00000.wav\njazz/jazz.00000.wav\n")
+    (splits / "valid_filtered.txt").write_text("blues/blues.00001.wav\n")
+    (splits / "test_filtered.txt").write_text("jazz/jazz.00002.wav\n")  # an .au file listed as .wav
+    clips = DATASETS["gtzan"](tmp_path, split_dir=splits)
+    assert {(c.path, c.split) for c in clips} == {
+        ("genres/blues/blues.00000.wav", "train"), ("genres/jazz/jazz.00000.wav", "train"),
+        ("genres/blues/blues.00001.wav", "valid"), ("genres/jazz/jazz.00002.au", "test")}
+    subset, skipped = ingest(clips, root=tmp_path, name="gtzan", sr=SR, duration=1.0, cache_root=tmp_path / "c",
+                             workers=1)
+    assert len(subset) == 4 and not skipped and subset.audio.shape == (4, SR)
+    assert sorted(subset.labels["split"].tolist()) == ["test", "train", "train", "valid"]
+    (splits / "valid_filtered.txt").write_text("jazz/jazz.00000.wav\n")
+    with pytest.raises(DatasetError, match="already in the train split"):
+        DATASETS["gtzan"](tmp_path, split_dir=splits)
+    with pytest.raises(DatasetError, match="genres"):
+        DATASETS["gtzan"](tmp_path / "nowhere")
+
+
+def test_gtzan_speech_music_layout(tmp_path):
+    for label in ("music", "speech"):
+        for i in range(2):
+            _tone(tmp_path / f"{label}_wav" / f"{label}{i}.wav")
+    clips = DATASETS["gtzan_speech_music"](tmp_path)
+    assert sorted(c.labels["speech_music"] for c in clips) == ["music", "music", "speech", "speech"]
+
+
+def test_urbansound8k_official_folds_by_recording(tmp_path):
+    rows = []
+    for i in range(6):
+        fold, fs_id, cls = i % 3 + 1, 100 + i // 2, ("dog_bark", "siren")[i % 2]
+        name = f"{fs_id}-{i}-0-0.wav"
+        _tone(tmp_path / "audio" / f"fold{fold}" / name, seconds=0.1 + 0.1 * i)
+        rows.append({"slice_file_name": name, "fsID": fs_id, "start": 0, "end": 1, "salience": 1, "fold": fold,
+                     "classID": i % 2, "class": cls})
+    (tmp_path / "metadata").mkdir()
+    with (tmp_path / "metadata" / "UrbanSound8K.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    subset, skipped = ingest(DATASETS["urbansound8k"](tmp_path), root=tmp_path, name="us8k", sr=SR, duration=0.5,
+                             cache_root=tmp_path / "c", workers=1)
+    assert not skipped and len(subset) == 6
+    assert subset.folds.tolist() == [1, 2, 3, 1, 2, 3]  # the official folds, as numbers
+    assert len(np.unique(subset.groups)) == 3 and subset.classes["event"] == ["dog_bark", "siren"]
+
+
+def _fma_fixture(root):
+    meta = root / "fma_metadata"
+    meta.mkdir(parents=True)
+    (meta / "genres.csv").write_text("genre_id,#tracks,parent,title,top_level\n12,3,0,Rock,12\n25,1,12,Punk,12\n"
+                                     "15,2,0,Electronic,15\n")
+    header1 = ",album,artist,set,set,track,track"
+    header2 = ",id,id,split,subset,genre_top,genres_all"
+    rows = ["track_id,,,,,,",
+            '2,1,10,training,small,Rock,"[12, 25]"',
+            '3,1,10,test,small,Rock,[12]',
+            '1005,7,11,validation,medium,Electronic,[15]',
+            '1006,8,12,training,small,,[15]']  # no top genre: skipped with a reason
+    (meta / "tracks.csv").write_text("\n".join([header1, header2, *rows]) + "\n")
+    for tid in (2, 3, 1006):
+        _tone(root / "fma_small" / f"{tid // 1000:03d}" / f"{tid:06d}.mp3", fmt="MP3", seconds=1.0, sr=22050)
+
+
+def test_fma_two_row_header_mp3_and_missing_genre(tmp_path):
+    _fma_fixture(tmp_path)
+    clips = DATASETS["fma"](tmp_path, size="small")
+    assert [c.path for c in clips] == ["fma_small/000/000002.mp3", "fma_small/000/000003.mp3",
+                                       "fma_small/001/001006.mp3"]
+    assert clips[0].labels["subgenres"] == ("Punk", "Rock") and clips[0].group == "10" and clips[0].split == "training"
+    subset, skipped = ingest(clips, root=tmp_path, name="fma", sr=SR, duration=0.5, cache_root=tmp_path / "c",
+                             workers=1)
+    assert len(subset) == 2 and [(s.path, s.reason) for s in skipped] == [
+        ("fma_small/001/001006.mp3", "missing label genre")]
+    assert subset.classes["subgenres"] == ["Punk", "Rock"] and subset.labels["subgenres"].tolist() == [[1, 1], [0, 1]]
+    assert len(DATASETS["fma"](tmp_path, size="medium")) == 4
+    with pytest.raises(DatasetError, match="size 'tiny'"):
+        DATASETS["fma"](tmp_path, size="tiny")
+
+
+def test_generic_manifest_csv_and_jsonl(tmp_path):
+    for i in range(3):
+        _tone(tmp_path / "a" / f"{i}.wav")
+    (tmp_path / "m.csv").write_text("path,group,split,mood,arousal,tags\na/0.wav,x,train,happy,0.5,rock;loud\n"
+                                    "a/1.wav,y,test,sad,-0.2,\na/2.wav,y,test,,0.1,pop\n")
+    clips = DATASETS["manifest"](tmp_path / "m.csv")
+    assert clips[0].labels == {"mood": "happy", "arousal": 0.5, "tags": ("rock", "loud")} and clips[0].group == "x"
+    subset, skipped = ingest(clips, root=tmp_path, name="m", sr=SR, duration=0.5, cache_root=tmp_path / "c", workers=1)
+    assert [s.reason for s in skipped] == ["missing label mood"]
+    assert np.allclose(subset.labels["arousal"], [0.5, -0.2]) and subset.classes["tags"] == ["loud", "rock"]
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "a/0.wav", "tags": ["a", "b"], "genre": "rock"}) + "\n")
+    assert DATASETS["manifest"](tmp_path / "m.jsonl")[0].labels == {"tags": ("a", "b"), "genre": "rock"}
+
+
+def test_broken_files_are_skipped_with_reasons_and_never_crash(tmp_path):
+    """Every kind of broken input: skipped with its reason, no crash, finite audio for the rest."""
+    d = tmp_path / "data"
+    _tone(d / "good.wav", seconds=1.0)
+    _tone(d / "short.wav", seconds=0.1)  # 0.1 s: repeat-padded, kept
+    _tone(d / "long.flac", seconds=1200, sr=1000, fmt="FLAC")  # 20 minutes: only the needed seconds are read
+    sf.write(str(d / "silence.wav"), np.zeros(SR, dtype=np.float32), SR)
+    _tone(d / "stereo44k.wav", sr=44100)
+    raw = (d / "good.wav").read_bytes()
+    (d / "truncated.wav").write_bytes(raw[:30])
+    (d / "empty.wav").write_bytes(b"")
+    (d / "text.mp3").write_text("this is not audio at all " * 20)
+    nan = np.full(SR, np.nan, dtype=np.float32)
+    sf.write(str(d / "nan.wav"), nan, SR, subtype="FLOAT")
+    bad_sr = bytearray(raw)
+    bad_sr[24:28] = (7).to_bytes(4, "little")  # a 7 Hz sample rate in the header
+    (d / "absurd_sr.wav").write_bytes(bytes(bad_sr))
+    _tone(d / "locked.wav")
+    os.chmod(d / "locked.wav", 0)
+    (tmp_path / "outside.wav").write_bytes(raw)
+    names = ["good.wav", "short.wav", "long.flac", "silence.wav", "stereo44k.wav", "truncated.wav", "empty.wav",
+             "text.mp3", "nan.wav", "absurd_sr.wav", "locked.wav", "missing.wav", "good.wav", "../outside.wav"]
+    clips = [Clip(n, {"label": "x"}) for n in names] + [Clip("short.wav", {"label": ""}, offset=0.01)]
+    subset, skipped = ingest(clips, root=d, name="broken", sr=SR, duration=2.0, cache_root=tmp_path / "c", workers=2)
+    reasons = {s.path: s.reason for s in skipped}
+    readable = os.access(d / "locked.wav", os.R_OK)  # root reads anything: then the file is simply kept
+    kept = subset.classes["path"]
+    assert kept == ["good.wav", "short.wav", "long.flac", "silence.wav", "stereo44k.wav"] + ["locked.wav"] * readable
+    assert np.isfinite(subset.audio).all() and subset.audio.shape == (len(kept), 2 * SR)
+    assert np.abs(subset.audio[1]).max() > 0.1  # the short clip was tiled, not zero-padded
+    expected = {"truncated.wav", "empty.wav", "text.mp3", "nan.wav", "absurd_sr.wav", "missing.wav", "../outside.wav",
+                "short.wav", "good.wav"} | ({"locked.wav"} if not readable else set())
+    assert set(reasons) == expected
+    assert reasons["empty.wav"] == "empty file (0 bytes)" and "NaN" in reasons["nan.wav"]
+    assert "sample rate 7 Hz" in reasons["absurd_sr.wav"] and "outside the dataset root" in reasons["../outside.wav"]
+    assert reasons["missing.wav"] == "file not found" and reasons["short.wav"] == "missing label label"
+    assert [s.path for s in skipped].count("good.wav") == 1  # the duplicate row
+    assert (subset.path / "skipped.csv").read_text().count("\n") == len(skipped) + 1
+    from raymir.audio import MelParams, MelSpectrogram, spectrograms
+
+    spec = spectrograms(subset.audio, MelSpectrogram(MelParams(sr=SR, n_fft=256, hop_length=128, n_mels=32,
+                                                                fmax=4000.0, duration=2.0)))
+    assert np.isfinite(spec.astype(np.float32)).all()  # silence included: no -inf dB
+
+    only_bad = [Clip(n, {"label": "x"}) for n in ("empty.wav", "text.mp3")]
+    with pytest.raises(DatasetError, match="no usable clips"):
+        ingest(only_bad, root=d, name="bad", sr=SR, duration=1.0, cache_root=tmp_path / "c", workers=1)
+    assert not list((tmp_path / "c" / "dataset").glob("*.tmp-*"))  # no partial cache entry left behind
