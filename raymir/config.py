@@ -73,6 +73,16 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class DatasetConfig:
+    """A real dataset in its own layout as the probe target (``raymir.data.datasets``)."""
+
+    dataset: str = ""  # empty: the synthetic target tasks; else gtzan, urbansound8k, fma, manifest, …
+    path: str = ""  # the dataset's root folder (manifest: the CSV / JSONL file)
+    split_dir: str = ""  # gtzan: folder of train*/valid*/test*.txt split lists
+    size: str = "small"  # fma: small | medium | large | full
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """``layer_combos`` (Choi et al. 2017): pretrain once, probe every layer combination."""
 
@@ -81,6 +91,7 @@ class SweepConfig:
     description: str = ""
     output: str = "raymir_out"
     corpus: SyntheticParams = field(default_factory=SyntheticParams)
+    data: DatasetConfig = field(default_factory=DatasetConfig)
     mel: MelParams = field(default_factory=MelParams)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -287,6 +298,7 @@ def _check(cfg: SweepConfig) -> list[str]:
             p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
     if not 0 < pt.val_fraction < 1:
         p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
+    p += _check_dataset(cfg.data)
     if pt.precision not in ("auto", "bf16", "fp32"):
         p.append(f"pretrain.precision: must be auto, bf16 or fp32, got {pt.precision!r}")
     if pt.lr <= 0:
@@ -308,6 +320,23 @@ def _check(cfg: SweepConfig) -> list[str]:
     p += _check_grid(pr)
     if cfg.search.cpus_per_trial <= 0:
         p.append(f"search.cpus_per_trial: must be > 0, got {cfg.search.cpus_per_trial}")
+    return p
+
+
+def _check_dataset(d: DatasetConfig) -> list[str]:
+    from raymir.data.datasets import DATASETS
+
+    if not d.dataset:
+        return [] if not d.path else ["data.path: set data.dataset too (--dataset NAME)"]
+    p = []
+    if d.dataset not in DATASETS:
+        p.append(f"data.dataset: unknown dataset {d.dataset!r} (available: {', '.join(DATASETS)})")
+    if not d.path:
+        p.append("data.path: the dataset's folder (--data PATH) is required with data.dataset")
+    elif not Path(d.path).expanduser().exists():
+        p.append(f"data.path: {d.path!r} does not exist")
+    if d.split_dir and not Path(d.split_dir).expanduser().is_dir():
+        p.append(f"data.split_dir: {d.split_dir!r} is not a folder")
     return p
 
 

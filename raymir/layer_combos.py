@@ -17,6 +17,8 @@ import torch
 
 from raymir import tracking
 from raymir.config import SweepConfig
+from raymir.data.clips import DatasetError
+from raymir.data.datasets import load_dataset, predefined_folds, target_tasks
 from raymir.data.synthetic import TARGET_TASKS, load_synthetic
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
@@ -48,9 +50,10 @@ def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, ran
     return out
 
 
-def trial_specs(cfg: SweepConfig) -> list[dict]:
+def trial_specs(cfg: SweepConfig, tasks: list[str] | None = None) -> list[dict]:
+    """One spec per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``."""
     specs = []
-    for task in cfg.probe.tasks:
+    for task in cfg.probe.tasks if tasks is None else tasks:
         for kind in cfg.features.kinds:
             if kind in ("convnet", "random"):
                 specs += [{"task": task, "feature": kind, "layers": c} for c in cfg.layer_combos]
@@ -62,18 +65,37 @@ def trial_specs(cfg: SweepConfig) -> list[dict]:
 
 
 def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-                     output: str | None = None) -> dict:
+        output: str | None = None) -> dict:
     """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
     sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
     cache_root = sweep.cache_root
 
-    needed = ("source",) + tuple(dict.fromkeys(TARGET_TASKS[t].subset for t in cfg.probe.tasks))
     t0 = time.time()
-    subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=needed)
+    skipped: list = []
+    if cfg.data.dataset:  # a real dataset is the probe target; pretraining stays on the source subset
+        d = cfg.data
+        target, skipped = load_dataset(d.dataset, d.path, sr=cfg.mel.sr, duration=cfg.mel.duration,
+                                       cache_root=cache_root, split_dir=d.split_dir, size=d.size)
+        probe_tasks = target_tasks(target)
+        if not probe_tasks:
+            raise DatasetError(f"{d.dataset}: no label to probe (class names or numeric values) in {d.path}")
+        subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("source",))
+        subsets[target.name] = target
+        log(f"dataset {d.dataset}: {len(target)} clips, {len(skipped)} skipped (reasons: "
+            f"{Path(target.path) / 'skipped.csv'}); tasks {', '.join(t.name for t in probe_tasks)}")
+    else:
+        probe_tasks = [TARGET_TASKS[t] for t in cfg.probe.tasks]
+        needed = ("source",) + tuple(dict.fromkeys(t.subset for t in probe_tasks))
+        subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=needed)
     n_clips = sum(len(s) for s in subsets.values())
     log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
 
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+        if cfg.data.dataset:  # what was left out of the dataset, and why, stays with the results
+            tracking.log_metrics(tracker, tracker.parent_run_id, {"n_clips": len(subsets[cfg.data.dataset]),
+                                                                  "n_skipped": len(skipped)})
+            tracking.log_files(tracker, tracker.parent_run_id, [Path(subsets[cfg.data.dataset].path) / "skipped.csv"],
+                               artifact_path="data")
         state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
                                                   mel=cfg.mel, cache_root=cache_root, storage=sweep.out / "ray", log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]
@@ -94,15 +116,14 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
         features = extract_stage(cfg, targets, trained, random_net, cache_root=cache_root)
 
         tasks = {}
-        for name in cfg.probe.tasks:
-            t = TARGET_TASKS[name]
+        for t in probe_tasks:
             sub = subsets[t.subset]
             labels = sub.labels[t.label]
             folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
-                               predefined=sub.folds, seed=cfg.probe.seed)
-            tasks[name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
-        specs = trial_specs(cfg)
-        log(f"probing: {len(specs)} Ray Tune trials ({len(cfg.probe.tasks)} tasks)")
+                               predefined=predefined_folds(sub), seed=cfg.probe.seed)
+            tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
+        specs = trial_specs(cfg, [t.name for t in probe_tasks])
+        log(f"probing: {len(specs)} Ray Tune trials ({len(probe_tasks)} tasks)")
         rows, errors = run_probe_trials(
             specs, tasks, cfg.probe, tracker, storage_path=sweep.out / "ray", name=f"probes-{tracker.parent_run_id[:12]}",
             cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,

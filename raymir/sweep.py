@@ -22,6 +22,7 @@ from raymir.config import (
     list_sweeps,
     load_sweep,
 )
+from raymir.data.clips import DatasetError
 from raymir.data.manifest import ManifestError
 
 
@@ -37,7 +38,7 @@ def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | No
     return layer_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
 
 
-DATA_ERRORS = (DataError, ManifestError)  # bad corpus input, reported without a traceback
+DATA_ERRORS = (DataError, DatasetError, ManifestError)  # bad corpus input, reported without a traceback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,10 +53,17 @@ def main(argv: list[str] | None = None) -> int:
                                                "sqlite under the output directory)")
     parser.add_argument("--output", help="output directory (cache, Ray state, MLflow database, reports)")
     parser.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default RAY_ADDRESS or local")
-    parser.add_argument("--data", metavar="CSV", help="a real corpus instead of the synthetic one: a CSV manifest "
-                                                      "with path, artist, genre (and subgenres, album) columns")
+    parser.add_argument("--data", metavar="PATH", help="a real dataset: with --dataset, its folder (or manifest "
+                                                       "file); for agf_combos alone, a CSV manifest with path, "
+                                                       "artist, genre (and subgenres, album) columns")
+    parser.add_argument("--dataset", metavar="NAME", help="the layout of --data (gtzan, gtzan_speech_music, "
+                                                          "urbansound8k, fma, manifest) for layer_combos")
     args = parser.parse_args(argv)
-    if args.data:
+    if args.dataset:
+        args.set.append(f"data.dataset={args.dataset}")
+        if args.data:
+            args.set.append(f"data.path={Path(args.data).resolve()}")
+    elif args.data:
         args.set.append(f"data.manifest={Path(args.data).resolve()}")
     if args.list:
         for name, path in list_sweeps().items():

@@ -135,6 +135,10 @@ def log_model(tracker: Tracker, run_id: str, model, state_dict_path: Path) -> No
                                  pip_requirements=["torch", "librosa", "numpy"])
 
 
+def log_metrics(tracker: Tracker, run_id: str, metrics: dict) -> None:
+    _log(tracker.client, run_id, metrics=metrics)
+
+
 def log_files(tracker: Tracker, run_id: str, paths: list[Path], *, artifact_path: str | None = None) -> None:
     for p in paths:
         tracker.client.log_artifact(run_id, str(p), artifact_path=artifact_path)
