@@ -172,3 +172,52 @@ def test_broken_files_are_skipped_with_reasons_and_never_crash(tmp_path):
     with pytest.raises(DatasetError, match="no usable clips"):
         ingest(only_bad, root=d, name="bad", sr=SR, duration=1.0, cache_root=tmp_path / "c", workers=1)
     assert not list((tmp_path / "c" / "dataset").glob("*.tmp-*"))  # no partial cache entry left behind
+
+
+def test_extended_ballroom_style_folders(tmp_path):
+    for style in ("Chacha", "Waltz"):
+        for i in range(2):
+            _tone(tmp_path / style / f"{i}.mp3", fmt="MP3", sr=22050)
+    clips = DATASETS["ballroom"](tmp_path)
+    assert sorted((c.labels["dance"], c.path) for c in clips)[0] == ("Chacha", "Chacha/0.mp3") and len(clips) == 4
+
+
+def test_emomusic_first_29_seconds_and_static_annotations(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "static_annotations.csv").write_text(
+        "song_id, mean_arousal, std_arousal, mean_valence, std_valence\n2, 3.1, 0.9, 5.2, 1.0\n3, 6.5, 1.1, x, 1\n")
+    for sid in (2, 3):
+        _tone(tmp_path / "clips_45seconds" / f"{sid}.mp3", fmt="MP3", seconds=45.0, sr=8000)
+    clips = DATASETS["emomusic"](tmp_path)
+    assert clips[0].labels == {"arousal": 3.1, "valence": 5.2} and clips[0].duration == 29.0
+    subset, skipped = ingest(clips, root=tmp_path, name="emo", sr=SR, duration=29.0, cache_root=tmp_path / "c",
+                             workers=1)
+    assert len(subset) == 1 and [s.reason for s in skipped] == ["missing label arousal, valence"]
+
+
+def test_jamendo_segments_from_lab_files(tmp_path):
+    for split in ("train", "valid", "test"):
+        _tone(tmp_path / "audio" / split / f"song_{split}.ogg", fmt="OGG", subtype="VORBIS", seconds=3.0)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "song_train.lab").write_text("0 1.2 nosing\n1.2 2.5 sing\n2.5 3.0 sing\n")
+    (tmp_path / "labels" / "song_valid.lab").write_text("0.0 3.0 sing\n")
+    clips = DATASETS["jamendo"](tmp_path)  # song_test has no .lab: its clip is skipped for the missing label
+    train = [c for c in clips if c.split == "train"]
+    assert [(c.labels["vocal"], c.offset, round(c.duration, 3)) for c in train] == [
+        ("non-vocal", 0.0, 1.2), ("vocal", 1.2, 1.3), ("vocal", 2.5, 0.5)]
+    subset, skipped = ingest(clips, root=tmp_path, name="jamendo", sr=SR, duration=1.0, cache_root=tmp_path / "c",
+                             workers=1)
+    assert len(subset) == 4 and [s.path for s in skipped] == ["audio/test/song_test.ogg"]
+    assert sorted(set(subset.labels["split"].tolist())) == ["train", "valid"]
+    assert len(np.unique(subset.groups)) == 2  # segments of one song share a group
+
+
+def test_mtat_top_tags_song_groups_and_folder_split(tmp_path):
+    header = ["clip_id", "guitar", "rock", "piano", "quiet", "mp3_path"]
+    rows = [[1, 1, 1, 0, 0, "0/artist-album-01-song_a-0-29.mp3"], [2, 1, 1, 0, 0, "0/artist-album-01-song_a-30-59.mp3"],
+            [3, 0, 0, 1, 1, "c/other-alb-02-song_b-0-29.mp3"], [4, 1, 0, 1, 0, "e/x-y-03-song_c-0-29.mp3"]]
+    (tmp_path / "annotations_final.csv").write_text("\n".join("\t".join(map(str, r)) for r in [header, *rows]) + "\n")
+    clips = DATASETS["mtat"](tmp_path, top=3)  # guitar 3, piano 2, rock 2 (quiet 1 is out)
+    assert [c.labels["tags"] for c in clips] == [("guitar", "rock"), ("guitar", "rock"), ("piano",), ("guitar", "piano")]
+    assert [c.split for c in clips] == ["train", "train", "valid", "test"]
+    assert clips[0].group == clips[1].group != clips[2].group

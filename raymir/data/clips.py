@@ -123,7 +123,7 @@ def _label_arrays(clips: list[Clip]) -> tuple[dict[str, np.ndarray], dict[str, l
 
 def _build(good: list[tuple[Clip, Path, str]], skipped: list[Skipped], *, name: str, sr: int, duration: float,
            out_dir: Path, workers: int) -> None:
-    jobs = [(str(p), sr, c.duration or duration, c.offset) for c, p, _ in good]
+    jobs = [(str(p), sr, duration if c.duration is None else c.duration, c.offset) for c, p, _ in good]
     results = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(min(workers, len(jobs))) as pool:

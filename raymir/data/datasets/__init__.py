@@ -13,14 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from raymir.data.clips import Clip, DatasetError, Skipped, ingest
-from raymir.data.datasets import fma, gtzan, manifest, urbansound8k
+from raymir.data.datasets import ballroom, emomusic, fma, gtzan, jamendo, manifest, mtat, urbansound8k
 from raymir.data.subset import Subset, TargetTask
 
 DATASETS: dict[str, Callable[..., list[Clip]]] = {
     "gtzan": gtzan.scan_genre,
     "gtzan_speech_music": gtzan.scan_speech_music,
+    "ballroom": ballroom.scan,
+    "emomusic": emomusic.scan,
+    "jamendo": jamendo.scan,
     "urbansound8k": urbansound8k.scan,
     "fma": fma.scan,
+    "mtat": mtat.scan,
     "manifest": manifest.scan,
 }
 
