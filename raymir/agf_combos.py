@@ -29,7 +29,7 @@ from raymir.config import AgfSweepConfig, task_combos
 from raymir.data.subset import Subset
 from raymir.models.kim2018 import KimNet, n_params, widened
 from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
-from raymir.session import driver_resources, finish_sweep, flat, log, open_sweep, parent_run, train_concurrency
+from raymir.session import driver_resources, finish_sweep, flat, log, log_dataset, open_sweep, parent_run, train_concurrency
 from raymir.targets.agf import artist_group_factors
 from raymir.transfer import SPLITS, evaluate, transfer_splits
 
@@ -42,15 +42,28 @@ class DataError(ValueError):
 
 # --- stages (driver) ----------------------------------------------------------------------------
 
-def load_corpus(cfg: AgfSweepConfig, *, cache_root: Path) -> Subset:
-    """The FMA-like synthetic subset, or the CSV manifest given in ``data.manifest``."""
-    if cfg.data.manifest:
+def load_corpus(cfg: AgfSweepConfig, *, cache_root: Path) -> tuple[Subset, list | None]:
+    """(corpus, skipped clips): the FMA-like synthetic subset, a dataset in its own layout
+    (``data.dataset``, e.g. FMA) or the CSV manifest in ``data.manifest``; skipped is None unless a dataset."""
+    d = cfg.data
+    if d.dataset:
+        from raymir.data.datasets import load_dataset
+
+        corpus, skipped = load_dataset(d.dataset, d.path, sr=cfg.mel.sr, duration=d.duration, cache_root=cache_root,
+                                       split_dir=d.split_dir, size=d.size)
+        if "genre" not in corpus.labels or corpus.groups is None:
+            raise DataError(f"{d.dataset} at {d.path}: agf_combos needs a genre label and artist groups")
+        corpus.labels["artist"] = corpus.groups  # artist groups are the artists
+        if "subgenres" in corpus.labels:  # stored as JSON lists: restore the multi-hot dtype
+            corpus.labels["subgenres"] = corpus.labels["subgenres"].astype(np.float32)
+        return corpus, skipped
+    if d.manifest:
         from raymir.data.manifest import load_manifest
 
-        return load_manifest(cfg.data.manifest, sr=cfg.mel.sr, duration=cfg.data.duration, cache_root=cache_root)
+        return load_manifest(d.manifest, sr=cfg.mel.sr, duration=d.duration, cache_root=cache_root), None
     from raymir.data.synthetic import load_synthetic
 
-    return load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("fma",))["fma"]
+    return load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("fma",))["fma"], None
 
 
 def targets_for(cfg: AgfSweepConfig, corpus: Subset, splits: dict[str, np.ndarray], *, cache_root: Path
@@ -238,7 +251,7 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
     sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
     cache_root = sweep.cache_root
     t0 = time.time()
-    corpus = load_corpus(cfg, cache_root=cache_root)
+    corpus, skipped = load_corpus(cfg, cache_root=cache_root)
     genre, artists = corpus.labels["genre"], corpus.labels["artist"]
     splits = transfer_splits(genre, artists, val_fraction=cfg.transfer.val_fraction, seed=cfg.transfer.seed)
     log(f"corpus {corpus.name}: {len(corpus)} tracks, {len(np.unique(artists))} artists, "
@@ -257,6 +270,8 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
 
     tr, storage = cfg.train, sweep.out / "ray"
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+        if skipped is not None:
+            log_dataset(tracker, corpus, skipped)
         common = {"cfg": cfg, "inputs": inputs, "heads": heads, "cache_root": cache_root, "tracker": tracker}
         name = f"agf-{tracker.parent_run_id[:12]}"
         rows, errors = fan_out(

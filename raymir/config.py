@@ -110,9 +110,14 @@ KIM_MEL = MelParams(sr=22050, n_fft=1024, hop_length=512, n_mels=128, fmin=0.0, 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """A real corpus instead of the synthetic one: a CSV manifest (path, artist, genre[, subgenres, album])."""
+    """A real corpus instead of the synthetic one: a dataset in its own layout (e.g. FMA), or a CSV
+    manifest (path, artist, genre[, subgenres, album])."""
 
-    manifest: str = ""  # empty: the embedded synthetic corpus (its FMA-like subset)
+    manifest: str = ""  # empty (and no dataset): the embedded synthetic corpus (its FMA-like subset)
+    dataset: str = ""  # fma, or any layout with genre labels and artist groups (raymir.data.datasets)
+    path: str = ""  # the dataset's root folder
+    split_dir: str = ""
+    size: str = "small"  # fma: small | medium | large | full
     duration: float = 30.0  # seconds read from each file (cropped or repeated)
 
 
@@ -323,7 +328,7 @@ def _check(cfg: SweepConfig) -> list[str]:
     return p
 
 
-def _check_dataset(d: DatasetConfig) -> list[str]:
+def _check_dataset(d: DatasetConfig | DataConfig) -> list[str]:
     from raymir.data.datasets import DATASETS
 
     if not d.dataset:
@@ -379,7 +384,10 @@ def _check_agf(cfg: AgfSweepConfig) -> list[str]:
         p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
     if c.fma_artists_per_genre < 2 or c.fma_tracks_per_artist < 1:
         p.append("corpus: fma_artists_per_genre must be ≥ 2 and fma_tracks_per_artist ≥ 1")
-    seconds = cfg.data.duration if cfg.data.manifest else c.duration
+    seconds = cfg.data.duration if cfg.data.manifest or cfg.data.dataset else c.duration
+    p += _check_dataset(cfg.data)
+    if cfg.data.manifest and cfg.data.dataset:
+        p.append("data: give either data.manifest or data.dataset, not both")
     if seconds * cfg.mel.sr / cfg.mel.hop_length < 43:
         p.append(f"corpus.duration / data.duration: tracks must be ≥ 1 s (43 frames) long, got {seconds}")
     if cfg.data.manifest and not Path(cfg.data.manifest).is_file():

@@ -26,7 +26,7 @@ from raymir.pretrain import cached_pretrain
 from raymir.probes.folds import make_folds
 from raymir.report import write_report
 from raymir.search import TaskData, run_probe_trials
-from raymir.session import finish_sweep, flat, log, open_sweep, parent_run
+from raymir.session import finish_sweep, flat, log, log_dataset, open_sweep, parent_run
 
 
 def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
@@ -92,10 +92,7 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
 
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
         if cfg.data.dataset:  # what was left out of the dataset, and why, stays with the results
-            tracking.log_metrics(tracker, tracker.parent_run_id, {"n_clips": len(subsets[cfg.data.dataset]),
-                                                                  "n_skipped": len(skipped)})
-            tracking.log_files(tracker, tracker.parent_run_id, [Path(subsets[cfg.data.dataset].path) / "skipped.csv"],
-                               artifact_path="data")
+            log_dataset(tracker, subsets[cfg.data.dataset], skipped)
         state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
                                                   mel=cfg.mel, cache_root=cache_root, storage=sweep.out / "ray", log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]

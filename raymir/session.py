@@ -104,6 +104,12 @@ def parent_run(run: SweepRun, *, address: str | None, params: dict) -> Iterator[
         raise
 
 
+def log_dataset(tracker: tracking.Tracker, subset, skipped: list) -> None:
+    """On the parent run: how many clips a real dataset gave, how many were skipped, and why (skipped.csv)."""
+    tracking.log_metrics(tracker, tracker.parent_run_id, {"n_clips": len(subset), "n_skipped": len(skipped)})
+    tracking.log_files(tracker, tracker.parent_run_id, [Path(subset.path) / "skipped.csv"], artifact_path="data")
+
+
 def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[dict], errors: list[str],
                  unit: str) -> dict:
     """Print and log the report, close the parent run, say where to look: → the sweep's result

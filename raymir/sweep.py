@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", metavar="PATH", help="a real dataset: with --dataset, its folder (or manifest "
                                                        "file); for agf_combos alone, a CSV manifest with path, "
                                                        "artist, genre (and subgenres, album) columns")
-    parser.add_argument("--dataset", metavar="NAME", help="the layout of --data (gtzan, gtzan_speech_music, "
-                                                          "urbansound8k, fma, manifest) for layer_combos")
+    parser.add_argument("--dataset", metavar="NAME", help="the layout of --data (gtzan, gtzan_speech_music, ballroom, "
+                                                          "emomusic, jamendo, urbansound8k, fma, mtat, manifest) for "
+                                                          "layer_combos and agf_combos")
     args = parser.parse_args(argv)
     if args.dataset:
         args.set.append(f"data.dataset={args.dataset}")
