@@ -129,10 +129,18 @@ def log_model(tracker: Tracker, run_id: str, model, state_dict_path: Path) -> No
     """Log a trained encoder: its ``state_dict`` file (safe to load with weights_only=True) and
     an MLflow PyTorch model (pickle format: fast, no export example needed)."""
     tracker.client.log_artifact(run_id, str(state_dict_path), artifact_path="encoder")
+    # mlflow's fluent API needs the global URI, and setting it also exports MLFLOW_TRACKING_URI:
+    # restore both, or the next sweep in this process would log into this sweep's database.
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracker.uri)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(model, name="model", serialization_format="pickle",
-                                 pip_requirements=["torch", "librosa", "numpy"])
+    try:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.pytorch.log_model(model, name="model", serialization_format="pickle",
+                                     pip_requirements=["torch", "librosa", "numpy"])
+    finally:
+        mlflow.set_tracking_uri(None)
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def log_metrics(tracker: Tracker, run_id: str, metrics: dict) -> None:

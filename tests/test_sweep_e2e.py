@@ -93,3 +93,26 @@ def test_rerun_reuses_cached_stages(tiny_run):
     for k in a:
         m = f"cv_{a[k]['metric']}"
         assert a[k][m] == pytest.approx(b[k][m])
+
+
+def test_a_sweep_leaves_the_tracking_uri_as_it_found_it(ray_session, tmp_path, monkeypatch):
+    """Logging the encoder uses mlflow's global URI; a second sweep in the same process must not
+    inherit the first one's database."""
+    import os
+
+    import torch
+
+    from raymir import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = tracking.setup_experiment(f"sqlite:///{tmp_path / 'a.db'}", "x", None)
+    first = tracking.start_parent(first, sweep="x", params={})
+    state = tmp_path / "state_dict.pt"
+    net = torch.nn.Linear(2, 2)
+    torch.save(net.state_dict(), state)
+    tracking.log_model(first, first.parent_run_id, net, state)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert tracking.resolve_uri(None, tmp_path / "b")[0] == f"sqlite:///{(tmp_path / 'b' / 'mlflow.db').resolve()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////somewhere/user.db")
+    tracking.log_model(first, first.parent_run_id, net, state)
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:////somewhere/user.db"
