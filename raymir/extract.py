@@ -38,7 +38,7 @@ def layer_features(model: nn.Module, audio: np.ndarray, *, n_samples: int, batch
     model = model.to(device, memory_format=torch.channels_last).eval()  # NHWC: faster convolutions
     out = []
     for start in range(0, len(audio), batch_size):
-        y = repeat_pad(np.asarray(audio[start:start + batch_size], dtype=np.float32), n_samples)
+        y = repeat_pad(np.array(audio[start:start + batch_size], dtype=np.float32), n_samples)  # writable copy
         feats = model.layer_features(torch.from_numpy(y).to(device))
         out.append(torch.stack(feats, dim=1).float().cpu().numpy())
     return np.concatenate(out, axis=0) if out else np.zeros((0, 0, 0), dtype=np.float32)
