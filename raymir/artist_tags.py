@@ -92,8 +92,8 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
         encoder.write_text(json.dumps({
             "model": cfg.pretrain.model, "n_classes": more["n_tags"], "mel": asdict(cfg.mel), "layers": spec["layers"],
             "feature": "global average pool of each chosen layer, concatenated (raymir.extract.layer_features)",
-            "load": "MODELS[model](n_classes, mel=MelParams(**mel)).load_state_dict(torch.load(path, "
-                    "weights_only=True))"}))
+            "load": "MODELS[model](n_classes, mel=MelParams(**mel))"
+                    ".load_state_dict(torch.load(path, weights_only=True))"}))
         artifacts = (weights, encoder)
     tracking.log_trial(tracker, key, name=name, params=params | more, metrics=metrics, history=history,
                        artifacts=artifacts, artifact_path="encoder")

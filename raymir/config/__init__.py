@@ -1,0 +1,57 @@
+"""Sweep YAML → frozen dataclasses, fully validated before anything runs.
+
+Every problem (unknown key, wrong type, bad value, unknown task/model/layer) is collected and
+reported in one ``ConfigError`` that names the file and the key. The YAML key ``recipe`` picks
+the schema: one module per recipe here, the shared sections in ``common``.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from raymir.config.agf_combos import AGF_TASKS, ARCHS, KIM_MEL, AgfSweepConfig, DataConfig, task_combos
+from raymir.config.agf_combos import check as _check_agf
+from raymir.config.artist import (
+    SUITE_TASKS,
+    ArtistLabelsConfig,
+    ArtistProbeConfig,
+    ArtistTagsConfig,
+    check_artist_labels,
+    check_artist_tags,
+)
+from raymir.config.common import FEATURES, DatasetConfig, GridConfig, ProbeConfig, SearchConfig, SweepBase, all_layer_combos
+from raymir.config.layer_combos import FeatureConfig, SweepConfig
+from raymir.config.layer_combos import check as _check_layer_combos
+from raymir.config.loader import ConfigError, build, list_sweeps, read_sweep, sweep_dirs
+from raymir.probes.svm import gamma_value
+
+RECIPES: dict[str, tuple[type, typing.Callable[[Any], list[str]]]] = {
+    "layer_combos": (SweepConfig, _check_layer_combos),
+    "agf_combos": (AgfSweepConfig, _check_agf),
+    "artist_labels": (ArtistLabelsConfig, check_artist_labels),
+    "artist_tags": (ArtistTagsConfig, check_artist_tags),
+}
+SweepConfigs = SweepConfig | AgfSweepConfig | ArtistLabelsConfig | ArtistTagsConfig
+
+
+def load_sweep(name_or_path: str, *, preset: str | None = None, overrides: tuple[str, ...] = ()) -> SweepConfigs:
+    """Load, merge preset and ``key=value`` overrides, validate; raise ConfigError listing every problem."""
+    path, data, errors = read_sweep(name_or_path, preset=preset, overrides=overrides)
+    recipe = data.get("recipe", "layer_combos")
+    if recipe not in RECIPES:
+        raise ConfigError(str(path), [f"recipe: unknown recipe {recipe!r} (available: {', '.join(RECIPES)})"])
+    cls, check = RECIPES[recipe]
+    cfg = build(cls, data, "", errors)
+    if cfg is not None:
+        errors += check(cfg)
+    if errors:
+        raise ConfigError(str(path), errors)
+    return cfg
+
+
+__all__ = ["AGF_TASKS", "ARCHS", "FEATURES", "KIM_MEL", "RECIPES", "SUITE_TASKS", "AgfSweepConfig",
+           "ArtistLabelsConfig", "ArtistProbeConfig", "ArtistTagsConfig", "ConfigError", "DataConfig",
+           "DatasetConfig", "FeatureConfig", "GridConfig", "ProbeConfig", "SearchConfig", "SweepBase", "SweepConfig",
+           "SweepConfigs", "all_layer_combos", "gamma_value", "list_sweeps", "load_sweep", "sweep_dirs",
+           "task_combos"]

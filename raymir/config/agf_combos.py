@@ -1,0 +1,103 @@
+"""``agf_combos`` (Kim et al. 2018): the sweep file's schema and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raymir.audio import MelParams
+from raymir.config.common import SearchConfig, SweepBase, check_dataset, check_search
+from raymir.multitask import TrainConfig
+from raymir.targets.agf import AgfParams
+from raymir.transfer import TransferConfig
+
+AGF_TASKS = "gsedm"  # genre + the four artist group factors, in the order of the paper's names ("gsedm")
+ARCHS = ("STN", "MTN", "wSTN")
+KIM_MEL = MelParams(sr=22050, n_fft=1024, hop_length=512, n_mels=128, fmin=0.0, fmax=11025.0, duration=30.0)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """A real corpus instead of the synthetic one: a dataset in its own layout (e.g. FMA), or a CSV
+    manifest (path, artist, genre[, subgenres, album])."""
+
+    manifest: str = ""  # empty (and no dataset): the embedded synthetic corpus (its FMA-like subset)
+    dataset: str = ""  # fma, or any layout with genre labels and artist groups (raymir.data.datasets)
+    path: str = ""  # the dataset's root folder
+    split_dir: str = ""
+    size: str = "small"  # fma: small | medium | large | full
+    duration: float = 30.0  # seconds read from each file (cropped or repeated)
+
+
+@dataclass(frozen=True)
+class AgfSweepConfig(SweepBase):
+    """``agf_combos`` (Kim et al. 2018): artist group factors, all task combinations as STN/MTN, wSTN, MLP transfer."""
+
+    recipe: str = "agf_combos"
+    data: DataConfig = field(default_factory=DataConfig)
+    mel: MelParams = KIM_MEL
+    agf: AgfParams = field(default_factory=AgfParams)
+    tasks: str = AGF_TASKS  # the tasks whose non-empty subsets are swept
+    archs: tuple[str, ...] = ARCHS
+    train: TrainConfig = field(default_factory=TrainConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+def task_combos(tasks: str = AGF_TASKS) -> tuple[str, ...]:
+    """All non-empty subsets of ``tasks`` as strings in the given order ("g", …, "gmdes"), by size."""
+    out = ["".join(t for i, t in enumerate(tasks) if mask >> i & 1) for mask in range(1, 2 ** len(tasks))]
+    return tuple(sorted(out, key=lambda c: (len(c), [tasks.index(t) for t in c])))
+
+
+def check(cfg: AgfSweepConfig) -> list[str]:
+    from raymir.targets.descriptors import DESCRIPTORS, essentia_available
+
+    p: list[str] = []
+    c, tr, tf, a = cfg.corpus, cfg.train, cfg.transfer, cfg.agf
+    if not cfg.tasks or any(t not in AGF_TASKS for t in cfg.tasks) or len(set(cfg.tasks)) != len(cfg.tasks):
+        p.append(f"tasks: {cfg.tasks!r} must be distinct letters of {AGF_TASKS!r} (g genre, m MFCC, d ΔMFCC, "
+                 "e descriptors, s subgenres)")
+    for arch in cfg.archs:
+        if arch not in ARCHS:
+            p.append(f"archs: unknown architecture {arch!r} (available: {', '.join(ARCHS)})")
+    if "wSTN" in cfg.archs and "g" not in cfg.tasks:
+        p.append("archs: wSTN is a widened genre net and needs 'g' in tasks")
+    if not 0 <= c.overlap <= 1:
+        p.append(f"corpus.overlap: must be in [0, 1], got {c.overlap}")
+    if not 0 <= c.label_noise < 0.5:
+        p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
+    if c.fma_artists_per_genre < 2 or c.fma_tracks_per_artist < 1:
+        p.append("corpus: fma_artists_per_genre must be ≥ 2 and fma_tracks_per_artist ≥ 1")
+    seconds = cfg.data.duration if cfg.data.manifest or cfg.data.dataset else c.duration
+    p += check_dataset(cfg.data)
+    if cfg.data.manifest and cfg.data.dataset:
+        p.append("data: give either data.manifest or data.dataset, not both")
+    if seconds * cfg.mel.sr / cfg.mel.hop_length < 43:
+        p.append(f"corpus.duration / data.duration: tracks must be ≥ 1 s (43 frames) long, got {seconds}")
+    if cfg.data.manifest and not Path(cfg.data.manifest).is_file():
+        p.append(f"data.manifest: no such file {cfg.data.manifest!r}")
+    if a.descriptors not in DESCRIPTORS:
+        p.append(f"agf.descriptors: unknown descriptor set {a.descriptors!r} (available: {', '.join(DESCRIPTORS)})")
+    elif a.descriptors == "essentia" and not essentia_available():
+        p.append("agf.descriptors: essentia is not installed; pip install 'raymir[essentia]'")
+    for k in ("n_words", "descriptor_words", "n_topics"):
+        if getattr(a, k) < 2:
+            p.append(f"agf.{k}: must be ≥ 2, got {getattr(a, k)}")
+    for k in ("epochs", "batch_size", "num_workers", "reports"):
+        if getattr(tr, k) < 1:
+            p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
+    if tr.task_sampling not in ("batch", "epoch"):
+        p.append(f"train.task_sampling: must be batch or epoch, got {tr.task_sampling!r}")
+    if tr.precision not in ("auto", "bf16", "fp32"):
+        p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
+    if tr.lr <= 0 or tf.lr <= 0:
+        p.append("train.lr and transfer.lr must be > 0")
+    if not 0 < tf.val_fraction < 0.5:
+        p.append(f"transfer.val_fraction: must be in (0, 0.5), got {tf.val_fraction}")
+    if not 0 <= tf.dropout < 1:
+        p.append(f"transfer.dropout: must be in [0, 1), got {tf.dropout}")
+    for k in ("hidden", "epochs", "batch_size"):
+        if getattr(tf, k) < 1:
+            p.append(f"transfer.{k}: must be ≥ 1, got {getattr(tf, k)}")
+    return p + check_search(cfg.search)

@@ -1,0 +1,127 @@
+"""``artist_labels`` (Park et al. 2017) and ``artist_tags`` (Wang et al. 2019): schemas and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from raymir.artist_train import MODES as ARTIST_MODES
+from raymir.artist_train import ArtistTrainConfig
+from raymir.audio import MelParams
+from raymir.config.common import GridConfig, SearchConfig, SweepBase, all_layer_combos, check_corpus, check_grid, check_search
+from raymir.models.park2017 import PARK_MEL
+from raymir.pretrain import PretrainConfig
+
+SUITE_TASKS = ("genre", "emotion", "tagging", "retrieval")
+
+
+@dataclass(frozen=True)
+class ArtistProbeConfig(GridConfig):
+    """The artist sweeps' probe suite: SVM/SVR grids for genre and emotion, a tagging head, retrieval."""
+
+    tasks: tuple[str, ...] = SUITE_TASKS
+    folds: int = 5  # CV folds, grouped by artist (no artist on both sides of a split)
+    tagger: str = "linear"  # linear | mlp
+    retrieval_k: int = 10  # recall@k
+
+
+@dataclass(frozen=True)
+class ArtistLabelsConfig(SweepBase):
+    """``artist_labels`` (Park et al. 2017): basic and Siamese artist models × number of training artists."""
+
+    recipe: str = "artist_labels"
+    mel: MelParams = PARK_MEL
+    models: tuple[str, ...] = ARTIST_MODES
+    n_artists: tuple[int, ...] = (20, 40, 80, 120)
+    heldout_artists_per_genre: int = 4  # never trained on: the retrieval and tagging probe sets
+    baselines: tuple[str, ...] = ("mfcc", "random")
+    train: ArtistTrainConfig = field(default_factory=ArtistTrainConfig)
+    probe: ArtistProbeConfig = field(default_factory=ArtistProbeConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+@dataclass(frozen=True)
+class ArtistTagsConfig(SweepBase):
+    """``artist_tags`` (Wang et al. 2019): a convnet trained on artist tags vs the tag-trained one vs MFCC."""
+
+    recipe: str = "artist_tags"
+    mel: MelParams = field(default_factory=MelParams)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    models: tuple[str, ...] = ("artist_tags", "choi_tags", "mfcc")
+    artist_tags_layers: str = "5"  # Wang et al.: the last conv layer
+    choi_tags_layers: str = "12345"  # Choi et al.: every layer, concatenated
+    probe: ArtistProbeConfig = field(default_factory=lambda: ArtistProbeConfig(tasks=("genre", "emotion")))
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+def check_probe_suite(pr: ArtistProbeConfig, allowed: tuple[str, ...]) -> list[str]:
+    p: list[str] = []
+    for t in pr.tasks:
+        if t not in allowed:
+            p.append(f"probe.tasks: unknown task {t!r} (available here: {', '.join(allowed)})")
+    if not pr.tasks:
+        p.append("probe.tasks: name at least one probe task")
+    p += check_grid(pr)
+    if pr.tagger not in ("linear", "mlp"):
+        p.append(f"probe.tagger: must be linear or mlp, got {pr.tagger!r}")
+    if pr.retrieval_k < 1:
+        p.append(f"probe.retrieval_k: must be ≥ 1, got {pr.retrieval_k}")
+    return p
+
+
+def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
+    from raymir.data.music import GENRES
+
+    p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, SUITE_TASKS)
+    c, tr = cfg.corpus, cfg.train
+    for m in cfg.models:
+        if m not in ARTIST_MODES:
+            p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODES)})")
+    for b in cfg.baselines:
+        if b not in ("mfcc", "random"):
+            p.append(f"baselines: unknown baseline {b!r} (available: mfcc, random)")
+    pool = (c.source_artists_per_genre - cfg.heldout_artists_per_genre) * len(GENRES)
+    if cfg.heldout_artists_per_genre < 1:
+        p.append(f"heldout_artists_per_genre: must be ≥ 1 (retrieval needs unseen artists), "
+                 f"got {cfg.heldout_artists_per_genre}")
+    if c.source_tracks_per_artist < 2:
+        p.append("corpus.source_tracks_per_artist: the Siamese positive and retrieval need ≥ 2 tracks per artist")
+    for n in cfg.n_artists:
+        if not 2 <= n <= pool:
+            p.append(f"n_artists: {n} is outside 2..{pool} (the corpus has {c.source_artists_per_genre} source "
+                     f"artists per genre × {len(GENRES)} genres, {cfg.heldout_artists_per_genre} per genre held out)")
+    if not cfg.n_artists or not cfg.models:
+        p.append("n_artists and models must each list at least one value")
+    if c.duration * cfg.mel.sr / cfg.mel.hop_length < 129:
+        p.append(f"corpus.duration: the artist models train on 3-s crops; got {c.duration} s clips")
+    for k in ("epochs", "batch_size", "num_workers", "reports", "n_negatives"):
+        if getattr(tr, k) < 1:
+            p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
+    if tr.precision not in ("auto", "bf16", "fp32"):
+        p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
+    if tr.lr <= 0 or tr.margin <= 0:
+        p.append("train.lr and train.margin must be > 0")
+    return p + check_search(cfg.search)
+
+
+def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
+    from raymir.models import MODELS
+
+    p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, ("genre", "emotion"))
+    pt = cfg.pretrain
+    for m in cfg.models:
+        if m not in ("artist_tags", "choi_tags", "mfcc"):
+            p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")
+    valid = set(all_layer_combos())
+    for k in ("artist_tags_layers", "choi_tags_layers"):
+        if getattr(cfg, k) not in valid:
+            p.append(f"{k}: {getattr(cfg, k)!r} is not a layer combination (digits 1-5, increasing, e.g. '5')")
+    if cfg.mel.n_frames < 1280:
+        p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {cfg.mel.n_frames}")
+    if pt.model not in MODELS:
+        p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
+    for k in ("epochs", "batch_size", "num_workers"):
+        if getattr(pt, k) < 1:
+            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
+    if not 0 < pt.val_fraction < 1:
+        p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
+    return p + check_search(cfg.search)

@@ -1,0 +1,135 @@
+"""What several sweep configs share: the corpus and output fields, the SVM/SVR grid, Ray Tune
+resources, a real dataset as target, and the checks on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raymir.data.synthetic import TARGET_TASKS, SyntheticParams
+from raymir.probes.svm import GAMMA_POWER
+
+FEATURES = ("convnet", "random", "mfcc", "convnet+mfcc")
+LAYER_DIGITS = "12345"
+
+
+@dataclass(frozen=True)
+class SweepBase:
+    """Fields every sweep file has; ``recipe`` picks the config class (see ``raymir.config.RECIPES``)."""
+
+    name: str
+    recipe: str = ""
+    description: str = ""
+    output: str = "raymir_out"
+    corpus: SyntheticParams = field(default_factory=SyntheticParams)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The SVM/SVR probe grid (Choi et al.) and its cross-validation protocol."""
+
+    folds: int = 10
+    nested: bool = True
+    scaler: tuple[bool, ...] = (True, False)
+    kernels: tuple[str, ...] = ("linear", "rbf")
+    C: tuple[float, ...] = (0.1, 2.0, 8.0, 32.0)
+    gamma: tuple[float | str, ...] = ("2^-3", "2^-5", "2^-7", "2^-9", "2^-11", "2^-13", "1/n_features")
+    max_iter: int = 1_000_000  # libsvm iterations per fit (-1: none); unscaled SVR fits can otherwise run for hours
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ProbeConfig(GridConfig):
+    """The grid on the synthetic target tasks (``layer_combos``)."""
+
+    tasks: tuple[str, ...] = tuple(TARGET_TASKS)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Ray Tune resources for the probe trials."""
+
+    cpus_per_trial: float = 1.0
+    max_concurrent_trials: int = 0  # 0: as many as the cluster's CPUs allow
+    max_failures: int = 1
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A real dataset in its own layout as the probe target (``raymir.data.datasets``)."""
+
+    dataset: str = ""  # empty: the synthetic target tasks; else gtzan, urbansound8k, fma, manifest, …
+    path: str = ""  # the dataset's root folder (manifest: the CSV / JSONL file)
+    split_dir: str = ""  # gtzan: folder of train*/valid*/test*.txt split lists
+    size: str = "small"  # fma: small | medium | large | full
+
+
+def all_layer_combos() -> tuple[str, ...]:
+    """The 31 non-empty subsets of layers 1..5 as strings ("1", "2", …, "12345"), by size then order."""
+    out = []
+    for mask in range(1, 32):
+        out.append("".join(d for i, d in enumerate(LAYER_DIGITS) if mask >> i & 1))
+    return tuple(sorted(out, key=lambda s: (len(s), s)))
+
+
+def check_dataset(d) -> list[str]:
+    """``d``: any section with ``dataset``, ``path`` and ``split_dir``."""
+    from raymir.data.datasets import DATASETS
+
+    if not d.dataset:
+        return [] if not d.path else ["data.path: set data.dataset too (--dataset NAME)"]
+    p = []
+    if d.dataset not in DATASETS:
+        p.append(f"data.dataset: unknown dataset {d.dataset!r} (available: {', '.join(DATASETS)})")
+    if not d.path:
+        p.append("data.path: the dataset's folder (--data PATH) is required with data.dataset")
+    elif not Path(d.path).expanduser().exists():
+        p.append(f"data.path: {d.path!r} does not exist")
+    if d.split_dir and not Path(d.split_dir).expanduser().is_dir():
+        p.append(f"data.split_dir: {d.split_dir!r} is not a folder")
+    return p
+
+
+def check_grid(pr: GridConfig) -> list[str]:
+    p: list[str] = []
+    if pr.folds < 2:
+        p.append(f"probe.folds: must be ≥ 2, got {pr.folds}")
+    if pr.nested and pr.folds < 3:
+        p.append("probe.folds: nested CV needs ≥ 3 folds")
+    for k in pr.kernels:
+        if k not in ("linear", "rbf"):
+            p.append(f"probe.kernels: unknown kernel {k!r} (available: linear, rbf)")
+    for C in pr.C:
+        if isinstance(C, (int, float)) and C <= 0:
+            p.append(f"probe.C: must be > 0, got {C}")
+    for g in pr.gamma:
+        if isinstance(g, str) and g != "1/n_features" and not GAMMA_POWER.match(g):
+            p.append(f"probe.gamma: {g!r} is not a number, '2^k' or '1/n_features'")
+        elif isinstance(g, (int, float)) and g <= 0:
+            p.append(f"probe.gamma: must be > 0, got {g}")
+    if pr.max_iter == 0 or pr.max_iter < -1:
+        p.append(f"probe.max_iter: must be -1 (no cap) or ≥ 1, got {pr.max_iter}")
+    if not pr.scaler or not pr.kernels or not pr.C:
+        p.append("probe: scaler, kernels and C must each list at least one value")
+    return p
+
+
+def check_corpus(c: SyntheticParams) -> list[str]:
+    p: list[str] = []
+    if not 0 <= c.overlap <= 1:
+        p.append(f"corpus.overlap: must be in [0, 1], got {c.overlap}")
+    if not 0 <= c.label_noise < 0.5:
+        p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
+    if c.duration <= 0:
+        p.append(f"corpus.duration: must be > 0 seconds, got {c.duration}")
+    for k in ("source_artists_per_genre", "source_tracks_per_artist", "target_artists_per_genre",
+              "target_tracks_per_artist", "n_tags"):
+        if getattr(c, k) < 1:
+            p.append(f"corpus.{k}: must be ≥ 1, got {getattr(c, k)}")
+    return p
+
+
+
+
+def check_search(s: SearchConfig) -> list[str]:
+    return [f"search.cpus_per_trial: must be > 0, got {s.cpus_per_trial}"] if s.cpus_per_trial <= 0 else []
