@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from raymir.artist_train import MODES as ARTIST_MODES
 from raymir.artist_train import ArtistTrainConfig
 from raymir.audio import MelParams
-from raymir.config.common import GridConfig, SearchConfig, SweepBase, all_layer_combos, check_corpus, check_grid, check_search
+from raymir.config.common import (
+    GridConfig,
+    SearchConfig,
+    SweepBase,
+    all_layer_combos,
+    check_corpus,
+    check_grid,
+    check_pretrain,
+    check_search,
+)
 from raymir.models.park2017 import PARK_MEL
 from raymir.pretrain import PretrainConfig
 
@@ -104,10 +113,8 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
 
 
 def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
-    from raymir.models import MODELS
 
     p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, ("genre", "emotion"))
-    pt = cfg.pretrain
     for m in cfg.models:
         if m not in ("artist_tags", "choi_tags", "mfcc"):
             p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")
@@ -115,13 +122,4 @@ def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
     for k in ("artist_tags_layers", "choi_tags_layers"):
         if getattr(cfg, k) not in valid:
             p.append(f"{k}: {getattr(cfg, k)!r} is not a layer combination (digits 1-5, increasing, e.g. '5')")
-    if cfg.mel.n_frames < 1280:
-        p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {cfg.mel.n_frames}")
-    if pt.model not in MODELS:
-        p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
-    for k in ("epochs", "batch_size", "num_workers"):
-        if getattr(pt, k) < 1:
-            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
-    if not 0 < pt.val_fraction < 1:
-        p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
-    return p + check_search(cfg.search)
+    return p + check_pretrain(cfg.pretrain, cfg.mel) + check_search(cfg.search)

@@ -131,5 +131,26 @@ def check_corpus(c: SyntheticParams) -> list[str]:
 
 
 
+def check_pretrain(pt, mel) -> list[str]:
+    """Tagging pretraining of the Choi convnet (``PretrainConfig``) on its front end (``MelParams``)."""
+    from raymir.models import MODELS
+
+    p: list[str] = []
+    if mel.n_frames < 1280:
+        p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {mel.n_frames}")
+    if pt.model not in MODELS:
+        p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
+    for k in ("epochs", "batch_size", "num_workers"):
+        if getattr(pt, k) < 1:
+            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
+    if not 0 < pt.val_fraction < 1:
+        p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
+    if pt.precision not in ("auto", "bf16", "fp32"):
+        p.append(f"pretrain.precision: must be auto, bf16 or fp32, got {pt.precision!r}")
+    if pt.lr <= 0:
+        p.append(f"pretrain.lr: must be > 0, got {pt.lr}")
+    return p
+
+
 def check_search(s: SearchConfig) -> list[str]:
     return [f"search.cpus_per_trial: must be > 0, got {s.cpus_per_trial}"] if s.cpus_per_trial <= 0 else []

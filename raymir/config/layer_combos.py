@@ -12,8 +12,10 @@ from raymir.config.common import (
     SearchConfig,
     SweepBase,
     all_layer_combos,
+    check_corpus,
     check_dataset,
     check_grid,
+    check_pretrain,
     check_search,
 )
 from raymir.data.synthetic import TARGET_TASKS
@@ -48,34 +50,11 @@ class SweepConfig(SweepBase):
 
 def check(cfg: SweepConfig) -> list[str]:
     """Semantic checks: values in range, names that exist."""
-    from raymir.models import MODELS
-
-    p: list[str] = []
-    c, pt, pr, ft, mel = cfg.corpus, cfg.pretrain, cfg.probe, cfg.features, cfg.mel
-    if not 0 <= c.overlap <= 1:
-        p.append(f"corpus.overlap: must be in [0, 1], got {c.overlap}")
-    if not 0 <= c.label_noise < 0.5:
-        p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
-    if c.duration <= 0:
-        p.append(f"corpus.duration: must be > 0 seconds, got {c.duration}")
-    for k in ("source_artists_per_genre", "source_tracks_per_artist", "target_artists_per_genre",
-              "target_tracks_per_artist", "clips_per_class", "event_folds", "n_tags"):
+    c, pr, ft = cfg.corpus, cfg.probe, cfg.features
+    p = check_corpus(c) + check_pretrain(cfg.pretrain, cfg.mel) + check_dataset(cfg.data)
+    for k in ("clips_per_class", "event_folds"):
         if getattr(c, k) < 1:
             p.append(f"corpus.{k}: must be ≥ 1, got {getattr(c, k)}")
-    if mel.n_frames < 1280:
-        p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {mel.n_frames}")
-    if pt.model not in MODELS:
-        p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
-    for k in ("epochs", "batch_size", "num_workers"):
-        if getattr(pt, k) < 1:
-            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
-    if not 0 < pt.val_fraction < 1:
-        p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
-    p += check_dataset(cfg.data)
-    if pt.precision not in ("auto", "bf16", "fp32"):
-        p.append(f"pretrain.precision: must be auto, bf16 or fp32, got {pt.precision!r}")
-    if pt.lr <= 0:
-        p.append(f"pretrain.lr: must be > 0, got {pt.lr}")
     for k in ft.kinds:
         if k not in FEATURES:
             p.append(f"features.kinds: unknown feature {k!r} (available: {', '.join(FEATURES)})")
