@@ -105,7 +105,7 @@ def test_a_sweep_leaves_the_tracking_uri_as_it_found_it(ray_session, tmp_path, m
     from raymir import tracking
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    first = tracking.setup_experiment(f"sqlite:///{tmp_path / 'a.db'}", "x", None)
+    first = tracking.setup_experiment(f"sqlite:///{tmp_path / 'a.db'}", "x", (tmp_path / "art").as_uri())
     first = tracking.start_parent(first, sweep="x", params={})
     state = tmp_path / "state_dict.pt"
     net = torch.nn.Linear(2, 2)
