@@ -26,6 +26,7 @@ from raymir import cache, tracking
 from raymir.agf_report import write_agf_report
 from raymir.audio import MelSpectrogram, spectrograms
 from raymir.config import AgfSweepConfig, task_combos
+from raymir.data.sources import artist_source, load_data
 from raymir.data.subset import Subset
 from raymir.models.kim2018 import KimNet, n_params, widened
 from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
@@ -43,24 +44,18 @@ class DataError(ValueError):
 # --- stages (driver) ----------------------------------------------------------------------------
 
 def load_corpus(cfg: AgfSweepConfig, *, cache_root: Path) -> tuple[Subset, list | None]:
-    """(corpus, skipped clips): the FMA-like synthetic subset, a dataset in its own layout
-    (``data.dataset``, e.g. FMA) or the CSV manifest in ``data.manifest``; skipped is None unless a dataset."""
+    """(corpus, skipped clips): the FMA-like synthetic subset, or a dataset in its own layout
+    (``data.dataset``: FMA, or a manifest with path, artist, genre[, subgenres]); skipped is None
+    for the synthetic corpus."""
     d = cfg.data
     if d.dataset:
-        from raymir.data.datasets import load_dataset
-
-        corpus, skipped = load_dataset(d.dataset, d.path, sr=cfg.mel.sr, duration=d.duration, cache_root=cache_root,
-                                       split_dir=d.split_dir, size=d.size)
-        if "genre" not in corpus.labels or corpus.groups is None:
-            raise DataError(f"{d.dataset} at {d.path}: agf_combos needs a genre label and artist groups")
-        corpus.labels["artist"] = corpus.groups  # artist groups are the artists
-        if "subgenres" in corpus.labels:  # stored as JSON lists: restore the multi-hot dtype
+        corpus, skipped = load_data(d, sr=cfg.mel.sr, duration=d.duration or cfg.mel.duration, cache_root=cache_root)
+        if "genre" not in corpus.labels or np.ndim(corpus.labels["genre"]) != 1 or "genre" not in corpus.classes:
+            raise DataError(f"{d.dataset} at {d.path}: agf_combos needs a genre class label (a 'genre' column)")
+        corpus = artist_source(corpus, cache_root=cache_root)
+        if "subgenres" in corpus.labels:  # multi-hot, stored as lists
             corpus.labels["subgenres"] = corpus.labels["subgenres"].astype(np.float32)
         return corpus, skipped
-    if d.manifest:
-        from raymir.data.manifest import load_manifest
-
-        return load_manifest(d.manifest, sr=cfg.mel.sr, duration=d.duration, cache_root=cache_root), None
     from raymir.data.synthetic import load_synthetic
 
     return load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("fma",))["fma"], None

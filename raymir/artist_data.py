@@ -1,16 +1,23 @@
 """Artist-disjoint splits and the probe sets of the artist sweeps (``artist_labels``, ``artist_tags``).
 
-The source subset's artists are split once: some per genre are held out of every pretraining run
-(their tracks are the unseen-artist retrieval and tagging sets); the rest form a pool, ordered
-round-robin over genres, whose first N artists train the run with ``n_artists = N``, so every
-N keeps genres balanced and a larger N extends a smaller one.
+The source subset (synthetic, or ``data.source``: a real dataset with artists) is split once:
+some artists per genre are held out of every pretraining run (their tracks are the unseen-artist
+retrieval and tagging sets); the rest form a pool, ordered round-robin over genres, whose first
+N artists train the run with ``n_artists = N``, so every N keeps genres balanced and a larger N
+extends a smaller one.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from raymir.data.clips import DatasetError, Skipped
+from raymir.data.datasets import predefined_folds, target_tasks
+from raymir.data.sources import artist_source, load_data
 from raymir.data.subset import Subset
+from raymir.data.synthetic import load_synthetic
 from raymir.probes.folds import make_folds
 from raymir.probes.suite import ProbeSet
 
@@ -40,35 +47,93 @@ def training_tracks(artists: np.ndarray, pool: np.ndarray, n_artists: int) -> np
     return np.flatnonzero(np.isin(artists, pool[:n_artists]))
 
 
+def artist_subsets(cfg, *, duration: float, cache_root: Path, artist_tags: bool = False
+                   ) -> tuple[dict[str, Subset], dict[str, list[Skipped]]]:
+    """→ ({"source": clips with artists, then the probe subsets}, {subset: skipped clips of a real dataset}).
+
+    ``cfg``: an artist sweep's config. ``data.source`` replaces the synthetic source and
+    ``data.dataset`` the synthetic genre / emotion sets; ``duration``: seconds per real clip when
+    ``data.duration`` is 0. ``artist_tags``: the source must also carry per-artist tags.
+    """
+    d, sr = cfg.data, cfg.mel.sr
+    seconds = d.duration or duration
+    subsets: dict[str, Subset] = {}
+    skipped: dict[str, list[Skipped]] = {}
+    synthetic: tuple[str, ...] = ()
+    if d.source.dataset:
+        source, skipped["source"] = load_data(d.source, sr=sr, duration=seconds, cache_root=cache_root)
+        subsets["source"] = artist_source(source, cache_root=cache_root, artist_tags=artist_tags)
+    else:
+        synthetic = ("source",)
+    if d.dataset:
+        target, lost = load_data(d, sr=sr, duration=seconds, cache_root=cache_root)
+        if not target_tasks(target):
+            raise DatasetError(f"{d.dataset}: no label to probe (class names or numeric values) in {d.path}")
+        subsets[target.name], skipped[target.name] = target, lost
+    else:
+        synthetic += tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
+    if synthetic:
+        subsets = load_synthetic(cfg.corpus, sr=sr, cache_root=cache_root, names=synthetic) | subsets
+    return subsets, skipped
+
+
+def source_genres(source: Subset) -> np.ndarray:
+    """[n] the source's genre ids for the per-genre hold-out (all 0 when it has no genre label)."""
+    genre = source.labels.get("genre")
+    return np.asarray(genre) if genre is not None and np.ndim(genre) == 1 else np.zeros(len(source), dtype=int)
+
+
+def _folds(probe: str, y: np.ndarray, *, kind: str, n_folds: int, groups: np.ndarray | None,
+           predefined: np.ndarray | None = None, seed: int) -> tuple[np.ndarray, ...]:
+    try:
+        return tuple(make_folds(y, kind=kind, n_folds=n_folds, groups=groups, predefined=predefined, seed=seed))
+    except ValueError as e:  # e.g. fewer artists than folds
+        n_groups = len(np.unique(groups)) if groups is not None else len(y)
+        raise DatasetError(f"probe {probe}: cannot make {n_folds} folds of {len(y)} clips by {n_groups} artists/groups "
+                           f"({e}); lower probe.folds or give it more artists") from None
+
+
 def probe_sets(subsets: dict[str, Subset], *, tasks: tuple[str, ...], folds: int, seed: int,
-               heldout_rows: np.ndarray | None = None) -> dict[str, ProbeSet]:
-    """The probe sets for ``tasks`` (genre, emotion, tagging, retrieval) from the synthetic subsets.
+               heldout_rows: np.ndarray | None = None, target: str = "") -> dict[str, ProbeSet]:
+    """The probe sets for ``tasks`` (genre, emotion, tagging, retrieval).
 
     genre: the GTZAN-like ``genre`` subset (artists unseen in pretraining); emotion: the
-    EmoMusic-like ``emotion`` subset; tagging and retrieval: the source's held-out artists
-    (``heldout_rows``). All CV folds keep each artist on one side.
+    EmoMusic-like ``emotion`` subset; with ``target`` (a real dataset's subset name) every label
+    of that dataset instead, on its own folds where it has them. Tagging and retrieval: the
+    source's held-out artists (``heldout_rows``). All CV folds keep each artist (group) on one side.
     """
     sets: dict[str, ProbeSet] = {}
+    if target:
+        sub = subsets[target]
+        for t in target_tasks(sub):
+            y = sub.labels[t.label]
+            sets[t.name] = ProbeSet(target, np.arange(len(y)), y, _folds(
+                t.name, y, kind=t.kind, n_folds=folds, groups=sub.groups, predefined=predefined_folds(sub), seed=seed),
+                kind=t.kind)
+        tasks = tuple(t for t in tasks if t not in ("genre", "emotion"))
     if "genre" in tasks:
         sub = subsets["genre"]
         y = sub.labels["genre"]
-        sets["genre"] = ProbeSet("genre", np.arange(len(y)), y, tuple(
-            make_folds(y, kind="classification", n_folds=folds, groups=sub.groups, seed=seed)))
+        sets["genre"] = ProbeSet("genre", np.arange(len(y)), y, _folds(
+            "genre", y, kind="classification", n_folds=folds, groups=sub.groups, seed=seed))
     if "emotion" in tasks:
         sub = subsets["emotion"]
         for name in ("arousal", "valence"):
             y = sub.labels[name]
-            sets[name] = ProbeSet("emotion", np.arange(len(y)), y, tuple(
-                make_folds(y, kind="regression", n_folds=folds, groups=sub.groups, seed=seed)))
+            sets[name] = ProbeSet("emotion", np.arange(len(y)), y, _folds(
+                name, y, kind="regression", n_folds=folds, groups=sub.groups, seed=seed))
     if {"tagging", "retrieval"} & set(tasks):
         if heldout_rows is None:
             raise ValueError("tagging and retrieval probes need held-out artists' tracks")
         source = subsets["source"]
+        if "tagging" in tasks and np.ndim(source.labels.get("tags")) != 2:
+            raise DatasetError(f"{source.name}: the tagging probe needs track tags on the source (a 'tags' label); "
+                               "drop it: --set 'probe.tasks=[retrieval]'")
         artists = source.labels["artist"][heldout_rows]
         if "tagging" in tasks:
             tags = source.labels["tags"][heldout_rows]
-            sets["tagging"] = ProbeSet("source", heldout_rows, tags, tuple(
-                make_folds(artists, kind="regression", n_folds=folds, groups=artists, seed=seed)))
+            sets["tagging"] = ProbeSet("source", heldout_rows, tags, _folds(
+                "tagging (held-out artists)", artists, kind="regression", n_folds=folds, groups=artists, seed=seed))
         if "retrieval" in tasks:
             sets["retrieval"] = ProbeSet("source", heldout_rows, artists)
     return sets

@@ -18,19 +18,29 @@ import numpy as np
 import torch
 
 from raymir import cache, tracking
-from raymir.artist_data import artist_split, probe_sets, training_tracks
-from raymir.artist_report import write_artist_report
+from raymir.artist_data import artist_split, artist_subsets, probe_sets, source_genres, training_tracks
+from raymir.artist_report import row_key, write_artist_report
 from raymir.artist_train import MODES, prepare_artist_inputs, train_artist_model
 from raymir.audio import spectrograms
 from raymir.config import ArtistLabelsConfig
+from raymir.data.clips import DatasetError
 from raymir.data.subset import Subset
-from raymir.data.synthetic import load_synthetic
 from raymir.extract import cached_features, mfcc_features
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.session import driver_resources, finish_sweep, flat, log, open_sweep, parent_run, train_concurrency
+from raymir.session import (
+    driver_resources,
+    finish_sweep,
+    flat,
+    log,
+    log_dataset,
+    open_sweep,
+    parent_run,
+    train_concurrency,
+)
 
 ENCODER_FILES = ("state_dict.pt", "encoder.json")
+TRACK_SECONDS = 30.0  # seconds read per track of a real dataset unless data.duration says otherwise
 
 
 def run_key(spec: dict) -> str:
@@ -159,15 +169,17 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
     sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
     cache_root = sweep.cache_root
 
-    names = ("source",) + tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
-    subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=names)
+    subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=cache_root)
     source = subsets["source"]
     artists = source.labels["artist"]
-    pool, heldout = artist_split(artists, source.labels["genre"], heldout_per_genre=cfg.heldout_artists_per_genre,
+    pool, heldout = artist_split(artists, source_genres(source), heldout_per_genre=cfg.heldout_artists_per_genre,
                                  seed=cfg.train.seed)
+    if max(cfg.n_artists) > len(pool):
+        raise DatasetError(f"n_artists: {max(cfg.n_artists)} exceeds the {len(pool)} artists of {source.name} left for "
+                           f"training ({len(heldout)} held out); lower it, e.g. --set 'n_artists=[{len(pool)}]'")
     heldout_rows = np.flatnonzero(np.isin(artists, heldout))
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
-                      heldout_rows=heldout_rows)
+                      heldout_rows=heldout_rows, target=cfg.data.dataset)  # a real dataset's subset has its name
     inputs = cache.cached(cache_root, "park_inputs", {"subsets": {n: s.key for n, s in subsets.items()},
                                                       "mel": asdict(cfg.mel)},
                           lambda d: _write_inputs(d, subsets, ParkFrontend(cfg.mel)))
@@ -178,18 +190,17 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
 
     tr = cfg.train
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+        for name, lost in skipped.items():  # what was left out of each real dataset, and why
+            log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
         trainable = tune.with_parameters(
             _artist_trial, cfg=cfg, inputs=inputs, subset_paths={n: str(s.path) for n, s in subsets.items()},
             sets=sets, pool=pool, cache_root=cache_root, storage=sweep.out / "ray", tracker=tracker)
         rows, errors = fan_out(
             tune.with_resources(trainable, driver_resources()), specs, key=run_key,
-            keep=lambda k: k in _KEEP or k.startswith(_METRIC_PREFIXES), name=f"artist-{tracker.parent_run_id[:12]}",
+            keep=row_key, name=f"artist-{tracker.parent_run_id[:12]}",
             storage=sweep.out / "ray", max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
             max_failures=cfg.search.max_failures, label="artist models")
         return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,
                             unit="runs")
 
-
-_KEEP = {"model", "n_artists", "layers"}
-_METRIC_PREFIXES = ("genre_", "arousal_", "valence_", "tag_", "retrieval_", "seconds_")

@@ -15,9 +15,20 @@ METRICS = ("genre_accuracy", "arousal_r2", "valence_r2", "tag_roc_auc", "tag_pr_
 TRAINED = ("basic", "siamese", "artist_tags", "choi_tags")
 
 
+SCORES = ("_accuracy", "_r2")  # a real dataset's probes: <label>_accuracy (SVM), <label>_r2 (SVR)
+
+
+def row_key(key: str) -> bool:
+    """The keys a trial's summary row keeps: identity, every probe metric, timings."""
+    return (key in ("model", "n_artists", "layers") or key.startswith(("tag_", "retrieval_", "seconds_"))
+            or key.endswith(SCORES) or key.endswith(tuple(f"{s}_nested" for s in SCORES)))
+
+
 def _metrics(rows: list[dict]) -> list[str]:
-    recall = sorted({k for r in rows for k in r if k.startswith("retrieval_recall_at_")})
-    return [m for m in (*METRICS, *recall) if any(m in r for r in rows)]
+    keys = dict.fromkeys(k for r in rows for k in r)
+    scores = [k for k in keys if k.endswith(SCORES) and k not in METRICS]
+    recall = sorted(k for k in keys if k.startswith("retrieval_recall_at_"))
+    return [m for m in (*METRICS, *scores, *recall) if m in keys]
 
 
 def _label(r: dict) -> str:

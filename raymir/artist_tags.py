@@ -18,16 +18,24 @@ import numpy as np
 import torch
 
 from raymir import tracking
-from raymir.artist_data import probe_sets
-from raymir.artist_report import write_artist_report
+from raymir.artist_data import artist_subsets, probe_sets
+from raymir.artist_report import row_key, write_artist_report
 from raymir.config import ArtistTagsConfig
 from raymir.data.subset import Subset
-from raymir.data.synthetic import load_synthetic
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
 from raymir.pretrain import cached_pretrain
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.session import driver_resources, finish_sweep, flat, log, open_sweep, parent_run, train_concurrency
+from raymir.session import (
+    driver_resources,
+    finish_sweep,
+    flat,
+    log,
+    log_dataset,
+    open_sweep,
+    parent_run,
+    train_concurrency,
+)
 
 LABELS = {"artist_tags": "artist_tags", "choi_tags": "tags"}  # model → the source label it learns
 
@@ -110,9 +118,9 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
     sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
     cache_root = sweep.cache_root
 
-    names = ("source",) + tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
-    subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=names)
-    sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed)
+    subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True)
+    sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
+                      target=cfg.data.dataset)  # a real dataset's subset has its name
     specs = [{"model": m, "layers": layers_of(cfg, m)} for m in cfg.models]
     source = subsets["source"]
     log(f"corpus: {len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; probe sets "
@@ -121,12 +129,13 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
 
     pt = cfg.pretrain
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+        for name, lost in skipped.items():  # what was left out of each real dataset, and why
+            log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
         trainable = tune.with_parameters(_tags_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()},
                                          sets=sets, cache_root=cache_root, storage=sweep.out / "ray", tracker=tracker)
         rows, errors = fan_out(
             tune.with_resources(trainable, driver_resources()), specs, key=run_key,
-            keep=lambda k: k in ("model", "layers", "n_artists") or k.startswith(("genre_", "arousal_", "valence_",
-                                                                                  "seconds_")),
+            keep=row_key,
             name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=sweep.out / "ray",
             max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=pt.num_workers, cpus_per_worker=pt.cpus_per_worker, use_gpu=pt.use_gpu),

@@ -71,16 +71,24 @@ def cached(root: Path, kind: str, params: Any, build: Callable[[Path], None]) ->
 
 
 
-def _size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def _size(path: Path, seen: set[tuple[int, int]]) -> int:
+    """Bytes under ``path``; a file hard-linked from several entries (a relabelled subset's audio) counts once."""
+    total = 0
+    for f in path.rglob("*"):
+        if f.is_file():
+            st = f.stat()
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
 
 
 def report(root: Path) -> list[tuple[str, int, int]]:
     """(kind, finished entries, bytes) per artifact kind under ``root``, largest first."""
-    rows = []
+    rows, seen = [], set()
     for kind in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
         entries = [e for e in kind.iterdir() if e.is_dir()]
-        rows.append((kind.name, sum(is_done(e) for e in entries), sum(_size(e) for e in entries)))
+        rows.append((kind.name, sum(is_done(e) for e in entries), _size(kind, seen)))
     return sorted(rows, key=lambda r: -r[2])
 
 

@@ -1,6 +1,7 @@
 """``python -m raymir.sweep layer_combos``: Choi et al. 2017 as a sweep.
 
-corpus → pretrain the convnet on tagging (Ray Train) → per-layer features of every target clip
+corpus (synthetic, or real datasets: ``data.source`` to pretrain, ``data.dataset`` to probe)
+→ pretrain the convnet on tagging (Ray Train) → per-layer features of every target clip
 (trained, random-weights, MFCC) → one Ray Tune trial per (task, feature, layer combination), each
 fitting the whole SVM/SVR grid → tables and figures. Every stage's output is a content-addressed
 artifact under ``<output>/cache``, so a re-run skips finished stages.
@@ -17,8 +18,10 @@ import torch
 
 from raymir import tracking
 from raymir.config import SweepConfig
-from raymir.data.clips import DatasetError
-from raymir.data.datasets import load_dataset, predefined_folds, target_tasks
+from raymir.data.clips import DatasetError, Skipped
+from raymir.data.datasets import predefined_folds, target_tasks
+from raymir.data.sources import load_data, tagging_source
+from raymir.data.subset import Subset, TargetTask
 from raymir.data.synthetic import TARGET_TASKS, load_synthetic
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
@@ -50,6 +53,41 @@ def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, ran
     return out
 
 
+def load_subsets(cfg: SweepConfig, *, cache_root: Path) -> tuple[dict[str, Subset], list[TargetTask],
+                                                                 dict[str, list[Skipped]]]:
+    """→ ({"source": the tagging source, <target subset>: …}, probe tasks, {subset: skipped clips}).
+
+    Real datasets (``data.dataset`` as the probe target, ``data.source`` as the tagging source)
+    replace their synthetic counterparts; a real target's labels become the probe tasks.
+    """
+    d, sr = cfg.data, cfg.mel.sr
+    duration = d.duration or cfg.mel.duration
+    subsets: dict[str, Subset] = {}
+    skipped: dict[str, list[Skipped]] = {}
+    synthetic: tuple[str, ...] = ()
+    if d.source.dataset:
+        source, skipped["source"] = load_data(d.source, sr=sr, duration=duration, cache_root=cache_root)
+        subsets["source"] = tagging_source(source)
+        log(f"tagging source {d.source.dataset}: {len(source)} clips, {source.labels['tags'].shape[1]} tags, "
+            f"{len(skipped['source'])} skipped (reasons: {Path(source.path) / 'skipped.csv'})")
+    else:
+        synthetic = ("source",)
+    if d.dataset:
+        target, lost = load_data(d, sr=sr, duration=duration, cache_root=cache_root)
+        probe_tasks = target_tasks(target)
+        if not probe_tasks:
+            raise DatasetError(f"{d.dataset}: no label to probe (class names or numeric values) in {d.path}")
+        subsets[target.name], skipped[target.name] = target, lost
+        log(f"dataset {d.dataset}: {len(target)} clips, {len(lost)} skipped (reasons: "
+            f"{Path(target.path) / 'skipped.csv'}); tasks {', '.join(t.name for t in probe_tasks)}")
+    else:
+        probe_tasks = [TARGET_TASKS[t] for t in cfg.probe.tasks]
+        synthetic += tuple(dict.fromkeys(t.subset for t in probe_tasks))
+    if synthetic:
+        subsets = load_synthetic(cfg.corpus, sr=sr, cache_root=cache_root, names=synthetic) | subsets
+    return subsets, probe_tasks, skipped
+
+
 def trial_specs(cfg: SweepConfig, tasks: list[str] | None = None) -> list[dict]:
     """One spec per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``."""
     specs = []
@@ -71,28 +109,13 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
     cache_root = sweep.cache_root
 
     t0 = time.time()
-    skipped: list = []
-    if cfg.data.dataset:  # a real dataset is the probe target; pretraining stays on the source subset
-        d = cfg.data
-        target, skipped = load_dataset(d.dataset, d.path, sr=cfg.mel.sr, duration=cfg.mel.duration,
-                                       cache_root=cache_root, split_dir=d.split_dir, size=d.size)
-        probe_tasks = target_tasks(target)
-        if not probe_tasks:
-            raise DatasetError(f"{d.dataset}: no label to probe (class names or numeric values) in {d.path}")
-        subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("source",))
-        subsets[target.name] = target
-        log(f"dataset {d.dataset}: {len(target)} clips, {len(skipped)} skipped (reasons: "
-            f"{Path(target.path) / 'skipped.csv'}); tasks {', '.join(t.name for t in probe_tasks)}")
-    else:
-        probe_tasks = [TARGET_TASKS[t] for t in cfg.probe.tasks]
-        needed = ("source",) + tuple(dict.fromkeys(t.subset for t in probe_tasks))
-        subsets = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=needed)
+    subsets, probe_tasks, skipped = load_subsets(cfg, cache_root=cache_root)
     n_clips = sum(len(s) for s in subsets.values())
     log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
 
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
-        if cfg.data.dataset:  # what was left out of the dataset, and why, stays with the results
-            log_dataset(tracker, subsets[cfg.data.dataset], skipped)
+        for name, lost in skipped.items():  # what was left out of each real dataset, and why, stays with the results
+            log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
         state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
                                                   mel=cfg.mel, cache_root=cache_root, storage=sweep.out / "ray", log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]

@@ -48,8 +48,14 @@ class ClipDataset(Dataset):
 
 
 def split_train_val(subset: Subset, *, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out split by artist (group) when known, so validation clips come from unseen artists."""
+    """The dataset's own train / valid sets when it has them (MTAT: test clips stay unused), else a
+    held-out split by artist (group) when known, so validation clips come from unseen artists."""
     n = len(subset)
+    split = subset.labels.get("split")
+    if split is not None:
+        train, val = np.isin(split, ("train", "training")), np.isin(split, ("valid", "validation", "val"))
+        if train.any() and val.any():
+            return np.flatnonzero(train), np.flatnonzero(val)
     groups = subset.groups if subset.groups is not None else np.arange(n)
     train, val = next(GroupShuffleSplit(1, test_size=val_fraction, random_state=seed).split(np.zeros(n), groups=groups))
     return np.sort(train), np.sort(val)

@@ -104,10 +104,16 @@ def parent_run(run: SweepRun, *, address: str | None, params: dict) -> Iterator[
         raise
 
 
-def log_dataset(tracker: tracking.Tracker, subset, skipped: list) -> None:
-    """On the parent run: how many clips a real dataset gave, how many were skipped, and why (skipped.csv)."""
-    tracking.log_metrics(tracker, tracker.parent_run_id, {"n_clips": len(subset), "n_skipped": len(skipped)})
-    tracking.log_files(tracker, tracker.parent_run_id, [Path(subset.path) / "skipped.csv"], artifact_path="data")
+def log_dataset(tracker: tracking.Tracker, subset, skipped: list, *, role: str = "") -> None:
+    """On the parent run: how many clips a real dataset gave, how many were skipped, and why (skipped.csv).
+
+    ``role`` "source" (the pretraining data) prefixes the metrics (``source_n_clips``) and files (data/source/).
+    """
+    prefix = f"{role}_" if role else ""
+    tracking.log_metrics(tracker, tracker.parent_run_id,
+                         {f"{prefix}n_clips": len(subset), f"{prefix}n_skipped": len(skipped)})
+    tracking.log_files(tracker, tracker.parent_run_id, [Path(subset.path) / "skipped.csv"],
+                       artifact_path=f"data/{role}" if role else "data")
 
 
 def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[dict], errors: list[str],

@@ -23,7 +23,7 @@ from raymir.config import (
     load_sweep,
 )
 from raymir.data.clips import DatasetError
-from raymir.data.manifest import ManifestError
+from raymir.data.datasets import DATASETS
 
 
 def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | None = None,
@@ -38,7 +38,7 @@ def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | No
     return layer_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
 
 
-DATA_ERRORS = (DataError, DatasetError, ManifestError)  # bad corpus input, reported without a traceback
+DATA_ERRORS = (DataError, DatasetError)  # bad corpus input, reported without a traceback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,19 +53,26 @@ def main(argv: list[str] | None = None) -> int:
                                                "sqlite under the output directory)")
     parser.add_argument("--output", help="output directory (cache, Ray state, MLflow database, reports)")
     parser.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default RAY_ADDRESS or local")
-    parser.add_argument("--data", metavar="PATH", help="a real dataset: with --dataset, its folder (or manifest "
-                                                       "file); for agf_combos alone, a CSV manifest with path, "
-                                                       "artist, genre (and subgenres, album) columns")
-    parser.add_argument("--dataset", metavar="NAME", help="the layout of --data (gtzan, gtzan_speech_music, ballroom, "
-                                                          "emomusic, jamendo, urbansound8k, fma, mtat, manifest) for "
-                                                          "layer_combos and agf_combos")
+    names = ", ".join(DATASETS)
+    parser.add_argument("--data", metavar="PATH", help="the real dataset the sweep is measured on (probe target; "
+                                                       "agf_combos: the training corpus): its folder, or a CSV / "
+                                                       "JSONL manifest file")
+    parser.add_argument("--dataset", metavar="NAME", help=f"the layout of --data ({names}); a .csv/.jsonl --data "
+                                                          "alone is a manifest")
+    parser.add_argument("--source-data", metavar="PATH", help="the pretraining data: tagged clips (layer_combos, "
+                                                              "artist_tags) or clips with artists (artist_labels)")
+    parser.add_argument("--source-dataset", metavar="NAME", help="the layout of --source-data (e.g. mtat, fma, manifest)")
     args = parser.parse_args(argv)
-    if args.dataset:
-        args.set.append(f"data.dataset={args.dataset}")
-        if args.data:
-            args.set.append(f"data.path={Path(args.data).resolve()}")
-    elif args.data:
-        args.set.append(f"data.manifest={Path(args.data).resolve()}")
+    for prefix, flag, name, path in (("data", "", args.dataset, args.data),
+                                     ("data.source", "source-", args.source_dataset, args.source_data)):
+        if path and not name and Path(path).suffix.lower() in (".csv", ".jsonl", ".json"):
+            name = "manifest"
+        if path and not name:
+            parser.error(f"--{flag}data {path}: name its layout with --{flag}dataset ({names})")
+        if name:
+            args.set.append(f"{prefix}.dataset={name}")
+        if path:
+            args.set.append(f"{prefix}.path={Path(path).expanduser().resolve()}")
     if args.list:
         for name, path in list_sweeps().items():
             print(f"{name:<20} {path}")

@@ -68,19 +68,34 @@ def test_agf_sweep_is_valid_and_has_paper_preset():
 def test_agf_problems_are_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_sweep("agf_combos", overrides=("tasks=gx", "archs=[STN,BIG]", "train.task_sampling=sometimes",
-                                            "agf.n_topics=1", f"data.manifest={tmp_path / 'nope.csv'}",
+                                            "agf.n_topics=1", "data.dataset=manifest",
+                                            f"data.path={tmp_path / 'nope.csv'}", "data.source.dataset=mtat",
                                             "transfer.val_fraction=0.7"))
     text = str(err.value)
     for needle in ("tasks: 'gx'", "unknown architecture 'BIG'", "train.task_sampling", "agf.n_topics: must be ≥ 2",
-                   "data.manifest: no such file", "transfer.val_fraction"):
+                   "data.path: '", "does not exist", "data.source: this recipe trains on data.dataset itself",
+                   "transfer.val_fraction"):
         assert needle in text, needle
     with pytest.raises(ConfigError, match="wSTN is a widened genre net"):
         load_sweep("agf_combos", overrides=("tasks=sm",))
 
 
-def test_data_flag_reaches_the_config(tmp_path, capsys):
+def test_data_flags_reach_the_config(tmp_path, capsys):
     csv = tmp_path / "tracks.csv"
     csv.write_text("path,artist,genre\n")
-    assert main(["agf_combos", "--check", "--data", str(csv)]) == 0
+    assert main(["agf_combos", "--check", "--data", str(csv)]) == 0  # a .csv alone is a manifest
     assert main(["agf_combos", "--check", "--data", str(tmp_path / "missing.csv")]) == 2
-    assert "data.manifest: no such file" in capsys.readouterr().err
+    assert "data.path: " in capsys.readouterr().err
+    for recipe in ("layer_combos", "artist_labels", "artist_tags"):
+        assert main([recipe, "--check", "--dataset", "gtzan", "--data", str(tmp_path), "--source-dataset",
+                     "manifest", "--source-data", str(csv)]) == 0, recipe
+    with pytest.raises(SystemExit):  # a folder needs its layout named
+        main(["layer_combos", "--check", "--source-data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert f"--source-data {tmp_path}: name its layout with --source-dataset" in err
+    with pytest.raises(ConfigError) as err:
+        load_sweep("artist_tags", overrides=("data.source.dataset=nope", f"data.source.path={tmp_path}",
+                                             "data.split_dir=/nope", "data.source.size=huge", "data.duration=-1"))
+    for needle in ("data.source.dataset: unknown dataset 'nope'", "data.split_dir: set data.dataset too",
+                   "data.source.size: must be one of small", "data.duration: must be ≥ 0"):
+        assert needle in str(err.value), needle

@@ -221,3 +221,50 @@ def test_mtat_top_tags_song_groups_and_folder_split(tmp_path):
     assert [c.labels["tags"] for c in clips] == [("guitar", "rock"), ("guitar", "rock"), ("piano",), ("guitar", "piano")]
     assert [c.split for c in clips] == ["train", "train", "valid", "test"]
     assert clips[0].group == clips[1].group != clips[2].group
+
+
+def test_manifest_artist_column_groups_and_subgenre_lists(tmp_path):
+    for i in range(4):
+        _tone(tmp_path / "audio" / f"{i}.wav")
+    (tmp_path / "tracks.csv").write_text("Path,Artist,Genre,subgenres,track_id\n"
+                                         "audio/0.wav,Miles,Jazz,Modal;Cool,t0\naudio/1.wav,Miles,Jazz,,t1\n"
+                                         "audio/2.wav,Kraftwerk,Electronic,Synth-pop,t2\n"
+                                         "../outside.wav,Kraftwerk,Electronic,,t3\n")
+    clips = DATASETS["manifest"](tmp_path / "tracks.csv")
+    assert [c.group for c in clips] == ["Miles", "Miles", "Kraftwerk", "Kraftwerk"]
+    assert clips[0].labels == {"genre": "Jazz", "subgenres": ("Modal", "Cool")} and clips[1].labels["subgenres"] == ()
+    subset, skipped = ingest(clips, root=tmp_path, name="tracks", sr=SR, duration=0.5, cache_root=tmp_path / "c",
+                             workers=1)
+    assert [s.path for s in skipped] == ["../outside.wav"] and "outside the dataset root" in skipped[0].reason
+    assert subset.classes["subgenres"] == ["Cool", "Modal", "Synth-pop"]
+    assert subset.labels["subgenres"].tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    assert subset.groups.tolist() == [1, 1, 0] and "track_id" not in subset.labels
+
+
+def test_mtat_artist_is_the_file_names_first_field(tmp_path):
+    header = ["clip_id", "rock", "piano", "mp3_path"]
+    rows = [[1, 1, 0, "0/some_band-album-01-song-0-29.mp3"], [2, 0, 1, "c/solo_pianist-alb-02-etude-30-59.mp3"]]
+    (tmp_path / "annotations_final.csv").write_text("\n".join("\t".join(map(str, r)) for r in [header, *rows]) + "\n")
+    assert [c.labels["artist"] for c in DATASETS["mtat"](tmp_path)] == ["some_band", "solo_pianist"]
+
+
+def test_warm_ingest_takes_hashes_from_the_index_and_rehashes_changed_files(tmp_path, monkeypatch):
+    import raymir.data.clips as clips_mod
+
+    for i in range(3):
+        _tone(tmp_path / "d" / f"{i}.wav", freq=300.0 + 100 * i)
+    clips = [Clip(f"{i}.wav", {"k": str(i)}) for i in range(3)]
+    kw = {"root": tmp_path / "d", "name": "d", "sr": SR, "duration": 0.5, "cache_root": tmp_path / "c", "workers": 1}
+    first, _ = ingest(clips, **kw)
+    (index_file,) = (tmp_path / "c" / "hashes").glob("*.json")
+    assert len(json.loads(index_file.read_text())) == 3
+    hashed = []
+    real = clips_mod._sha256
+    monkeypatch.setattr(clips_mod, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    assert ingest(clips, **kw)[0].path == first.path and hashed == []  # nothing re-read
+    _tone(tmp_path / "d" / "1.wav", freq=999.0)  # new content, new mtime
+    os.utime(tmp_path / "d" / "1.wav", ns=(1, 10**18))
+    rebuilt, _ = ingest(clips, **kw)
+    assert hashed == ["1.wav"] and rebuilt.path != first.path
+    index_file.write_text("{not json")  # a damaged index is ignored and rewritten
+    assert ingest(clips, **kw)[0].path == rebuilt.path and len(json.loads(index_file.read_text())) == 3

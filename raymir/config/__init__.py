@@ -10,7 +10,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from raymir.config.agf_combos import AGF_TASKS, ARCHS, KIM_MEL, AgfSweepConfig, DataConfig, task_combos
+from raymir.config.agf_combos import AGF_TASKS, ARCHS, KIM_MEL, AgfSweepConfig, task_combos
 from raymir.config.agf_combos import check as _check_agf
 from raymir.config.artist import (
     SUITE_TASKS,
@@ -20,7 +20,16 @@ from raymir.config.artist import (
     check_artist_labels,
     check_artist_tags,
 )
-from raymir.config.common import FEATURES, DatasetConfig, GridConfig, ProbeConfig, SearchConfig, SweepBase, all_layer_combos
+from raymir.config.common import (
+    FEATURES,
+    DataConfig,
+    DataSource,
+    GridConfig,
+    ProbeConfig,
+    SearchConfig,
+    SweepBase,
+    all_layer_combos,
+)
 from raymir.config.layer_combos import FeatureConfig, SweepConfig
 from raymir.config.layer_combos import check as _check_layer_combos
 from raymir.config.loader import ConfigError, build, list_sweeps, read_sweep, sweep_dirs
@@ -52,6 +61,6 @@ def load_sweep(name_or_path: str, *, preset: str | None = None, overrides: tuple
 
 __all__ = ["AGF_TASKS", "ARCHS", "FEATURES", "KIM_MEL", "RECIPES", "SUITE_TASKS", "AgfSweepConfig",
            "ArtistLabelsConfig", "ArtistProbeConfig", "ArtistTagsConfig", "ConfigError", "DataConfig",
-           "DatasetConfig", "FeatureConfig", "GridConfig", "ProbeConfig", "SearchConfig", "SweepBase", "SweepConfig",
+           "DataSource", "FeatureConfig", "GridConfig", "ProbeConfig", "SearchConfig", "SweepBase", "SweepConfig",
            "SweepConfigs", "all_layer_combos", "gamma_value", "list_sweeps", "load_sweep", "sweep_dirs",
            "task_combos"]

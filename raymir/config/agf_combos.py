@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from raymir.audio import MelParams
-from raymir.config.common import SearchConfig, SweepBase, check_dataset, check_search
+from raymir.config.common import SearchConfig, SweepBase, check_data, check_search
 from raymir.multitask import TrainConfig
 from raymir.targets.agf import AgfParams
 from raymir.transfer import TransferConfig
@@ -17,24 +16,10 @@ KIM_MEL = MelParams(sr=22050, n_fft=1024, hop_length=512, n_mels=128, fmin=0.0, 
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """A real corpus instead of the synthetic one: a dataset in its own layout (e.g. FMA), or a CSV
-    manifest (path, artist, genre[, subgenres, album])."""
-
-    manifest: str = ""  # empty (and no dataset): the embedded synthetic corpus (its FMA-like subset)
-    dataset: str = ""  # fma, or any layout with genre labels and artist groups (raymir.data.datasets)
-    path: str = ""  # the dataset's root folder
-    split_dir: str = ""
-    size: str = "small"  # fma: small | medium | large | full
-    duration: float = 30.0  # seconds read from each file (cropped or repeated)
-
-
-@dataclass(frozen=True)
 class AgfSweepConfig(SweepBase):
     """``agf_combos`` (Kim et al. 2018): artist group factors, all task combinations as STN/MTN, wSTN, MLP transfer."""
 
     recipe: str = "agf_combos"
-    data: DataConfig = field(default_factory=DataConfig)
     mel: MelParams = KIM_MEL
     agf: AgfParams = field(default_factory=AgfParams)
     tasks: str = AGF_TASKS  # the tasks whose non-empty subsets are swept
@@ -69,14 +54,10 @@ def check(cfg: AgfSweepConfig) -> list[str]:
         p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
     if c.fma_artists_per_genre < 2 or c.fma_tracks_per_artist < 1:
         p.append("corpus: fma_artists_per_genre must be ≥ 2 and fma_tracks_per_artist ≥ 1")
-    seconds = cfg.data.duration if cfg.data.manifest or cfg.data.dataset else c.duration
-    p += check_dataset(cfg.data)
-    if cfg.data.manifest and cfg.data.dataset:
-        p.append("data: give either data.manifest or data.dataset, not both")
+    seconds = (cfg.data.duration or cfg.mel.duration) if cfg.data.dataset else c.duration
+    p += check_data(cfg.data, source=False)
     if seconds * cfg.mel.sr / cfg.mel.hop_length < 43:
         p.append(f"corpus.duration / data.duration: tracks must be ≥ 1 s (43 frames) long, got {seconds}")
-    if cfg.data.manifest and not Path(cfg.data.manifest).is_file():
-        p.append(f"data.manifest: no such file {cfg.data.manifest!r}")
     if a.descriptors not in DESCRIPTORS:
         p.append(f"agf.descriptors: unknown descriptor set {a.descriptors!r} (available: {', '.join(DESCRIPTORS)})")
     elif a.descriptors == "essentia" and not essentia_available():

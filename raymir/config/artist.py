@@ -13,6 +13,7 @@ from raymir.config.common import (
     SweepBase,
     all_layer_combos,
     check_corpus,
+    check_data,
     check_grid,
     check_pretrain,
     check_search,
@@ -80,8 +81,9 @@ def check_probe_suite(pr: ArtistProbeConfig, allowed: tuple[str, ...]) -> list[s
 def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
     from raymir.data.music import GENRES
 
-    p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, SUITE_TASKS)
+    p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, SUITE_TASKS) + check_data(cfg.data)
     c, tr = cfg.corpus, cfg.train
+    real = bool(cfg.data.source.dataset)  # a real source: its number of artists is known once it is read
     for m in cfg.models:
         if m not in ARTIST_MODES:
             p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODES)})")
@@ -92,16 +94,19 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
     if cfg.heldout_artists_per_genre < 1:
         p.append(f"heldout_artists_per_genre: must be ≥ 1 (retrieval needs unseen artists), "
                  f"got {cfg.heldout_artists_per_genre}")
-    if c.source_tracks_per_artist < 2:
+    if c.source_tracks_per_artist < 2 and not real:
         p.append("corpus.source_tracks_per_artist: the Siamese positive and retrieval need ≥ 2 tracks per artist")
     for n in cfg.n_artists:
-        if not 2 <= n <= pool:
-            p.append(f"n_artists: {n} is outside 2..{pool} (the corpus has {c.source_artists_per_genre} source "
+        if n < 2:
+            p.append(f"n_artists: must be ≥ 2, got {n}")
+        elif n > pool and not real:
+            p.append(f"n_artists: {n} exceeds {pool} (the corpus has {c.source_artists_per_genre} source "
                      f"artists per genre × {len(GENRES)} genres, {cfg.heldout_artists_per_genre} per genre held out)")
     if not cfg.n_artists or not cfg.models:
         p.append("n_artists and models must each list at least one value")
-    if c.duration * cfg.mel.sr / cfg.mel.hop_length < 129:
-        p.append(f"corpus.duration: the artist models train on 3-s crops; got {c.duration} s clips")
+    seconds, key = (cfg.data.duration, "data.duration") if real and cfg.data.duration else (c.duration, "corpus.duration")
+    if seconds * cfg.mel.sr / cfg.mel.hop_length < 129:
+        p.append(f"{key}: the artist models train on 3-s crops; got {seconds} s clips")
     for k in ("epochs", "batch_size", "num_workers", "reports", "n_negatives"):
         if getattr(tr, k) < 1:
             p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
@@ -114,7 +119,7 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
 
 def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
 
-    p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, ("genre", "emotion"))
+    p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, ("genre", "emotion")) + check_data(cfg.data)
     for m in cfg.models:
         if m not in ("artist_tags", "choi_tags", "mfcc"):
             p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")

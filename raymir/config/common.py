@@ -14,6 +14,31 @@ LAYER_DIGITS = "12345"
 
 
 @dataclass(frozen=True)
+class DataSource:
+    """A dataset in its own on-disk layout (``raymir.data.datasets``)."""
+
+    dataset: str = ""  # empty: the embedded synthetic corpus; else gtzan, mtat, fma, manifest, …
+    path: str = ""  # the dataset's root folder (manifest: the CSV / JSONL file)
+    split_dir: str = ""  # gtzan: folder of train*/valid*/test*.txt split lists
+    size: str = "small"  # fma: small | medium | large | full
+
+
+@dataclass(frozen=True)
+class DataConfig(DataSource):
+    """The ``data:`` section of every sweep: real datasets in place of the synthetic corpus.
+
+    ``dataset``/``path`` (``--dataset``/``--data``) is the dataset the sweep is measured on: the
+    probe target of ``layer_combos``, ``artist_labels`` and ``artist_tags``, the training corpus of
+    ``agf_combos``. ``source`` (``--source-dataset``/``--source-data``) is the pretraining data:
+    tagged clips (MTAT, a manifest with tags) for the tagging convnets, clips with artists (FMA, a
+    manifest with an artist column) for the artist models.
+    """
+
+    source: DataSource = field(default_factory=DataSource)
+    duration: float = 0.0  # seconds read per clip (cropped or repeated); 0: the front end's clip length
+
+
+@dataclass(frozen=True)
 class SweepBase:
     """Fields every sweep file has; ``recipe`` picks the config class (see ``raymir.config.RECIPES``)."""
 
@@ -21,7 +46,8 @@ class SweepBase:
     recipe: str = ""
     description: str = ""
     output: str = "raymir_out"
-    corpus: SyntheticParams = field(default_factory=SyntheticParams)
+    corpus: SyntheticParams = field(default_factory=SyntheticParams)  # the embedded corpus (where data is unset)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 @dataclass(frozen=True)
@@ -54,16 +80,6 @@ class SearchConfig:
     max_failures: int = 1
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
-    """A real dataset in its own layout as the probe target (``raymir.data.datasets``)."""
-
-    dataset: str = ""  # empty: the synthetic target tasks; else gtzan, urbansound8k, fma, manifest, …
-    path: str = ""  # the dataset's root folder (manifest: the CSV / JSONL file)
-    split_dir: str = ""  # gtzan: folder of train*/valid*/test*.txt split lists
-    size: str = "small"  # fma: small | medium | large | full
-
-
 def all_layer_combos() -> tuple[str, ...]:
     """The 31 non-empty subsets of layers 1..5 as strings ("1", "2", …, "12345"), by size then order."""
     out = []
@@ -72,21 +88,36 @@ def all_layer_combos() -> tuple[str, ...]:
     return tuple(sorted(out, key=lambda s: (len(s), s)))
 
 
-def check_dataset(d) -> list[str]:
-    """``d``: any section with ``dataset``, ``path`` and ``split_dir``."""
+FMA_SIZES = ("small", "medium", "large", "full")
+
+
+def _check_source(d: DataSource, prefix: str) -> list[str]:
     from raymir.data.datasets import DATASETS
 
     if not d.dataset:
-        return [] if not d.path else ["data.path: set data.dataset too (--dataset NAME)"]
+        given = [k for k in ("path", "split_dir") if getattr(d, k)]
+        return [f"{prefix}.{k}: set {prefix}.dataset too" for k in given]
     p = []
     if d.dataset not in DATASETS:
-        p.append(f"data.dataset: unknown dataset {d.dataset!r} (available: {', '.join(DATASETS)})")
+        p.append(f"{prefix}.dataset: unknown dataset {d.dataset!r} (available: {', '.join(DATASETS)})")
     if not d.path:
-        p.append("data.path: the dataset's folder (--data PATH) is required with data.dataset")
+        p.append(f"{prefix}.path: the dataset's folder (or manifest file) is required with {prefix}.dataset")
     elif not Path(d.path).expanduser().exists():
-        p.append(f"data.path: {d.path!r} does not exist")
+        p.append(f"{prefix}.path: {d.path!r} does not exist")
     if d.split_dir and not Path(d.split_dir).expanduser().is_dir():
-        p.append(f"data.split_dir: {d.split_dir!r} is not a folder")
+        p.append(f"{prefix}.split_dir: {d.split_dir!r} is not a folder")
+    if d.size not in FMA_SIZES:
+        p.append(f"{prefix}.size: must be one of {', '.join(FMA_SIZES)}, got {d.size!r}")
+    return p
+
+
+def check_data(d: DataConfig, *, source: bool = True) -> list[str]:
+    """The ``data:`` section; ``source=False``: the recipe takes no separate pretraining data."""
+    p = _check_source(d, "data") + _check_source(d.source, "data.source")
+    if d.source.dataset and not source:
+        p.append("data.source: this recipe trains on data.dataset itself; leave data.source empty")
+    if d.duration < 0:
+        p.append(f"data.duration: must be ≥ 0 seconds (0: the front end's clip length), got {d.duration}")
     return p
 
 

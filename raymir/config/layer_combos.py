@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from raymir.audio import MelParams
 from raymir.config.common import (
     FEATURES,
-    DatasetConfig,
     ProbeConfig,
     SearchConfig,
     SweepBase,
     all_layer_combos,
     check_corpus,
-    check_dataset,
+    check_data,
     check_grid,
     check_pretrain,
     check_search,
@@ -36,7 +35,6 @@ class SweepConfig(SweepBase):
     """``layer_combos`` (Choi et al. 2017): pretrain once, probe every layer combination."""
 
     recipe: str = "layer_combos"
-    data: DatasetConfig = field(default_factory=DatasetConfig)
     mel: MelParams = field(default_factory=MelParams)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -51,7 +49,7 @@ class SweepConfig(SweepBase):
 def check(cfg: SweepConfig) -> list[str]:
     """Semantic checks: values in range, names that exist."""
     c, pr, ft = cfg.corpus, cfg.probe, cfg.features
-    p = check_corpus(c) + check_pretrain(cfg.pretrain, cfg.mel) + check_dataset(cfg.data)
+    p = check_corpus(c) + check_pretrain(cfg.pretrain, cfg.mel) + check_data(cfg.data)
     for k in ("clips_per_class", "event_folds"):
         if getattr(c, k) < 1:
             p.append(f"corpus.{k}: must be ≥ 1, got {getattr(c, k)}")

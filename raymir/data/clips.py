@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +62,40 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_clips(clips: list[Clip], root: Path) -> tuple[list[tuple[Clip, Path, str]], list[Skipped]]:
-    """→ ([(clip, resolved path, content hash)], skipped) without decoding anything."""
+def _index_file(cache_root: Path, root: Path) -> Path:
+    return Path(cache_root) / "hashes" / f"{cache.key_of(str(root))}.json"
+
+
+def read_hash_index(path: Path) -> dict[str, str]:
+    """``"<path>|<size>|<mtime_ns>" → sha256`` of the files hashed before ({} when absent or unreadable)."""
+    try:
+        index = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+def write_hash_index(path: Path, new: dict[str, str]) -> None:
+    """Add ``new`` entries; written to a temporary file and renamed, so a reader never sees half a file.
+    Two writers at once may drop each other's new entries: those files are hashed again next time."""
+    if not new:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    index = read_hash_index(path) | new
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(index))
+    os.replace(tmp, path)
+
+
+def check_clips(clips: list[Clip], root: Path, *, index: dict[str, str] | None = None
+                ) -> tuple[list[tuple[Clip, Path, str]], list[Skipped]]:
+    """→ ([(clip, resolved path, content hash)], skipped) without decoding anything.
+
+    ``index`` (see :func:`read_hash_index`) spares re-reading files whose path, size and
+    modification time are unchanged (as make and rsync judge files); new hashes are added to it.
+    """
     root = Path(root).resolve()
+    index = {} if index is None else index
     names = sorted({k for c in clips for k in c.labels})
     good, skipped, seen = [], [], {}
     for c in clips:
@@ -80,7 +113,10 @@ def check_clips(clips: list[Clip], root: Path) -> tuple[list[tuple[Clip, Path, s
             skipped.append(Skipped(c.path, f"missing label {', '.join(missing)}"))
             continue
         try:
-            digest = _sha256(p)
+            st = p.stat()
+            stamp = f"{p}|{st.st_size}|{st.st_mtime_ns}"
+            digest = index.get(stamp) or _sha256(p)
+            index[stamp] = digest
         except FileNotFoundError:
             skipped.append(Skipped(c.path, "file not found"))
             continue
@@ -175,10 +211,16 @@ def ingest(clips: list[Clip], *, root: Path, name: str, sr: int, duration: float
 
     The cache key holds every clip's content hash (not its path or mtime), the labels and the
     decoding parameters, so a copied or touched dataset is reused and an edited file rebuilds.
+    Hashes are remembered per (path, size, mtime) under ``<cache_root>/hashes``, so a warm start
+    on a large collection reads no audio at all.
     """
     if not clips:
         raise DatasetError(f"{name}: the dataset lists no clips under {root}")
-    good, skipped = check_clips(clips, root)
+    index_file = _index_file(cache_root, Path(root).resolve())
+    index = read_hash_index(index_file)
+    known = dict(index)
+    good, skipped = check_clips(clips, root, index=index)
+    write_hash_index(index_file, {k: v for k, v in index.items() if known.get(k) != v})
     if not good:
         raise DatasetError(f"{name}: no usable clips ({len(skipped)} skipped; first: "
                            + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3]) + ")")

@@ -2,6 +2,7 @@
 
 - ``genre``: SVM grid (scaler × kernel × C × γ), CV folds grouped by artist → ``genre_accuracy``.
 - ``arousal`` / ``valence``: SVR grids, folds grouped by artist → ``arousal_r2``, ``valence_r2``.
+- any other label of a real dataset: SVM (``<name>_accuracy``) or SVR (``<name>_r2``) by its kind.
 - ``tagging``: linear or MLP multi-label head, artist-grouped folds → ``tag_roc_auc``, ``tag_pr_auc``.
 - ``retrieval``: tracks of artists never seen in pretraining, each the query against all others
   by cosine similarity → ``retrieval_map``, ``retrieval_recall_at_<k>`` (and the chance MAP).
@@ -20,8 +21,9 @@ from raymir.probes.retrieval import chance_map, retrieval_scores
 from raymir.probes.svm import grid_points, grid_search
 from raymir.probes.tagging import tagging_cv
 
-GRID_METRICS = {"genre": ("classification", "genre_accuracy"), "arousal": ("regression", "arousal_r2"),
-                "valence": ("regression", "valence_r2")}
+KINDS = {"genre": "classification", "arousal": "regression", "valence": "regression", "tagging": "tagging",
+         "retrieval": "retrieval"}  # the synthetic suite's probes; a real dataset's carry their kind
+GRID_SCORES = {"classification": "accuracy", "regression": "r2"}
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,11 @@ class ProbeSet:
     rows: np.ndarray  # [n]
     labels: np.ndarray  # [n] class ids, [n] values, [n, k] multi-hot tags, or [n] artist ids (retrieval)
     folds: tuple[np.ndarray, ...] = ()  # test positions (into ``rows``) per fold; none for retrieval
+    kind: str = ""  # classification | regression | tagging | retrieval; empty: by the probe's name (KINDS)
 
 
 def run_suite(features: dict[str, np.ndarray], sets: dict[str, ProbeSet], probe) -> dict[str, float]:
-    """Every probe in ``sets`` (keys: genre, arousal, valence, tagging, retrieval) → {metric: value}.
+    """Every probe in ``sets`` (genre, arousal, valence, tagging, retrieval, or any named kind) → {metric: value}.
 
     features: {source: [n_tracks, d]}. ``probe`` carries the SVM grid (scaler, kernels, C, gamma,
     nested, max_iter), ``tagger`` (linear | mlp), ``retrieval_k`` and ``seed``.
@@ -45,21 +48,23 @@ def run_suite(features: dict[str, np.ndarray], sets: dict[str, ProbeSet], probe)
         X = np.asarray(features[s.source][s.rows], dtype=np.float64)
         if not np.isfinite(X).all():
             raise ValueError(f"probe {name}: the {s.source} features contain NaN or inf")
-        if name in GRID_METRICS:
-            kind, metric = GRID_METRICS[name]
+        kind = s.kind or KINDS.get(name, "")
+        if kind in GRID_SCORES:
+            metric = f"{name}_{GRID_SCORES[kind]}"
             res = grid_search(X, s.labels, list(s.folds), grid_points(probe, X.shape[1]), kind=kind,
                               nested=probe.nested, max_iter=probe.max_iter)
             out[metric] = res.cv_mean
             if res.nested_mean is not None:
                 out[f"{metric}_nested"] = res.nested_mean
-        elif name == "tagging":
+        elif kind == "tagging":
             scores = tagging_cv(X, s.labels, list(s.folds), kind=probe.tagger, seed=probe.seed)
             out["tag_roc_auc"], out["tag_pr_auc"] = scores["roc_auc"], scores["pr_auc"]
-        elif name == "retrieval":
+        elif kind == "retrieval":
             scores = retrieval_scores(X, s.labels, k=probe.retrieval_k)
             out["retrieval_map"] = scores["map"]
             out[f"retrieval_recall_at_{probe.retrieval_k}"] = scores["recall_at_k"]
             out["retrieval_chance_map"] = chance_map(s.labels)
         else:
-            raise KeyError(f"probe {name!r}: not one of {', '.join([*GRID_METRICS, 'tagging', 'retrieval'])}")
+            raise KeyError(f"probe {name!r}: unknown kind {kind!r} (give ProbeSet.kind, or name it one of "
+                           f"{', '.join(KINDS)})")
     return out

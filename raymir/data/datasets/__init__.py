@@ -28,7 +28,7 @@ DATASETS: dict[str, Callable[..., list[Clip]]] = {
     "manifest": manifest.scan,
 }
 
-NOT_TARGETS = ("album", "split")  # labels that describe clips but are no probe task
+NOT_TARGETS = ("album", "artist", "split")  # labels that describe clips but are no probe task
 
 
 def load_dataset(name: str, path: Path | str, *, sr: int, duration: float, cache_root: Path,

@@ -1,9 +1,17 @@
 """A generic manifest for any other dataset: CSV (header row) or JSON Lines, one clip per row.
 
-Columns / keys: ``path`` (required; relative to the manifest's folder), optional ``group`` and
-``split``, and every other column a label. Label values: numbers become regression targets;
-a column named ``tags`` or ending in ``_tags`` holds ``;``-separated tags (in JSONL, a list);
+Columns / keys: ``path`` (required; relative to the manifest's folder), optional ``group`` (or
+``artist``: clips sharing one never straddle a split; the artist models' classes) and ``split``
+(a fold number or train / valid / test), an ignored ``track_id`` / ``id``, and every other
+column a label. Label values: numbers become regression targets; ``tags``, ``subgenres`` and
+columns ending in ``_tags`` hold ``;``-separated names (in JSONL, a list; may be empty);
 anything else is a class name. An empty cell is a missing label (that clip is skipped).
+
+Example (a corpus for ``agf_combos``)::
+
+    path,artist,genre,subgenres
+    audio/so_what.flac,Miles Davis,Jazz,Modal;Cool
+    audio/the_model.mp3,Kraftwerk,Electronic,Synth-pop
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ from pathlib import Path
 
 from raymir.data.clips import Clip, DatasetError
 
-RESERVED = ("path", "group", "split")
+RESERVED = ("path", "group", "artist", "split", "track_id", "id")
+LIST_COLUMNS = ("tags", "subgenres")
 
 
 def _value(key: str, v):
@@ -22,7 +31,7 @@ def _value(key: str, v):
         return tuple(str(t) for t in v)
     if isinstance(v, str):
         v = v.strip()
-        if key == "tags" or key.endswith("_tags"):
+        if key in LIST_COLUMNS or key.endswith("_tags"):
             return tuple(t.strip() for t in v.split(";") if t.strip())
         try:
             return float(v)
@@ -57,12 +66,13 @@ def scan(manifest: Path | str) -> list[Clip]:
     records = _records(path)
     if not records:
         raise DatasetError(f"manifest: {path} has no rows")
-    if "path" not in records[0]:
+    if "path" not in (str(k).strip().lower() for k in records[0] if k):
         raise DatasetError(f"manifest: {path}: no 'path' column (has: {', '.join(records[0])})")
     clips = []
     for rec in records:
-        labels = {k.strip(): _value(k.strip(), v) for k, v in rec.items() if k and k.strip() not in RESERVED}
-        group, split = rec.get("group"), rec.get("split")
-        clips.append(Clip(str(rec.get("path") or "").strip(), labels, group=str(group) if group not in (None, "") else None,
-                          split=str(split) if split not in (None, "") else None))
+        rec = {str(k).strip().lower(): v for k, v in rec.items() if k}
+        labels = {k: _value(k, v) for k, v in rec.items() if k not in RESERVED}
+        group = str(rec.get("group") or rec.get("artist") or "").strip()
+        split = str(rec.get("split") or "").strip()
+        clips.append(Clip(str(rec.get("path") or "").strip(), labels, group=group or None, split=split or None))
     return clips

@@ -1,7 +1,7 @@
 """MagnaTagATune: ``annotations_final.csv`` (tab-separated: clip_id, 188 tag columns of 0/1, mp3_path)
 and the mp3s in folders ``0``-``f``. Label ``tags``: the clip's tags among the 50 most frequent;
-group: the song (clips of one song never split); split: the usual one by folder, 0-b train
-(12 folders), c valid, d-f test."""
+``artist``: the file name's first field; group: the song (clips of one song never split);
+split: the usual one by folder, 0-b train (12 folders), c valid, d-f test."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def scan(root: Path | str, *, top: int = TOP) -> list[Clip]:
     for r in rows:
         path = r["mp3_path"].strip()
         song = path.rsplit("-", 2)[0]  # ".../artist-album-NN-track-30-59.mp3" → the song
-        clips.append(Clip(path, {"tags": tuple(t for t in vocab if r[t].strip() == "1")}, group=song,
-                          split=_split(path[:1])))
+        artist = Path(path).name.split("-", 1)[0]
+        clips.append(Clip(path, {"tags": tuple(t for t in vocab if r[t].strip() == "1"), "artist": artist},
+                          group=song, split=_split(path[:1])))
     return clips
