@@ -1,6 +1,7 @@
-"""layer_combos on a dataset in its own layout (GTZAN), through the CLI, with a broken file in it."""
+"""Sweeps on datasets in their own layouts (GTZAN, FMA, MTAT, manifests), through the CLI, with broken files in them."""
 
 import numpy as np
+import pytest
 import soundfile as sf
 from mlflow.tracking import MlflowClient
 
@@ -117,6 +118,7 @@ def _parent_and_children(out, experiment):
                             for r in children}
 
 
+@pytest.mark.slow  # ~35 s each; the default run keeps layer_combos and agf_combos on real layouts
 def test_artist_tags_on_mtat_as_source_and_gtzan_as_target(ray_session, tmp_path, capsys):
     _mtat(tmp_path / "mtat")
     _gtzan(tmp_path / "gtzan")
@@ -136,6 +138,7 @@ def test_artist_tags_on_mtat_as_source_and_gtzan_as_target(ray_session, tmp_path
     assert {r.data.params["n_artists"] for r in trained} == {"6"}
 
 
+@pytest.mark.slow  # ~35 s each; the default run keeps layer_combos and agf_combos on real layouts
 def test_artist_labels_on_a_manifest_source_and_a_jsonl_target(ray_session, tmp_path, capsys):
     import json
 

@@ -25,6 +25,7 @@ def test_two_worker_ray_train_run_checkpoints_and_resumes(ray_session, tmp_path)
 def test_validation_split_holds_out_whole_artists():
     class S:
         groups = np.repeat(np.arange(20), 3)
+        labels = {"genre": np.zeros(60)}
 
         def __len__(self):
             return 60
