@@ -1,13 +1,16 @@
-"""``python -m raymir cache``: what the artifact cache under an output directory holds, or clear it.
+"""``python -m raymir cache``: what the artifact cache under an output directory holds, or clear it;
+``python -m raymir ui``: the MLflow UI on a sweep's database, on 127.0.0.1.
 
     python -m raymir cache                       # size per kind under ./raymir_out/cache
     python -m raymir cache --output DIR --clear  # delete all of it
     python -m raymir cache --clear features      # delete only some kinds
+    python -m raymir ui [--output DIR] [--port 5000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,13 +25,40 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from raymir import tracking
+
+    if args.tracking_uri:
+        uri = args.tracking_uri
+    else:
+        db = Path(args.output).resolve() / "mlflow.db"
+        if not db.is_file():
+            print(f"error: no MLflow database at {db}: run a sweep with --output {args.output} first, "
+                  "or give --tracking-uri", file=sys.stderr)
+            return 2
+        uri = f"sqlite:///{db}"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach this address can read and change the runs",
+              file=sys.stderr)
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    os.execv(sys.executable, tracking.ui_command(uri, host=args.host, port=args.port))  # the server replaces us
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m raymir", description="raymir utilities")
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("cache", help="report or clear the artifact cache")
     c.add_argument("--output", default="raymir_out", help="the sweep output directory (default: raymir_out)")
     c.add_argument("--clear", nargs="*", metavar="KIND", help="delete the cache (or only these kinds)")
+    u = sub.add_parser("ui", help="serve the MLflow UI for a sweep's runs (127.0.0.1:5000)")
+    u.add_argument("--output", default="raymir_out", help="the sweep output directory holding mlflow.db")
+    u.add_argument("--tracking-uri", help="serve this store instead (e.g. a database elsewhere)")
+    u.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    u.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
+    if args.command == "ui":
+        return _ui(args)
     root = Path(args.output) / "cache"
     rows = cache.report(root)
     if args.clear is not None:

@@ -160,7 +160,7 @@ def _log_run(tracker: tracking.Tracker, spec: dict, **kwargs) -> str:
 
 
 def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
-                  storage: Path, tracker: tracking.Tracker) -> None:
+                  storage: Path | str, tracker: tracking.Tracker) -> None:
     """Train one STN/MTN/wSTN (cached by content), evaluate its transfer, log its child run."""
     import ray.tune as tune
 
@@ -237,13 +237,13 @@ def _row(spec: dict, metrics: dict) -> dict:
 # --- the recipe ---------------------------------------------------------------------------------
 
 def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
 
     from raymir.search import fan_out
 
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
     cache_root = sweep.cache_root
     t0 = time.time()
     corpus, skipped = load_corpus(cfg, cache_root=cache_root)
@@ -263,7 +263,7 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
     log(f"{len(trained)} source nets to train (Ray Train jobs in Ray Tune trials), {len(reused)} multi-task STNs "
         f"from the single-task nets; {time.time() - t0:.0f} s of preparation")
 
-    tr, storage = cfg.train, sweep.out / "ray"
+    tr, storage = cfg.train, sweep.storage
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
         if skipped is not None:
             log_dataset(tracker, corpus, skipped)

@@ -96,7 +96,7 @@ def _mfcc(subset_paths: dict[str, str], need: dict[str, np.ndarray], cache_root:
 
 
 def _train(spec: dict, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: np.ndarray, cache_root: Path,
-           storage: Path) -> Path:
+           storage: Path | str) -> Path:
     """The trained encoder's directory (trained on a cache miss)."""
     key = {"inputs": inputs.name, "mode": spec["model"], "train_idx": train_idx.tolist(), "train": asdict(cfg.train)}
 
@@ -116,7 +116,7 @@ def _train(spec: dict, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: np.n
 
 
 def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset_paths: dict[str, str],
-                  sets: dict[str, ProbeSet], pool: np.ndarray, cache_root: Path, storage: Path,
+                  sets: dict[str, ProbeSet], pool: np.ndarray, cache_root: Path, storage: Path | str,
                   tracker: tracking.Tracker) -> None:
     """Train one artist model (or take a baseline), run the probe suite, log the child run."""
     import ray.tune as tune
@@ -160,13 +160,13 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
 
 
 def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
 
     from raymir.search import fan_out
 
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
     cache_root = sweep.cache_root
 
     subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=cache_root)
@@ -194,11 +194,11 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
             log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
         trainable = tune.with_parameters(
             _artist_trial, cfg=cfg, inputs=inputs, subset_paths={n: str(s.path) for n, s in subsets.items()},
-            sets=sets, pool=pool, cache_root=cache_root, storage=sweep.out / "ray", tracker=tracker)
+            sets=sets, pool=pool, cache_root=cache_root, storage=sweep.storage, tracker=tracker)
         rows, errors = fan_out(
             tune.with_resources(trainable, driver_resources()), specs, key=run_key,
             keep=row_key, name=f"artist-{tracker.parent_run_id[:12]}",
-            storage=sweep.out / "ray", max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
+            storage=sweep.storage, max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
             max_failures=cfg.search.max_failures, label="artist models")
         return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,

@@ -48,7 +48,7 @@ def run_key(spec: dict) -> str:
     return spec["model"] if spec["layers"] == "-" else f"{spec['model']}/{spec['layers']}"
 
 
-def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cache_root: Path, storage: Path,
+def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cache_root: Path, storage: Path | str,
               ) -> tuple[dict[str, np.ndarray], dict, list[dict], Path | None]:
     """{subset: [n, d]} features of one model, plus its params, training history and weights file."""
     if model == "mfcc":
@@ -77,7 +77,7 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
 
 
 def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
-                cache_root: Path, storage: Path, tracker: tracking.Tracker) -> None:
+                cache_root: Path, storage: Path | str, tracker: tracking.Tracker) -> None:
     import ray.tune as tune
 
     spec = config["spec"]
@@ -109,13 +109,13 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
 
 
 def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
 
     from raymir.search import fan_out
 
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
     cache_root = sweep.cache_root
 
     subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True)
@@ -132,11 +132,11 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
         for name, lost in skipped.items():  # what was left out of each real dataset, and why
             log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
         trainable = tune.with_parameters(_tags_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()},
-                                         sets=sets, cache_root=cache_root, storage=sweep.out / "ray", tracker=tracker)
+                                         sets=sets, cache_root=cache_root, storage=sweep.storage, tracker=tracker)
         rows, errors = fan_out(
             tune.with_resources(trainable, driver_resources()), specs, key=run_key,
             keep=row_key,
-            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=sweep.out / "ray",
+            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=sweep.storage,
             max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
                 num_workers=pt.num_workers, cpus_per_worker=pt.cpus_per_worker, use_gpu=pt.use_gpu),
             max_failures=cfg.search.max_failures, label="models")

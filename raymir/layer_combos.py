@@ -103,9 +103,9 @@ def trial_specs(cfg: SweepConfig, tasks: list[str] | None = None) -> list[dict]:
 
 
 def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None) -> dict:
     """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
     cache_root = sweep.cache_root
 
     t0 = time.time()
@@ -117,7 +117,7 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
         for name, lost in skipped.items():  # what was left out of each real dataset, and why, stays with the results
             log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
         state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
-                                                  mel=cfg.mel, cache_root=cache_root, storage=sweep.out / "ray", log=log)
+                                                  mel=cfg.mel, cache_root=cache_root, storage=sweep.storage, log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]
         trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
         trained.load_state_dict(state)
@@ -145,7 +145,7 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
         specs = trial_specs(cfg, [t.name for t in probe_tasks])
         log(f"probing: {len(specs)} Ray Tune trials ({len(probe_tasks)} tasks)")
         rows, errors = run_probe_trials(
-            specs, tasks, cfg.probe, tracker, storage_path=sweep.out / "ray", name=f"probes-{tracker.parent_run_id[:12]}",
+            specs, tasks, cfg.probe, tracker, storage_path=sweep.storage, name=f"probes-{tracker.parent_run_id[:12]}",
             cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,
             max_failures=cfg.search.max_failures)
         result = finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,

@@ -177,7 +177,7 @@ def pretrain(subset_dir: Path, subset: Subset, *, model: str, label: str, mel: M
 
 
 def cached_pretrain(source: Subset, *, label: str, pretrain_cfg: PretrainConfig, mel: MelParams, cache_root: Path,
-                    storage: Path, log=print) -> tuple[dict, list[dict], Path]:
+                    storage: Path | str, log=print) -> tuple[dict, list[dict], Path]:
     """Train on ``source.labels[label]``, or fetch the result from the cache: → (state_dict, history, directory).
 
     Cached by the subset's content, the training settings, the front end and the label, so sweeps

@@ -121,7 +121,7 @@ class ProgressLine(tune.Callback):
 
 
 def fan_out(trainable, specs: list[dict], *, key: Callable[[dict], str], keep: Callable[[str], bool], name: str,
-            storage: Path, max_concurrent: int, max_failures: int, label: str) -> tuple[list[dict], list[str]]:
+            storage: Path | str, max_concurrent: int, max_failures: int, label: str) -> tuple[list[dict], list[str]]:
     """One Ray Tune trial per spec (``config["spec"]``): → (the reported rows, "key: error" per failed trial).
 
     ``keep`` picks a row's fields out of what the trial reported (Tune adds its own bookkeeping).
@@ -143,7 +143,7 @@ def fan_out(trainable, specs: list[dict], *, key: Callable[[dict], str], keep: C
 
 
 def run_probe_trials(specs: list[dict], tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker,
-                     *, storage_path: Path, name: str, cpus_per_trial: float, max_concurrent: int,
+                     *, storage_path: Path | str, name: str, cpus_per_trial: float, max_concurrent: int,
                      max_failures: int) -> tuple[list[dict], list[str]]:
     """Fan the probe trials out with Ray Tune; returns (summaries, error messages)."""
     trainable = tune.with_resources(tune.with_parameters(_probe_trial, tasks=tasks, probe=probe, tracker=tracker),

@@ -74,6 +74,7 @@ class SweepRun:
     out: Path
     uri: str
     tracker: tracking.Tracker
+    storage: str = ""  # Ray Train / Tune state and checkpoints: a path or URI every node sees
     t_start: float = field(default_factory=time.time)
 
     @property
@@ -85,11 +86,20 @@ class SweepRun:
         return self.out / "reports" / self.tracker.parent_run_id
 
 
-def open_sweep(name: str, *, output: str, tracking_uri: str | None) -> SweepRun:
-    """Resolve the output directory and create (once, before any trial) the sweep's MLflow experiment."""
+def resolve_storage(storage: str | None, out: Path) -> str:
+    """Ray's storage_path: ``--storage``, else RAYMIR_STORAGE, else ``<output>/ray``; local paths made absolute
+    (trials run in their own working directories); URIs (s3://, gs://, …) as given."""
+    storage = storage or os.environ.get("RAYMIR_STORAGE") or str(Path(out) / "ray")
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def open_sweep(name: str, *, output: str, tracking_uri: str | None, storage: str | None = None) -> SweepRun:
+    """Resolve the output directory, Ray's storage and the MLflow store, and create (once, before any
+    trial) the sweep's MLflow experiment."""
     out = Path(output).resolve()
     uri, artifacts = tracking.resolve_uri(tracking_uri, out)
-    return SweepRun(name, out, uri, tracking.setup_experiment(uri, name, artifacts))
+    return SweepRun(name, out, uri, tracking.setup_experiment(uri, name, artifacts),
+                    storage=resolve_storage(storage, out))
 
 
 @contextmanager
@@ -130,7 +140,12 @@ def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[di
     tracking.finish(tracker, tracker.parent_run_id, status="FINISHED" if not errors else "FAILED",
                     metrics={f"n_{unit}": len(rows), "n_failed": len(errors), "wall_s": elapsed})
     log(f"done in {elapsed:.0f} s: {len(rows)} {unit}, {len(errors)} failed; report: {run.report_dir}")
-    log(f"MLflow: mlflow ui --backend-store-uri {run.uri}   (serves on 127.0.0.1:5000)")
+    if run.uri == f"sqlite:///{run.out / 'mlflow.db'}":
+        log(f"MLflow: python -m raymir ui --output {run.out}   (serves on 127.0.0.1:5000)")
+    elif run.uri.startswith(("sqlite:", "file:")):
+        log(f"MLflow: python -m raymir ui --tracking-uri {run.uri}   (serves on 127.0.0.1:5000)")
+    else:
+        log(f"MLflow: {run.uri}")
     log(f"runs:   {tracking.runs_url(tracker)}")
     log(f"parent: {tracking.run_url(tracker, tracker.parent_run_id)}")
     return {"rows": rows, "errors": errors, "tracker": tracker, "report_dir": run.report_dir}

@@ -27,15 +27,16 @@ from raymir.data.datasets import DATASETS
 
 
 def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None) -> dict:
     """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}."""
+    kw = {"tracking_uri": tracking_uri, "address": address, "output": output, "storage": storage}
     if isinstance(cfg, AgfSweepConfig):
-        return agf_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
+        return agf_combos.run(cfg, **kw)
     if isinstance(cfg, ArtistLabelsConfig):
-        return artist_labels.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
+        return artist_labels.run(cfg, **kw)
     if isinstance(cfg, ArtistTagsConfig):
-        return artist_tags.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
-    return layer_combos.run(cfg, tracking_uri=tracking_uri, address=address, output=output)
+        return artist_tags.run(cfg, **kw)
+    return layer_combos.run(cfg, **kw)
 
 
 DATA_ERRORS = (DataError, DatasetError)  # bad corpus input, reported without a traceback
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                                                "sqlite under the output directory)")
     parser.add_argument("--output", help="output directory (cache, Ray state, MLflow database, reports)")
     parser.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default RAY_ADDRESS or local")
+    parser.add_argument("--storage", metavar="PATH_OR_URI", help="where Ray keeps trial state and checkpoints "
+                                                                  "(default RAYMIR_STORAGE or <output>/ray); on "
+                                                                  "several nodes, shared storage (s3://…, NFS)")
     names = ", ".join(DATASETS)
     parser.add_argument("--data", metavar="PATH", help="the real dataset the sweep is measured on (probe target; "
                                                        "agf_combos: the training corpus): its folder, or a CSV / "
@@ -94,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{cfg.name}: ok ({len(layer_combos.trial_specs(cfg))} probe trials)")
         return 0
     try:
-        result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output)
+        result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output,
+                     storage=args.storage)
     except DATA_ERRORS as exc:  # bad corpus: name the file/row, no traceback; finished stages stay cached
         print(f"error: {exc}", file=sys.stderr)
         return 2

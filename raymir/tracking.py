@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,3 +166,9 @@ def runs_url(tracker: Tracker, *, host: str = "http://127.0.0.1:5000") -> str:
 
 def run_url(tracker: Tracker, run_id: str, *, host: str = "http://127.0.0.1:5000") -> str:
     return f"{host}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
+
+
+def ui_command(uri: str, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
+    """The ``mlflow server`` command line that serves ``uri`` (one worker; host-header checks stay on)."""
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host, "--port", str(port),
+            "--workers", "1"]

@@ -28,10 +28,14 @@ def test_ray_validates_the_cluster_file_and_its_safety_points(name):
     assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0 " not in head.split("mlflow server")[0]
     assert "mlflow server" in head and "--artifacts-destination $RAYMIR_STORAGE/mlflow" in head
     assert "--allowed-hosts" in head  # host-header checks stay on
-    assert raw["file_mounts"] == {"~/raymir": "."}  # this checkout, installed on every node:
+    assert raw["file_mounts"]["~/raymir"] == "."  # this checkout, installed on every node:
     setup = " ".join(cfg["setup_commands"])
     assert 'pip install -q -e "~/raymir"' in setup and f"ray[default]=={ray.__version__}" in setup
     assert "RAYMIR_STORAGE=" in setup and "MLFLOW_TRACKING_URI" in " ".join(cfg["head_setup_commands"])
+    # token authentication on every node, with the launching machine's token
+    assert raw["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    for cmd in (c for c in cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"] if "ray start" in c):
+        assert cmd.startswith("export RAY_AUTH_MODE=token;"), cmd
 
 
 def test_aws_node_types_have_explicit_resources_and_only_ssh_is_open():
