@@ -24,8 +24,12 @@ def test_layer_combos_tiny_on_a_gtzan_layout(ray_session, tmp_path, capsys):
     _gtzan(tmp_path / "gtzan")
     out = tmp_path / "out"
     rc = main(["layer_combos", "--preset", "tiny", "--dataset", "gtzan", "--data", str(tmp_path / "gtzan"),
-               "--output", str(out), "--set", "features.layers=['5','12345']", "--set", "features.kinds=[convnet,mfcc]"])
+               "--output", str(out), "--set", "features.layers=['5','12345']", "--set", "features.kinds=[convnet,mfcc]",
+               "--storage", str(tmp_path / "shared" / "ray")])
     assert rc == 0
+    # Ray Train and Tune state went to --storage, not under the output directory
+    assert not (out / "ray").exists()
+    assert {p.name.split("-")[0] for p in (tmp_path / "shared" / "ray").iterdir()} >= {"pretrain", "probes"}
     text = capsys.readouterr().out
     assert "dataset gtzan: 12 clips, 1 skipped" in text
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")

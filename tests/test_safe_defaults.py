@@ -44,3 +44,14 @@ def test_a_checkpoint_holding_code_is_refused(tmp_path):
     torch.save({"model": Payload()}, tmp_path / trainjob.CHECKPOINT_FILE)
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
         trainjob.load_state(tmp_path)
+
+
+def test_storage_is_the_flag_then_the_variable_then_the_output(tmp_path, monkeypatch):
+    from raymir.session import resolve_storage
+
+    monkeypatch.delenv("RAYMIR_STORAGE", raising=False)
+    assert resolve_storage(None, tmp_path) == str(tmp_path / "ray")
+    monkeypatch.setenv("RAYMIR_STORAGE", "s3://bucket/raymir")
+    assert resolve_storage(None, tmp_path) == "s3://bucket/raymir"
+    monkeypatch.chdir(tmp_path)
+    assert resolve_storage("rel/dir", tmp_path / "x") == str(tmp_path / "rel" / "dir")  # absolute for trials
