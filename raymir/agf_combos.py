@@ -237,13 +237,14 @@ def _row(spec: dict, metrics: dict) -> dict:
 # --- the recipe ---------------------------------------------------------------------------------
 
 def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
 
     from raymir.search import fan_out
 
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
+                       fresh=fresh)
     cache_root = sweep.cache_root
     t0 = time.time()
     corpus, skipped = load_corpus(cfg, cache_root=cache_root)

@@ -109,13 +109,14 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
 
 
 def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
 
     from raymir.search import fan_out
 
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
+                       fresh=fresh)
     cache_root = sweep.cache_root
 
     subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True)

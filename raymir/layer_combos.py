@@ -103,9 +103,10 @@ def trial_specs(cfg: SweepConfig, tasks: list[str] | None = None) -> list[dict]:
 
 
 def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None) -> dict:
+        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
     """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage)
+    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
+                       fresh=fresh)
     cache_root = sweep.cache_root
 
     t0 = time.time()

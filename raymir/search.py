@@ -70,8 +70,22 @@ def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, lis
     return summary, result.table()
 
 
+def _logged_summary(params: dict, metrics: dict) -> dict:
+    """A finished trial's summary rebuilt from its MLflow child run (params come back as strings)."""
+    metric = "accuracy" if "cv_accuracy" in metrics else "r2"
+    gamma = params.get("gamma", "-")
+    return {"task": params["task"], "feature": params["feature"], "layers": params["layers"],
+            "n_features": int(params["n_features"]), "kernel": params["kernel"], "C": float(params["C"]),
+            "gamma": gamma if gamma == "-" else float(gamma), "scaler": params["scaler"] == "True",
+            "metric": metric, **{k: v for k, v in metrics.items()}, "resumed": 1}
+
+
 def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
     spec = config["spec"]
+    done = tracking.finished_child(tracker, trial_key(spec))
+    if done is not None:  # finished before the sweep was interrupted: report it, don't fit it again
+        tune.report(_logged_summary(*done))
+        return
     try:
         summary, table = run_probe(spec, tasks[spec["task"]], probe)
     except Exception as exc:  # recorded in MLflow as a failed child run, then Tune retries or reports it
@@ -111,12 +125,18 @@ class ProgressLine(tune.Callback):
         else:
             print(msg, flush=True)
 
+    def _count(self, trials, trial, status: str) -> None:
+        """From the trials' states, so a restored run starts part done; ``trial`` is not marked yet."""
+        others = [t for t in trials if t is not trial]
+        self.done = sum(t.status == "TERMINATED" for t in others) + (status == "TERMINATED")
+        self.failed = sum(t.status == "ERROR" for t in others) + (status == "ERROR")
+
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.done += 1
+        self._count(trials, trial, "TERMINATED")
         self._print(self.done == self.total)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.failed += 1
+        self._count(trials, trial, "ERROR")
         self._print()
 
 
@@ -125,13 +145,19 @@ def fan_out(trainable, specs: list[dict], *, key: Callable[[dict], str], keep: C
     """One Ray Tune trial per spec (``config["spec"]``): → (the reported rows, "key: error" per failed trial).
 
     ``keep`` picks a row's fields out of what the trial reported (Tune adds its own bookkeeping).
+    When ``storage``/``name`` already holds this Tune run (its driver was killed, or trials failed),
+    it is restored: finished trials keep their results, the rest (errored ones too) run again.
     """
-    tuner = tune.Tuner(
-        trainable, param_space={"spec": tune.grid_search(specs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
-                                  callbacks=[ProgressLine(len(specs), label=label)],
-                                  failure_config=tune.FailureConfig(max_failures=max_failures)))
+    path = f"{str(storage).rstrip('/')}/{name}"
+    if tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space={"spec": tune.grid_search(specs)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or None, reuse_actors=True),
+            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+                                      callbacks=[ProgressLine(len(specs), label=label)],
+                                      failure_config=tune.FailureConfig(max_failures=max_failures)))
     rows, errors = [], []
     for result in tuner.fit():
         spec = (result.config or {}).get("spec", {})

@@ -75,6 +75,7 @@ class SweepRun:
     uri: str
     tracker: tracking.Tracker
     storage: str = ""  # Ray Train / Tune state and checkpoints: a path or URI every node sees
+    fresh: bool = False  # a new parent run even when an unfinished one of the same settings exists
     t_start: float = field(default_factory=time.time)
 
     @property
@@ -93,20 +94,30 @@ def resolve_storage(storage: str | None, out: Path) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
-def open_sweep(name: str, *, output: str, tracking_uri: str | None, storage: str | None = None) -> SweepRun:
+def open_sweep(name: str, *, output: str, tracking_uri: str | None, storage: str | None = None,
+               fresh: bool = False) -> SweepRun:
     """Resolve the output directory, Ray's storage and the MLflow store, and create (once, before any
     trial) the sweep's MLflow experiment."""
     out = Path(output).resolve()
     uri, artifacts = tracking.resolve_uri(tracking_uri, out)
     return SweepRun(name, out, uri, tracking.setup_experiment(uri, name, artifacts),
-                    storage=resolve_storage(storage, out))
+                    storage=resolve_storage(storage, out), fresh=fresh)
 
 
 @contextmanager
 def parent_run(run: SweepRun, *, address: str | None, params: dict) -> Iterator[tracking.Tracker]:
-    """Connect to Ray and open the parent MLflow run; if the sweep raises, the run is marked FAILED."""
+    """Connect to Ray and open the parent MLflow run; if the sweep raises, the run is marked FAILED.
+
+    An unfinished parent run of the same settings (a killed driver, failed trials) is reopened
+    unless ``run.fresh``: its trials' Ray Tune state and child runs are found again, so only what
+    did not finish runs.
+    """
     start_ray(address)
-    run.tracker = tracking.start_parent(run.tracker, sweep=run.name, params=params)
+    run.tracker = tracking.start_parent(run.tracker, sweep=run.name, params=params, resume=not run.fresh)
+    if run.tracker.parent_run_id and not run.fresh:
+        resumed = run.tracker.client.get_run(run.tracker.parent_run_id).data.tags.get("raymir.resumed")
+        if resumed:
+            log(f"resuming the unfinished run {run.tracker.parent_run_id} (resume #{resumed}); --fresh starts anew")
     try:
         yield run.tracker
     except BaseException:

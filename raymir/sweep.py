@@ -27,9 +27,11 @@ from raymir.data.datasets import DATASETS
 
 
 def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None) -> dict:
-    """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}."""
-    kw = {"tracking_uri": tracking_uri, "address": address, "output": output, "storage": storage}
+        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
+    """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}.
+
+    An unfinished earlier run of the same settings is resumed unless ``fresh``."""
+    kw = {"tracking_uri": tracking_uri, "address": address, "output": output, "storage": storage, "fresh": fresh}
     if isinstance(cfg, AgfSweepConfig):
         return agf_combos.run(cfg, **kw)
     if isinstance(cfg, ArtistLabelsConfig):
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                                                "sqlite under the output directory)")
     parser.add_argument("--output", help="output directory (cache, Ray state, MLflow database, reports)")
     parser.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default RAY_ADDRESS or local")
+    parser.add_argument("--fresh", action="store_true", help="start a new MLflow parent run even if an unfinished "
+                                                             "run of the same settings exists (default: resume it)")
     parser.add_argument("--storage", metavar="PATH_OR_URI", help="where Ray keeps trial state and checkpoints "
                                                                   "(default RAYMIR_STORAGE or <output>/ray); on "
                                                                   "several nodes, shared storage (s3://…, NFS)")
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output,
-                     storage=args.storage)
+                     storage=args.storage, fresh=args.fresh)
     except DATA_ERRORS as exc:  # bad corpus: name the file/row, no traceback; finished stages stay cached
         print(f"error: {exc}", file=sys.stderr)
         return 2

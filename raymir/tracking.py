@@ -1,7 +1,8 @@
 """MLflow tracking: the only module that imports mlflow.
 
 Contract (sweeps, tests and the MLflow UI comparisons rely on it):
-experiment = sweep name; one parent run per invocation (tag ``raymir.sweep``); one child run
+experiment = sweep name; one parent run per invocation (tag ``raymir.sweep``; an interrupted
+invocation's parent is reopened by the next run of the same settings, tag ``raymir.config``); one child run
 per trial (tags ``raymir.trial`` = trial key, ``mlflow.parentRunId``); the pretraining run is a
 child with tag ``raymir.stage = pretrain``. Trials log through ``log_trial``, which is
 idempotent: a retried or resumed trial finds its finished child run instead of adding one.
@@ -9,6 +10,8 @@ idempotent: a retried or resumed trial finds its finished child run instead of a
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import sys
@@ -62,11 +65,38 @@ def setup_experiment(uri: str, name: str, artifact_location: str | None) -> Trac
     return Tracker(uri=uri, experiment_id=exp_id)
 
 
-def start_parent(tracker: Tracker, *, sweep: str, params: dict, tags: dict | None = None) -> Tracker:
-    """Open the parent run of one sweep invocation; returns a tracker bound to it."""
+def config_key(params: dict) -> str:
+    """A short stable hash of a sweep's flattened settings: the same sweep run again has the same key."""
+    blob = json.dumps({str(k): str(v) for k, v in params.items()}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def unfinished_parent(tracker: Tracker, *, sweep: str, params: dict) -> str | None:
+    """The latest parent run of this sweep with these settings that did not finish (its driver was
+    killed, or some of its trials failed), or None."""
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=f"tags.`raymir.sweep` = '{sweep}' and "
+                                               f"tags.`raymir.config` = '{config_key(params)}'",
+        order_by=["attributes.start_time DESC"], max_results=20)
+    return next((r.info.run_id for r in runs if r.info.status != "FINISHED"), None)
+
+
+def start_parent(tracker: Tracker, *, sweep: str, params: dict, tags: dict | None = None,
+                 resume: bool = False) -> Tracker:
+    """Open the parent run of one sweep invocation; returns a tracker bound to it.
+
+    ``resume``: reopen the latest unfinished parent run of the same sweep and settings instead, so
+    a re-run adds only the missing child runs to it.
+    """
     client = tracker.client
+    run_id = unfinished_parent(tracker, sweep=sweep, params=params) if resume else None
+    if run_id:
+        client.update_run(run_id, status="RUNNING")
+        resumed = int(client.get_run(run_id).data.tags.get("raymir.resumed", "0")) + 1
+        client.set_tag(run_id, "raymir.resumed", str(resumed))
+        return Tracker(tracker.uri, tracker.experiment_id, run_id)
     run = client.create_run(tracker.experiment_id, run_name=f"{sweep}@{socket.gethostname()}",
-                            tags={"raymir.sweep": sweep, **(tags or {})})
+                            tags={"raymir.sweep": sweep, "raymir.config": config_key(params), **(tags or {})})
     _log(client, run.info.run_id, params=params)
     return Tracker(tracker.uri, tracker.experiment_id, run.info.run_id)
 
@@ -91,6 +121,16 @@ def find_child(tracker: Tracker, trial_key: str) -> tuple[str, str] | None:
     return (runs[0].info.run_id, runs[0].info.status) if runs else None
 
 
+def finished_child(tracker: Tracker, trial_key: str) -> tuple[dict, dict] | None:
+    """(params, metrics) of this parent's finished child run for ``trial_key``, or None: a resumed
+    sweep's trial that already finished takes its result from here instead of computing it again."""
+    found = find_child(tracker, trial_key)
+    if found is None or found[1] != "FINISHED":
+        return None
+    data = tracker.client.get_run(found[0]).data
+    return dict(data.params), dict(data.metrics)
+
+
 def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metrics: dict,
               artifacts: tuple[Path, ...] = (), artifact_path: str | None = None, history: list[dict] = (),
               status: str = "FINISHED", error: str | None = None) -> str:
@@ -105,6 +145,8 @@ def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metr
         return existing[0]
     if existing:
         run_id = existing[0]
+        if not error and "raymir.error" in client.get_run(run_id).data.tags:
+            client.delete_tag(run_id, "raymir.error")  # the retry succeeded: the old error no longer applies
     else:
         run_id = client.create_run(tracker.experiment_id, run_name=name,
                                    tags={MLFLOW_PARENT_RUN_ID: tracker.parent_run_id, "raymir.trial": trial_key,

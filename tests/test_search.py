@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 
 from raymir import tracking
@@ -42,3 +44,36 @@ def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path
     by_layers = {r["layers"]: r for r in rows}
     assert set(by_layers) == {"3", "12"}
     assert by_layers["3"]["cv_accuracy"] > 0.9 > by_layers["12"]["cv_accuracy"]
+
+
+def test_a_trial_that_fails_once_is_retried_and_logged_once(ray_session, tmp_path):
+    import ray.tune as tune
+
+    from raymir.search import fan_out
+
+    def _flaky(config, *, marker_dir, tracker):
+        """Fails on its first attempt (a preempted node, a transient error), succeeds when retried."""
+        import ray.tune as tune
+
+        spec = config["spec"]
+        marker = Path(marker_dir) / spec["name"]
+        first = not marker.exists()
+        marker.touch()
+        if first and spec["name"] == "flaky":
+            tracking.log_trial(tracker, spec["name"], name=spec["name"], params={}, metrics={}, status="FAILED",
+                               error="RuntimeError: first attempt")
+            raise RuntimeError("first attempt")
+        tracking.log_trial(tracker, spec["name"], name=spec["name"], params={"attempt": 1 if first else 2},
+                           metrics={"score": 1.0})
+        tune.report({"name": spec["name"], "score": 1.0})
+
+    uri, art = tracking.resolve_uri(None, tmp_path)
+    tracker = tracking.start_parent(tracking.setup_experiment(uri, "retry", art), sweep="retry", params={})
+    trainable = tune.with_resources(tune.with_parameters(_flaky, marker_dir=str(tmp_path), tracker=tracker), {"cpu": 1})
+    rows, errors = fan_out(trainable, [{"name": "flaky"}, {"name": "steady"}], key=lambda s: s["name"],
+                           keep=lambda k: k in ("name", "score"), name="retry", storage=tmp_path / "ray",
+                           max_concurrent=2, max_failures=1, label="trials")
+    assert not errors and sorted(r["name"] for r in rows) == ["flaky", "steady"]
+    runs = tracker.client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'flaky'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].data.params["attempt"] == "2"
+    assert "raymir.error" not in runs[0].data.tags
