@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from raymir.audio import MelParams
@@ -39,3 +40,39 @@ def test_macro_roc_auc_skips_constant_tags():
     t = np.array([[1, 0, 0], [0, 0, 0], [1, 0, 1], [0, 0, 1]], dtype=float)
     s = np.array([[0.9, 0.1, 0.2], [0.1, 0.2, 0.3], [0.8, 0.3, 0.9], [0.2, 0.1, 0.7]])
     assert macro_roc_auc(t, s) == 1.0
+
+
+@pytest.mark.slow  # ~1 min: a 2-worker run that loses a worker and restarts from its checkpoint
+def test_a_dead_worker_restarts_the_run_from_its_last_checkpoint(ray_session, tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    from ray.util.state import list_actors
+
+    params = SyntheticParams(duration=2.0, source_artists_per_genre=2, source_tracks_per_artist=2)
+    source = load_synthetic(params, sr=12000, cache_root=tmp_path / "cache", names=("source",))["source"]
+    kw = dict(model="choi2017", label="tags", mel=MelParams(), batch_size=4, lr=1e-3, num_workers=2, use_gpu=False,
+              cpus_per_worker=1.0, val_fraction=0.25, seed=0, storage_path=tmp_path / "ray", name="dies", epochs=6)
+    result = {}
+    job = threading.Thread(target=lambda: result.update(res=pretrain(source.path, source, **kw)))
+    job.start()
+    killed = None
+    deadline = time.time() + 240
+    while killed is None and job.is_alive() and time.time() < deadline:
+        if list((tmp_path / "ray" / "dies").glob("checkpoint_*")):  # an epoch is saved: kill a worker
+            workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+            if len(workers) == 2:
+                killed = workers[1]["pid"]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    job.join(timeout=300)
+    assert killed is not None, "the run finished before a worker could be killed"
+    history = result["res"].history
+    assert [h["epoch"] for h in history] == list(range(6))  # every epoch once in the run's history
+    assert all(0.0 <= h["val_roc_auc"] <= 1.0 for h in history)
+    # a new worker group replaced the one that lost a worker (and restored the checkpoint: test above)
+    ids = {a["actor_id"] for a in list_actors(filters=[("class_name", "=", "RayTrainWorker")], limit=1000)
+           if a["pid"] == killed or a["state"] == "DEAD"}
+    assert len(ids) >= 3
