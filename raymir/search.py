@@ -20,6 +20,7 @@ import numpy as np
 # The classic reporter honours verbose=0; the newer one prints a configuration box per run.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
+import ray  # noqa: E402
 import ray.tune as tune  # noqa: E402
 
 from raymir import tracking
@@ -103,7 +104,8 @@ def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig
     metrics = {k: summary[k] for k in (f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}", "capped_fits")}
     tracking.log_trial(tracker, trial_key(spec), name=trial_key(spec).replace("/", " "), params=params,
                        metrics=metrics, artifacts=(grid_csv,))
-    tune.report({k: v for k, v in summary.items() if v is not None})
+    where = {"node_id": ray.get_runtime_context().get_node_id()}  # which cluster node fitted it (Tune's result.json)
+    tune.report({k: v for k, v in summary.items() if v is not None} | where)
 
 
 class ProgressLine(tune.Callback):
