@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 SCRIPT = textwrap.dedent("""
-    import json, sys, time
+    import json, socket, sys, time
     from ray.cluster_utils import Cluster
     import ray
     from ray.util.state import list_actors
@@ -20,9 +20,13 @@ SCRIPT = textwrap.dedent("""
     from raymir.sweep import run
 
     out = sys.argv[1]
+    with socket.socket() as s:  # another Ray on this machine (the test session's) may hold 8265
+        s.bind(("127.0.0.1", 0))
+        dashboard_port = s.getsockname()[1]
     common = {"num_cpus": 1, "object_store_memory": 80 * 1024**2}
     cluster = Cluster(initialize_head=True, head_node_args=common | {
-        "resources": {"raymir_driver": 100}, "include_dashboard": True, "dashboard_host": "127.0.0.1"})
+        "resources": {"raymir_driver": 100}, "include_dashboard": True, "dashboard_host": "127.0.0.1",
+        "dashboard_port": dashboard_port})
     cluster.add_node(**common)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
