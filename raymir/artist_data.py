@@ -9,15 +9,15 @@ extends a smaller one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from raymir.data.clips import DatasetError, Skipped
 from raymir.data.datasets import predefined_folds, target_tasks
-from raymir.data.sources import artist_source, load_data
+from raymir.data.sources import artist_source, load_subsets
 from raymir.data.subset import Subset
-from raymir.data.synthetic import load_synthetic
 from raymir.probes.folds import make_folds
 from raymir.probes.suite import ProbeSet
 
@@ -47,34 +47,17 @@ def training_tracks(artists: np.ndarray, pool: np.ndarray, n_artists: int) -> np
     return np.flatnonzero(np.isin(artists, pool[:n_artists]))
 
 
-def artist_subsets(cfg, *, duration: float, cache_root: Path, artist_tags: bool = False
-                   ) -> tuple[dict[str, Subset], dict[str, list[Skipped]]]:
+def artist_subsets(cfg, *, duration: float, cache_root: Path, artist_tags: bool = False,
+                   log: Callable[[str], None] = print) -> tuple[dict[str, Subset], dict[str, list[Skipped]]]:
     """→ ({"source": clips with artists, then the probe subsets}, {subset: skipped clips of a real dataset}).
 
     ``cfg``: an artist sweep's config. ``data.source`` replaces the synthetic source and
     ``data.dataset`` the synthetic genre / emotion sets; ``duration``: seconds per real clip when
     ``data.duration`` is 0. ``artist_tags``: the source must also carry per-artist tags.
     """
-    d, sr = cfg.data, cfg.mel.sr
-    seconds = d.duration or duration
-    subsets: dict[str, Subset] = {}
-    skipped: dict[str, list[Skipped]] = {}
-    synthetic: tuple[str, ...] = ()
-    if d.source.dataset:
-        source, skipped["source"] = load_data(d.source, sr=sr, duration=seconds, cache_root=cache_root)
-        subsets["source"] = artist_source(source, cache_root=cache_root, artist_tags=artist_tags)
-    else:
-        synthetic = ("source",)
-    if d.dataset:
-        target, lost = load_data(d, sr=sr, duration=seconds, cache_root=cache_root)
-        if not target_tasks(target):
-            raise DatasetError(f"{d.dataset}: no label to probe (class names or numeric values) in {d.path}")
-        subsets[target.name], skipped[target.name] = target, lost
-    else:
-        synthetic += tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks)
-    if synthetic:
-        subsets = load_synthetic(cfg.corpus, sr=sr, cache_root=cache_root, names=synthetic) | subsets
-    return subsets, skipped
+    return load_subsets(cfg.data, cfg.corpus, sr=cfg.mel.sr, duration=duration, cache_root=cache_root,
+                        source=lambda sub: artist_source(sub, cache_root=cache_root, artist_tags=artist_tags),
+                        synthetic_targets=tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks), log=log)
 
 
 def source_genres(source: Subset) -> np.ndarray:

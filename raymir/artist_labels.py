@@ -33,7 +33,7 @@ from raymir.session import (
     finish_sweep,
     flat,
     log,
-    log_dataset,
+    log_datasets,
     open_sweep,
     parent_run,
     train_concurrency,
@@ -170,7 +170,7 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
                        fresh=fresh)
     cache_root = sweep.cache_root
 
-    subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=cache_root)
+    subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=cache_root, log=log)
     source = subsets["source"]
     artists = source.labels["artist"]
     pool, heldout = artist_split(artists, source_genres(source), heldout_per_genre=cfg.heldout_artists_per_genre,
@@ -191,8 +191,7 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
 
     tr = cfg.train
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
-        for name, lost in skipped.items():  # what was left out of each real dataset, and why
-            log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
+        log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         trainable = tune.with_parameters(
             _artist_trial, cfg=cfg, inputs=inputs, subset_paths={n: str(s.path) for n, s in subsets.items()},
             sets=sets, pool=pool, cache_root=cache_root, storage=sweep.storage, tracker=tracker)

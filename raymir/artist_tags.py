@@ -31,7 +31,7 @@ from raymir.session import (
     finish_sweep,
     flat,
     log,
-    log_dataset,
+    log_datasets,
     open_sweep,
     parent_run,
     train_concurrency,
@@ -119,7 +119,7 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
                        fresh=fresh)
     cache_root = sweep.cache_root
 
-    subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True)
+    subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True, log=log)
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
                       target=cfg.data.dataset)  # a real dataset's subset has its name
     specs = [{"model": m, "layers": layers_of(cfg, m)} for m in cfg.models]
@@ -130,8 +130,7 @@ def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str 
 
     pt = cfg.pretrain
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
-        for name, lost in skipped.items():  # what was left out of each real dataset, and why
-            log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
+        log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         trainable = tune.with_parameters(_tags_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()},
                                          sets=sets, cache_root=cache_root, storage=sweep.storage, tracker=tracker)
         rows, errors = fan_out(

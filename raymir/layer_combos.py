@@ -18,18 +18,18 @@ import torch
 
 from raymir import tracking
 from raymir.config import SweepConfig
-from raymir.data.clips import DatasetError, Skipped
+from raymir.data.clips import Skipped
 from raymir.data.datasets import predefined_folds, target_tasks
-from raymir.data.sources import load_data, tagging_source
+from raymir.data.sources import load_subsets, tagging_source
 from raymir.data.subset import Subset, TargetTask
-from raymir.data.synthetic import TARGET_TASKS, load_synthetic
+from raymir.data.synthetic import TARGET_TASKS
 from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
 from raymir.models import MODELS
 from raymir.pretrain import cached_pretrain
 from raymir.probes.folds import make_folds
 from raymir.report import write_report
 from raymir.search import TaskData, run_probe_trials
-from raymir.session import finish_sweep, flat, log, log_dataset, open_sweep, parent_run
+from raymir.session import finish_sweep, flat, log, log_datasets, open_sweep, parent_run
 
 
 def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
@@ -53,38 +53,17 @@ def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, ran
     return out
 
 
-def load_subsets(cfg: SweepConfig, *, cache_root: Path) -> tuple[dict[str, Subset], list[TargetTask],
-                                                                 dict[str, list[Skipped]]]:
+def load_target_and_source(cfg: SweepConfig, *, cache_root: Path
+                           ) -> tuple[dict[str, Subset], list[TargetTask], dict[str, list[Skipped]]]:
     """→ ({"source": the tagging source, <target subset>: …}, probe tasks, {subset: skipped clips}).
 
-    Real datasets (``data.dataset`` as the probe target, ``data.source`` as the tagging source)
-    replace their synthetic counterparts; a real target's labels become the probe tasks.
+    A real ``data.dataset``'s labels become the probe tasks; ``data.source`` must carry tags.
     """
-    d, sr = cfg.data, cfg.mel.sr
-    duration = d.duration or cfg.mel.duration
-    subsets: dict[str, Subset] = {}
-    skipped: dict[str, list[Skipped]] = {}
-    synthetic: tuple[str, ...] = ()
-    if d.source.dataset:
-        source, skipped["source"] = load_data(d.source, sr=sr, duration=duration, cache_root=cache_root)
-        subsets["source"] = tagging_source(source)
-        log(f"tagging source {d.source.dataset}: {len(source)} clips, {source.labels['tags'].shape[1]} tags, "
-            f"{len(skipped['source'])} skipped (reasons: {Path(source.path) / 'skipped.csv'})")
-    else:
-        synthetic = ("source",)
-    if d.dataset:
-        target, lost = load_data(d, sr=sr, duration=duration, cache_root=cache_root)
-        probe_tasks = target_tasks(target)
-        if not probe_tasks:
-            raise DatasetError(f"{d.dataset}: no label to probe (class names or numeric values) in {d.path}")
-        subsets[target.name], skipped[target.name] = target, lost
-        log(f"dataset {d.dataset}: {len(target)} clips, {len(lost)} skipped (reasons: "
-            f"{Path(target.path) / 'skipped.csv'}); tasks {', '.join(t.name for t in probe_tasks)}")
-    else:
-        probe_tasks = [TARGET_TASKS[t] for t in cfg.probe.tasks]
-        synthetic += tuple(dict.fromkeys(t.subset for t in probe_tasks))
-    if synthetic:
-        subsets = load_synthetic(cfg.corpus, sr=sr, cache_root=cache_root, names=synthetic) | subsets
+    synthetic_tasks = [] if cfg.data.dataset else [TARGET_TASKS[t] for t in cfg.probe.tasks]
+    subsets, skipped = load_subsets(cfg.data, cfg.corpus, sr=cfg.mel.sr, duration=cfg.mel.duration,
+                                    cache_root=cache_root, source=tagging_source, log=log,
+                                    synthetic_targets=tuple(dict.fromkeys(t.subset for t in synthetic_tasks)))
+    probe_tasks = target_tasks(subsets[cfg.data.dataset]) if cfg.data.dataset else synthetic_tasks
     return subsets, probe_tasks, skipped
 
 
@@ -110,13 +89,12 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
     cache_root = sweep.cache_root
 
     t0 = time.time()
-    subsets, probe_tasks, skipped = load_subsets(cfg, cache_root=cache_root)
+    subsets, probe_tasks, skipped = load_target_and_source(cfg, cache_root=cache_root)
     n_clips = sum(len(s) for s in subsets.values())
     log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
 
     with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
-        for name, lost in skipped.items():  # what was left out of each real dataset, and why, stays with the results
-            log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
+        log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
                                                   mel=cfg.mel, cache_root=cache_root, storage=sweep.storage, log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]
@@ -144,7 +122,7 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
                                predefined=predefined_folds(sub), seed=cfg.probe.seed)
             tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
         specs = trial_specs(cfg, [t.name for t in probe_tasks])
-        log(f"probing: {len(specs)} Ray Tune trials ({len(probe_tasks)} tasks)")
+        log(f"probing: {len(specs)} Ray Tune trials (tasks {', '.join(t.name for t in probe_tasks)})")
         rows, errors = run_probe_trials(
             specs, tasks, cfg.probe, tracker, storage_path=sweep.storage, name=f"probes-{tracker.parent_run_id[:12]}",
             cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,

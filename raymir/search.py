@@ -83,7 +83,7 @@ def _logged_summary(params: dict, metrics: dict) -> dict:
 
 def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
     spec = config["spec"]
-    done = tracking.finished_child(tracker, trial_key(spec))
+    done = tracking.finished_child(tracker, trial_key(spec)) if tracker.resumed else None
     if done is not None:  # finished before the sweep was interrupted: report it, don't fit it again
         tune.report(_logged_summary(*done))
         return

@@ -114,10 +114,9 @@ def parent_run(run: SweepRun, *, address: str | None, params: dict) -> Iterator[
     """
     start_ray(address)
     run.tracker = tracking.start_parent(run.tracker, sweep=run.name, params=params, resume=not run.fresh)
-    if run.tracker.parent_run_id and not run.fresh:
-        resumed = run.tracker.client.get_run(run.tracker.parent_run_id).data.tags.get("raymir.resumed")
-        if resumed:
-            log(f"resuming the unfinished run {run.tracker.parent_run_id} (resume #{resumed}); --fresh starts anew")
+    if run.tracker.resumed:
+        log(f"resuming the unfinished run {run.tracker.parent_run_id} (resume #{run.tracker.resumed}); "
+            "--fresh starts anew")
     try:
         yield run.tracker
     except BaseException:
@@ -135,6 +134,13 @@ def log_dataset(tracker: tracking.Tracker, subset, skipped: list, *, role: str =
                          {f"{prefix}n_clips": len(subset), f"{prefix}n_skipped": len(skipped)})
     tracking.log_files(tracker, tracker.parent_run_id, [Path(subset.path) / "skipped.csv"],
                        artifact_path=f"data/{role}" if role else "data")
+
+
+def log_datasets(tracker: tracking.Tracker, subsets: dict, skipped: dict[str, list]) -> None:
+    """:func:`log_dataset` for each real dataset of a sweep (``skipped``: subset name → skipped clips;
+    the one named "source" is the pretraining data)."""
+    for name, lost in skipped.items():
+        log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
 
 
 def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[dict], errors: list[str],

@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                                                               "artist_tags) or clips with artists (artist_labels)")
     parser.add_argument("--source-dataset", metavar="NAME", help="the layout of --source-data (e.g. mtat, fma, manifest)")
     args = parser.parse_args(argv)
+    if args.storage and "://" not in args.storage:  # a local folder: say now, not from deep inside Ray Tune
+        try:
+            Path(args.storage).expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            parser.error(f"--storage {args.storage}: cannot create the folder ({e.strerror})")
     for prefix, flag, name, path in (("data", "", args.dataset, args.data),
                                      ("data.source", "source-", args.source_dataset, args.source_data)):
         if path and not name and Path(path).suffix.lower() in (".csv", ".jsonl", ".json"):

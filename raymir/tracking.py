@@ -10,8 +10,6 @@ idempotent: a retried or resumed trial finds its finished child run instead of a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import sys
@@ -26,6 +24,8 @@ from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME  # noqa: E402
 
+from raymir import cache  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Tracker:
@@ -34,6 +34,7 @@ class Tracker:
     uri: str
     experiment_id: str
     parent_run_id: str = ""
+    resumed: int = 0  # how many times this parent run was reopened (0: a new sweep, no child to look up)
 
     @property
     def client(self) -> MlflowClient:
@@ -65,18 +66,12 @@ def setup_experiment(uri: str, name: str, artifact_location: str | None) -> Trac
     return Tracker(uri=uri, experiment_id=exp_id)
 
 
-def config_key(params: dict) -> str:
-    """A short stable hash of a sweep's flattened settings: the same sweep run again has the same key."""
-    blob = json.dumps({str(k): str(v) for k, v in params.items()}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
 def unfinished_parent(tracker: Tracker, *, sweep: str, params: dict) -> str | None:
     """The latest parent run of this sweep with these settings that did not finish (its driver was
     killed, or some of its trials failed), or None."""
     runs = tracker.client.search_runs(
         [tracker.experiment_id], filter_string=f"tags.`raymir.sweep` = '{sweep}' and "
-                                               f"tags.`raymir.config` = '{config_key(params)}'",
+                                               f"tags.`raymir.config` = '{cache.key_of(params)}'",
         order_by=["attributes.start_time DESC"], max_results=20)
     return next((r.info.run_id for r in runs if r.info.status != "FINISHED"), None)
 
@@ -94,9 +89,9 @@ def start_parent(tracker: Tracker, *, sweep: str, params: dict, tags: dict | Non
         client.update_run(run_id, status="RUNNING")
         resumed = int(client.get_run(run_id).data.tags.get("raymir.resumed", "0")) + 1
         client.set_tag(run_id, "raymir.resumed", str(resumed))
-        return Tracker(tracker.uri, tracker.experiment_id, run_id)
+        return Tracker(tracker.uri, tracker.experiment_id, run_id, resumed=resumed)
     run = client.create_run(tracker.experiment_id, run_name=f"{sweep}@{socket.gethostname()}",
-                            tags={"raymir.sweep": sweep, "raymir.config": config_key(params), **(tags or {})})
+                            tags={"raymir.sweep": sweep, "raymir.config": cache.key_of(params), **(tags or {})})
     _log(client, run.info.run_id, params=params)
     return Tracker(tracker.uri, tracker.experiment_id, run.info.run_id)
 

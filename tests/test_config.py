@@ -99,3 +99,11 @@ def test_data_flags_reach_the_config(tmp_path, capsys):
     for needle in ("data.source.dataset: unknown dataset 'nope'", "data.split_dir: set data.dataset too",
                    "data.source.size: must be one of small", "data.duration: must be ≥ 0"):
         assert needle in str(err.value), needle
+
+
+def test_an_unusable_storage_folder_is_named_before_anything_runs(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        main(["layer_combos", "--check", "--storage", str(blocker / "ray")])
+    assert f"--storage {blocker / 'ray'}: cannot create the folder" in capsys.readouterr().err

@@ -185,13 +185,13 @@ def test_artist_labels_on_a_manifest_source_and_a_jsonl_target(ray_session, tmp_
 
 def test_layer_combos_takes_a_real_tagging_source_and_rejects_one_without_tags(tmp_path, capsys):
     from raymir.config import load_sweep
-    from raymir.layer_combos import load_subsets
+    from raymir.layer_combos import load_target_and_source
 
     _mtat(tmp_path / "mtat")
     _gtzan(tmp_path / "gtzan")
     cfg = load_sweep("layer_combos", preset="tiny", overrides=(
         "data.source.dataset=mtat", f"data.source.path={tmp_path / 'mtat'}", "data.duration=2.0"))
-    subsets, tasks, skipped = load_subsets(cfg, cache_root=tmp_path / "cache")
+    subsets, tasks, skipped = load_target_and_source(cfg, cache_root=tmp_path / "cache")
     source = subsets["source"]
     assert source.name == "mtat" and source.labels["tags"].shape == (24, 4) and skipped == {"source": []}
     assert source.audio.shape == (24, 2 * cfg.mel.sr)

@@ -1,6 +1,7 @@
 """Real datasets in the roles the sweeps give them: probe target, tagging source, artist source.
 
-:func:`load_data` ingests one ``data:`` entry of a sweep file. A tagging source (the Choi
+:func:`load_data` ingests one ``data:`` entry of a sweep file; :func:`load_subsets` puts a
+sweep's real datasets beside the synthetic subsets they replace. A tagging source (the Choi
 convnet's pretraining) needs a multi-label ``tags`` label; an artist source (Park's models,
 Wang's artist tags) needs artists, which are the dataset's groups. Labels added here are stored
 as a derived subset that shares the audio file (a hard link), so Ray Train workers, which load
@@ -12,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from raymir import cache
 from raymir.data.clips import DatasetError, Skipped
-from raymir.data.datasets import load_dataset
+from raymir.data.datasets import load_dataset, target_tasks
 from raymir.data.subset import Subset
+from raymir.data.synthetic import load_synthetic
 
 ARTIST_TAG_SHARE = 0.25  # an artist carries a tag found on at least this share of its clips
 
@@ -28,6 +31,37 @@ def load_data(d, *, sr: int, duration: float, cache_root: Path) -> tuple[Subset,
     """Ingest the dataset of a ``data:`` entry (``raymir.config.DataSource``): → (subset, skipped clips)."""
     return load_dataset(d.dataset, d.path, sr=sr, duration=duration, cache_root=cache_root, split_dir=d.split_dir,
                         size=d.size)
+
+
+def load_subsets(data, corpus, *, sr: int, duration: float, cache_root: Path, source: Callable[[Subset], Subset],
+                 synthetic_targets: tuple[str, ...], log: Callable[[str], None] = print
+                 ) -> tuple[dict[str, Subset], dict[str, list[Skipped]]]:
+    """A sweep's subsets: → ({"source": …, <targets>: …}, {subset: skipped clips of each real dataset}).
+
+    ``data`` (``raymir.config.DataConfig``): ``data.source`` replaces the synthetic source, passed
+    through ``source`` (e.g. :func:`tagging_source`); ``data.dataset`` replaces the synthetic
+    ``synthetic_targets`` and is stored under its name. ``corpus``: the synthetic corpus settings;
+    ``duration``: seconds per real clip when ``data.duration`` is 0.
+    """
+    seconds = data.duration or duration
+    subsets: dict[str, Subset] = {}
+    skipped: dict[str, list[Skipped]] = {}
+    synthetic: tuple[str, ...] = ()
+    for key, entry, role in (("source", data.source, "source"), (data.dataset, data, "dataset")):
+        if not entry.dataset:
+            synthetic += ("source",) if key == "source" else synthetic_targets
+            continue
+        sub, skipped[key] = load_data(entry, sr=sr, duration=seconds, cache_root=cache_root)
+        if key == "source":
+            sub = source(sub)
+        elif not target_tasks(sub):
+            raise DatasetError(f"{entry.dataset}: no label to probe (class names or numeric values) in {entry.path}")
+        subsets[key] = sub
+        log(f"{role} {entry.dataset}: {len(sub)} clips, {len(skipped[key])} skipped (reasons: "
+            f"{Path(sub.path) / 'skipped.csv'})")
+    if synthetic:
+        subsets = load_synthetic(corpus, sr=sr, cache_root=cache_root, names=synthetic) | subsets
+    return subsets, skipped
 
 
 def _describe(subset: Subset) -> str:
