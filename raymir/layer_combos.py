@@ -126,7 +126,10 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
         rows, errors = run_probe_trials(
             specs, tasks, cfg.probe, tracker, storage_path=sweep.storage, name=f"probes-{tracker.parent_run_id[:12]}",
             cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,
-            max_failures=cfg.search.max_failures)
+            max_failures=cfg.search.max_failures, combos_per_trial=cfg.search.combos_per_trial,
+            gpus_per_trial=cfg.search.gpus_per_trial)
+        engines = sorted({r.get("engine", "") for r in rows} - {""})
+        log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
         result = finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
                               unit="trials")
         return result | {"history": history}

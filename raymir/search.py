@@ -1,13 +1,16 @@
-"""Ray Tune: one trial per (task, feature, layer combination); the SVM grid runs inside the trial.
+"""Ray Tune: one trial per (task, feature, batch of layer combinations); whole SVM grids run inside.
 
-Batching the grid inside a trial matters: one Tune trial costs about a second of overhead,
-one small SVM fit a millisecond. Features go to the object store once (``with_parameters``).
-Each trial writes its full grid as CSV, logs a child MLflow run and reports a summary.
+Batching matters twice. One Tune trial costs about a second of overhead, one small SVM fit a
+millisecond, so a trial fits whole grids. And the layer combinations of a batch share their
+kernels: each training set's per-layer Gram matrices are computed once and every combination's
+kernel is a sum of them (``raymir.probes.kernels``). Features go to the object store once
+(``with_parameters``). Each combination writes its full grid as CSV and logs a child MLflow run.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import time
@@ -25,7 +28,7 @@ import ray.tune as tune  # noqa: E402
 
 from raymir import tracking
 from raymir.config import ProbeConfig
-from raymir.probes.svm import grid_points, grid_search
+from raymir.probes.svm import GridResult, engine_for, grid_points, grid_search_combos
 
 
 @dataclass(frozen=True)
@@ -39,36 +42,81 @@ class TaskData:
 
 
 def trial_key(spec: dict) -> str:
+    """The MLflow key of one (task, feature, layer combination): ``task/feature/layers``."""
     return f"{spec['task']}/{spec['feature']}/{spec['layers']}"
+
+
+def batch_key(spec: dict) -> str:
+    """A trial's name: its task, feature and layer combinations."""
+    return f"{spec['task']}/{spec['feature']}/{'+'.join(spec['combos'])}"
+
+
+def batch_specs(specs: list[dict], *, per_trial: int) -> list[dict]:
+    """Group per-combination specs into trials of up to ``per_trial`` combinations of one task and feature.
+
+    specs: [{"task", "feature", "layers"}] → [{"task", "feature", "combos": [layers, …]}].
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for s in specs:
+        groups.setdefault((s["task"], s["feature"]), []).append(s["layers"])
+    return [{"task": t, "feature": f, "combos": combos[i:i + per_trial]}
+            for (t, f), combos in groups.items() for i in range(0, len(combos), per_trial)]
+
+
+def feature_blocks(data: TaskData, feature: str, layers: str) -> dict[str, np.ndarray]:
+    """The named blocks a feature concatenates, in order: layer ``"1"``…``"5"`` [n, channels], ``"mfcc"`` [n, 120]."""
+    blocks = {}
+    if feature in ("convnet", "random", "convnet+mfcc"):
+        source = data.features["random" if feature == "random" else "convnet"]
+        blocks |= {d: source[:, int(d) - 1] for d in layers}
+    if feature in ("mfcc", "convnet+mfcc"):
+        blocks["mfcc"] = data.features["mfcc"]
+    return blocks
 
 
 def feature_matrix(data: TaskData, feature: str, layers: str) -> np.ndarray:
     """Concatenate the chosen layers' pooled features (and/or MFCCs): → [n, d]."""
-    blocks = []
-    if feature in ("convnet", "random", "convnet+mfcc"):
-        source = data.features["random" if feature == "random" else "convnet"]
-        blocks += [source[:, int(d) - 1] for d in layers]
-    if feature in ("mfcc", "convnet+mfcc"):
-        blocks.append(data.features["mfcc"])
-    return np.concatenate(blocks, axis=1)
+    return np.concatenate(list(feature_blocks(data, feature, layers).values()), axis=1)
+
+
+def _summary(spec: dict, result: GridResult, kind: str) -> dict:
+    best = result.points[result.best]
+    metric = "accuracy" if kind == "classification" else "r2"
+    return {
+        "task": spec["task"], "feature": spec["feature"], "layers": spec["layers"],
+        "n_features": spec["n_features"], "kernel": best.kernel, "C": best.C,
+        "gamma": "-" if best.gamma is None else best.gamma, "scaler": best.scaler, "metric": metric,
+        f"cv_{metric}": result.cv_mean, f"cv_{metric}_std": result.cv_std, f"nested_{metric}": result.nested_mean,
+        "capped_fits": int(result.capped.sum()), "engine": result.engine,
+    }
+
+
+def run_probes(spec: dict, data: TaskData, probe: ProbeConfig) -> list[tuple[dict, list[dict]]]:
+    """Grid search + nested CV for every layer combination of a trial spec: → [(summary, full grid table)].
+
+    All combinations share one set of per-layer kernels per training set.
+    """
+    blocks: dict[str, np.ndarray] = {}
+    combos: dict[str, tuple[str, ...]] = {}
+    points = {}
+    for layers in spec["combos"]:
+        parts = feature_blocks(data, spec["feature"], layers)
+        blocks |= parts
+        combos[layers] = tuple(parts)
+        points[layers] = grid_points(probe, sum(b.shape[1] for b in parts.values()))
+    results = grid_search_combos(blocks, combos, data.labels, data.folds, points, kind=data.kind,
+                                 nested=probe.nested, engine=engine_for(probe))
+    out = []
+    for layers, res in results.items():
+        one = {"task": spec["task"], "feature": spec["feature"], "layers": layers,
+               "n_features": sum(blocks[b].shape[1] for b in combos[layers])}
+        out.append((_summary(one, res, data.kind), res.table()))
+    return out
 
 
 def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, list[dict]]:
-    """Grid search + nested CV for one trial spec: → (summary, full grid table)."""
-    X = feature_matrix(data, spec["feature"], spec["layers"])
-    points = grid_points(probe, X.shape[1])
-    result = grid_search(X, data.labels, data.folds, points, kind=data.kind, nested=probe.nested,
-                         max_iter=probe.max_iter)
-    best = result.points[result.best]
-    metric = "accuracy" if data.kind == "classification" else "r2"
-    summary = {
-        "task": spec["task"], "feature": spec["feature"], "layers": spec["layers"], "n_features": X.shape[1],
-        "kernel": best.kernel, "C": best.C, "gamma": "-" if best.gamma is None else best.gamma,
-        "scaler": best.scaler, "metric": metric,
-        f"cv_{metric}": result.cv_mean, f"cv_{metric}_std": result.cv_std,
-        f"nested_{metric}": result.nested_mean, "capped_fits": int(result.capped.sum()),
-    }
-    return summary, result.table()
+    """Grid search + nested CV for one (task, feature, layers) spec: → (summary, full grid table)."""
+    return run_probes({"task": spec["task"], "feature": spec["feature"], "combos": [spec["layers"]]}, data, probe)[0]
 
 
 def _logged_summary(params: dict, metrics: dict) -> dict:
@@ -78,34 +126,49 @@ def _logged_summary(params: dict, metrics: dict) -> dict:
     return {"task": params["task"], "feature": params["feature"], "layers": params["layers"],
             "n_features": int(params["n_features"]), "kernel": params["kernel"], "C": float(params["C"]),
             "gamma": gamma if gamma == "-" else float(gamma), "scaler": params["scaler"] == "True",
-            "metric": metric, **{k: v for k, v in metrics.items()}, "resumed": 1}
+            "metric": metric, **{k: v for k, v in metrics.items()}, "engine": params.get("engine", ""), "resumed": 1}
 
 
-def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
-    spec = config["spec"]
-    done = tracking.finished_child(tracker, trial_key(spec)) if tracker.resumed else None
-    if done is not None:  # finished before the sweep was interrupted: report it, don't fit it again
-        tune.report(_logged_summary(*done))
-        return
-    try:
-        summary, table = run_probe(spec, tasks[spec["task"]], probe)
-    except Exception as exc:  # recorded in MLflow as a failed child run, then Tune retries or reports it
-        tracking.log_trial(tracker, trial_key(spec), name=trial_key(spec).replace("/", " "), params=spec,
-                           metrics={}, status="FAILED", error=f"{type(exc).__name__}: {exc}")
-        raise
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    grid_csv = trial_dir / "grid.csv"
+def _log_combo(tracker: tracking.Tracker, summary: dict, table: list[dict], trial_dir: Path) -> None:
+    key = trial_key(summary)
+    grid_csv = trial_dir / f"grid-{summary['layers']}.csv"
     with grid_csv.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
     metric = summary["metric"]
-    params = {k: summary[k] for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features")}
+    params = {k: summary[k] for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features",
+                                      "engine")}
     metrics = {k: summary[k] for k in (f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}", "capped_fits")}
-    tracking.log_trial(tracker, trial_key(spec), name=trial_key(spec).replace("/", " "), params=params,
-                       metrics=metrics, artifacts=(grid_csv,))
-    where = {"node_id": ray.get_runtime_context().get_node_id()}  # which cluster node fitted it (Tune's result.json)
-    tune.report({k: v for k, v in summary.items() if v is not None} | where)
+    tracking.log_trial(tracker, key, name=key.replace("/", " "), params=params, metrics=metrics,
+                       artifacts=(grid_csv,))
+
+
+def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
+    spec = config["spec"]
+    rows, todo = [], []
+    for layers in spec["combos"]:
+        one = {"task": spec["task"], "feature": spec["feature"], "layers": layers}
+        done = tracking.finished_child(tracker, trial_key(one)) if tracker.resumed else None
+        if done is not None:  # finished before the sweep was interrupted: keep it, don't fit it again
+            rows.append(_logged_summary(*done))
+        else:
+            todo.append(layers)
+    if todo:
+        try:
+            results = run_probes(spec | {"combos": todo}, tasks[spec["task"]], probe)
+        except Exception as exc:  # recorded in MLflow as failed child runs, then Tune retries or reports it
+            for layers in todo:
+                key = trial_key(spec | {"layers": layers})
+                tracking.log_trial(tracker, key, name=key.replace("/", " "), params=spec | {"layers": layers},
+                                   metrics={}, status="FAILED", error=f"{type(exc).__name__}: {exc}")
+            raise
+        trial_dir = Path(tune.get_context().get_trial_dir())
+        for summary, table in results:
+            _log_combo(tracker, summary, table, trial_dir)
+            rows.append({k: v for k, v in summary.items() if v is not None})
+    where = ray.get_runtime_context().get_node_id()  # which cluster node fitted it (Tune's result.json)
+    tune.report({"rows": json.dumps(rows), "n_combos": len(rows), "node_id": where})
 
 
 class ProgressLine(tune.Callback):
@@ -172,13 +235,13 @@ def fan_out(trainable, specs: list[dict], *, key: Callable[[dict], str], keep: C
 
 def run_probe_trials(specs: list[dict], tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker,
                      *, storage_path: Path | str, name: str, cpus_per_trial: float, max_concurrent: int,
-                     max_failures: int) -> tuple[list[dict], list[str]]:
-    """Fan the probe trials out with Ray Tune; returns (summaries, error messages)."""
+                     max_failures: int, combos_per_trial: int = 8,
+                     gpus_per_trial: float = 0.0) -> tuple[list[dict], list[str]]:
+    """Fan the probe trials out with Ray Tune: specs [{"task", "feature", "layers"}] → (one summary per
+    spec, error messages). Up to ``combos_per_trial`` combinations of a task and feature share a trial."""
     trainable = tune.with_resources(tune.with_parameters(_probe_trial, tasks=tasks, probe=probe, tracker=tracker),
-                                    {"cpu": cpus_per_trial})
-    return fan_out(trainable, specs, key=trial_key, name=name, storage=storage_path, max_concurrent=max_concurrent,
-                   max_failures=max_failures, label="probes",
-                   keep=lambda k: k in _SUMMARY_KEYS or k.startswith(("cv_", "nested_")))
-
-
-_SUMMARY_KEYS = {"task", "feature", "layers", "n_features", "kernel", "C", "gamma", "scaler", "metric", "capped_fits"}
+                                    {"cpu": cpus_per_trial} | ({"gpu": gpus_per_trial} if gpus_per_trial else {}))
+    batches, errors = fan_out(trainable, batch_specs(specs, per_trial=combos_per_trial), key=batch_key, name=name,
+                              storage=storage_path, max_concurrent=max_concurrent, max_failures=max_failures,
+                              label="probe trials", keep=lambda k: k == "rows")
+    return [row for b in batches for row in json.loads(b["rows"])], errors

@@ -6,7 +6,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from raymir.probes.folds import make_folds
-from raymir.probes.svm import grid_search, make_grid
+from raymir.probes.lssvm import lssvm_predict
+from raymir.probes.svm import Engine, grid_search, grid_search_combos, make_grid
 
 C = (0.1, 2.0, 8.0, 32.0)
 GAMMAS = (("2^-3", 2**-3), ("2^-7", 2**-7), ("2^-11", 2**-11))
@@ -23,33 +24,118 @@ def _data(kind, n=90, d=12, seed=0):
     return X, y
 
 
-def _sklearn_grid(X, y, folds, kind, scaler):
+def _sklearn_grid(X, y, folds, kind, points):
+    """Plain GridSearchCV (StandardScaler + SVC/SVR pipeline, kernels computed by libsvm) over ``points``, in
+    their order, so that a tie between grid points is broken the same way."""
     test_fold = np.empty(len(y), int)
     for i, f in enumerate(folds):
         test_fold[f] = i
     est = SVC() if kind == "classification" else SVR()
-    steps = ([("sc", StandardScaler())] if scaler else []) + [("svm", est)]
-    grid = [{"svm__kernel": ["linear"], "svm__C": list(C)},
-            {"svm__kernel": ["rbf"], "svm__C": list(C), "svm__gamma": [g for _, g in GAMMAS]}]
+    grid = [{"sc": [StandardScaler() if p.scaler else "passthrough"], "svm__kernel": [p.kernel], "svm__C": [p.C]}
+            | ({"svm__gamma": [p.gamma]} if p.kernel == "rbf" else {}) for p in points]
     scoring = "accuracy" if kind == "classification" else "r2"
-    return GridSearchCV(Pipeline(steps), grid, cv=PredefinedSplit(test_fold), scoring=scoring).fit(X, y)
+    return GridSearchCV(Pipeline([("sc", StandardScaler()), ("svm", est)]), grid, cv=PredefinedSplit(test_fold),
+                        scoring=scoring).fit(X, y)
+
+
+def _blocks(kind, n=120, seed=0):
+    """Three feature blocks of unequal scale (like convnet layers) and labels that depend on two of them."""
+    rng = np.random.default_rng(seed)
+    blocks = {str(b): rng.normal(size=(n, 6)) * rng.uniform(0.2, 4, 6) + rng.normal(0, 3, 6) for b in (1, 2, 3)}
+    if kind == "classification":
+        y = rng.integers(0, 3, n)
+        blocks["1"][:, :2] += y[:, None] * 0.9
+        blocks["3"][:, 0] -= y * 1.5
+    else:
+        y = blocks["1"][:, 0] * 0.3 - blocks["3"][:, 1] * 0.2 + rng.normal(0, 0.5, n)
+    return blocks, y
 
 
 @pytest.mark.parametrize("kind", ["classification", "regression"])
 @pytest.mark.parametrize("scaler", [True, False])
-def test_grid_matches_scikit_learn_gridsearchcv(kind, scaler):
-    X, y = _data(kind)
+def test_combination_kernels_from_per_layer_grams_match_gridsearchcv(kind, scaler):
+    """Every layer combination's grid from summed per-block Grams = plain GridSearchCV on the concatenated
+    features: every grid point's mean CV score to 1e-6, the same best point and best score."""
+    blocks, y = _blocks(kind)
     folds = make_folds(y, kind=kind, n_folds=5, seed=1)
-    points = make_grid(n_features=X.shape[1], scaler=(scaler,), kernels=("linear", "rbf"), C=C, gammas=GAMMAS)
-    ours = grid_search(X, y, folds, points, kind=kind, nested=False)
-    ref = _sklearn_grid(X, y, folds, kind, scaler)
-    # same ordering of grid points → identical per-point mean scores and the same best point
-    ref_means = ref.cv_results_["mean_test_score"]
-    # precomputed vs built-in kernels differ in the last bits, and libsvm stops at tol=1e-3
-    np.testing.assert_allclose(ours.fold_scores.mean(axis=1), ref_means, atol=1e-3)
-    best = ours.points[ours.best]
-    assert best.kernel == ref.best_params_["svm__kernel"] and best.C == ref.best_params_["svm__C"]
-    assert abs(ours.cv_mean - ref.best_score_) < 1e-4
+    combos = {"1": ("1",), "13": ("1", "3"), "123": ("1", "2", "3")}
+    points = {c: make_grid(n_features=6 * len(parts), scaler=(scaler,), kernels=("linear", "rbf"), C=C,
+                           gammas=GAMMAS + (("1/n_features", 1 / (6 * len(parts))),))
+              for c, parts in combos.items()}
+    ours = grid_search_combos(blocks, combos, y, folds, points, kind=kind, nested=False,
+                              engine=Engine())
+    for c, parts in combos.items():
+        X = np.concatenate([blocks[b] for b in parts], axis=1)
+        ref = _sklearn_grid(X, y, folds, kind, points[c])
+        # Accuracies are identical. An r² moves with the last bits of the solution: BLAS sums the kernels in
+        # another order than libsvm does, and libsvm stops at tol=1e-3, so r² agrees to ~1e-5 off the best point.
+        np.testing.assert_allclose(ours[c].fold_scores.mean(axis=1), ref.cv_results_["mean_test_score"],
+                                   atol=1e-6 if kind == "classification" else 1e-4)
+        assert ours[c].best == ref.best_index_
+        assert abs(ours[c].cv_mean - ref.best_score_) < 1e-6
+        assert ours[c].engine == "libsvm, precomputed kernels"
+
+
+def test_both_scaler_branches_in_one_grid_match_gridsearchcv():
+    X, y = _data("classification", n=100, seed=4)
+    folds = make_folds(y, kind="classification", n_folds=4, seed=0)
+    points = make_grid(n_features=X.shape[1], scaler=(True, False), kernels=("linear", "rbf"), C=C, gammas=GAMMAS)
+    ours = grid_search(X, y, folds, points, kind="classification", nested=False)
+    ref = _sklearn_grid(X, y, folds, "classification", points)
+    np.testing.assert_allclose(ours.fold_scores.mean(axis=1), ref.cv_results_["mean_test_score"], atol=1e-6)
+    assert ours.best == ref.best_index_
+
+
+def test_over_the_kernel_memory_budget_libsvm_computes_kernels_itself_with_the_same_scores():
+    blocks, y = _blocks("classification", n=80, seed=2)
+    folds = make_folds(y, kind="classification", n_folds=4, seed=0)
+    combos = {"12": ("1", "2"), "3": ("3",)}
+    points = {c: make_grid(n_features=6 * len(p), scaler=(True, False), kernels=("linear", "rbf"), C=(0.1, 8.0),
+                           gammas=GAMMAS) for c, p in combos.items()}
+    kw = dict(kind="classification", nested=True)
+    full = grid_search_combos(blocks, combos, y, folds, points, engine=Engine(), **kw)
+    tiny = grid_search_combos(blocks, combos, y, folds, points, engine=Engine(kernel_memory_gb=1e-5),
+                              **kw)
+    for c in combos:
+        assert "kernels on the fly" in tiny[c].engine and "kernel_memory_gb" in tiny[c].engine
+        np.testing.assert_allclose(tiny[c].fold_scores, full[c].fold_scores, atol=1e-6)
+        assert tiny[c].best == full[c].best
+        np.testing.assert_allclose(tiny[c].nested_scores, full[c].nested_scores, atol=1e-6)
+
+
+def test_lssvm_solves_the_bordered_system_for_every_c_from_one_eigendecomposition():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = rng.integers(0, 3, 40)
+    k = np.exp(-0.2 * ((X[:, None] - X[None]) ** 2).sum(-1))
+    train, test = np.arange(30), np.arange(30, 40)
+    Cs = (0.5, 8.0)
+    pred = lssvm_predict(k[None][:, train][:, :, train], k[None][:, test][:, :, train], y[train], Cs,
+                         kind="classification", n_classes=3)
+    Y = -np.ones((30, 3))
+    Y[np.arange(30), y[train]] = 1
+    for i, c in enumerate(Cs):  # [0 1ᵀ; 1 K+I/C] [b; α] = [0; Y], solved directly
+        A = np.zeros((31, 31))
+        A[0, 1:] = A[1:, 0] = 1
+        A[1:, 1:] = k[np.ix_(train, train)] + np.eye(30) / c
+        sol = np.linalg.solve(A, np.vstack([np.zeros((1, 3)), Y]))
+        out = k[np.ix_(test, train)] @ sol[1:] + sol[0]
+        np.testing.assert_array_equal(pred[0, i], out.argmax(1))
+    reg = lssvm_predict(k[None][:, train][:, :, train], k[None][:, test][:, :, train], X[train, 0], (1.0,),
+                        kind="regression")
+    assert reg.shape == (1, 1, 10)
+
+
+def test_lssvm_grid_is_close_to_the_exact_svm_on_an_easy_task():
+    blocks, y = _blocks("classification", n=150, seed=5)
+    folds = make_folds(y, kind="classification", n_folds=5, seed=0)
+    combos = {"13": ("1", "3")}
+    points = {"13": make_grid(n_features=12, scaler=(True,), kernels=("linear", "rbf"), C=C, gammas=GAMMAS)}
+    exact = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False)["13"]
+    ls = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False,
+                            engine=Engine(solver="lssvm"))["13"]
+    assert ls.engine == "lssvm (cpu)"
+    assert exact.cv_mean > 0.6 and abs(ls.cv_mean - exact.cv_mean) < 0.08
 
 
 def test_nested_cv_equals_explicit_nested_loop():
@@ -64,7 +150,7 @@ def test_nested_cv_equals_explicit_nested_loop():
         # re-index the inner folds into the training subset, then the plain GridSearchCV
         pos = {int(i): p for p, i in enumerate(train)}
         inner = [np.array([pos[int(i)] for i in f]) for f in inner_folds]
-        gs = _sklearn_grid(X[train], y[train], inner, "classification", True)
+        gs = _sklearn_grid(X[train], y[train], inner, "classification", points)
         outer_scores.append(gs.best_estimator_.score(X[test], y[test]))
     np.testing.assert_allclose(ours.nested_scores, outer_scores, atol=1e-9)
     assert ours.nested_mean <= ours.cv_mean + 1e-12  # the paper's number is the optimistic one

@@ -10,6 +10,7 @@ from raymir.data.synthetic import TARGET_TASKS, SyntheticParams
 from raymir.probes.svm import GAMMA_POWER
 
 FEATURES = ("convnet", "random", "mfcc", "convnet+mfcc")
+SOLVERS = ("libsvm", "lssvm")
 LAYER_DIGITS = "12345"
 
 
@@ -62,6 +63,9 @@ class GridConfig:
     gamma: tuple[float | str, ...] = ("2^-3", "2^-5", "2^-7", "2^-9", "2^-11", "2^-13", "1/n_features")
     max_iter: int = 1_000_000  # libsvm iterations per fit (-1: none); unscaled SVR fits can otherwise run for hours
     seed: int = 0
+    solver: str = "libsvm"  # libsvm: exact SVM/SVR (scikit-learn's) | lssvm: least-squares SVM in torch, GPU if any
+    device: str = "auto"  # lssvm: auto (cuda when visible) | cpu | cuda
+    kernel_memory_gb: float = 4.0  # per trial; above it libsvm computes kernel rows itself (same scores, slower)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class SearchConfig:
     cpus_per_trial: float = 1.0
     max_concurrent_trials: int = 0  # 0: as many as the cluster's CPUs allow
     max_failures: int = 1
+    combos_per_trial: int = 8  # layer combinations fitted in one trial: they share its per-layer kernels
+    gpus_per_trial: float = 0.0  # > 0 with probe.solver lssvm on a cluster with GPUs
 
 
 def all_layer_combos() -> tuple[str, ...]:
@@ -140,6 +146,12 @@ def check_grid(pr: GridConfig) -> list[str]:
             p.append(f"probe.gamma: must be > 0, got {g}")
     if pr.max_iter == 0 or pr.max_iter < -1:
         p.append(f"probe.max_iter: must be -1 (no cap) or ≥ 1, got {pr.max_iter}")
+    if pr.solver not in SOLVERS:
+        p.append(f"probe.solver: unknown solver {pr.solver!r} (available: {', '.join(SOLVERS)})")
+    if pr.device not in ("auto", "cpu", "cuda"):
+        p.append(f"probe.device: {pr.device!r} is not auto, cpu or cuda")
+    if not pr.kernel_memory_gb > 0:
+        p.append(f"probe.kernel_memory_gb: must be > 0, got {pr.kernel_memory_gb}")
     if not pr.scaler or not pr.kernels or not pr.C:
         p.append("probe: scaler, kernels and C must each list at least one value")
     return p
@@ -184,4 +196,9 @@ def check_pretrain(pt, mel) -> list[str]:
 
 
 def check_search(s: SearchConfig) -> list[str]:
-    return [f"search.cpus_per_trial: must be > 0, got {s.cpus_per_trial}"] if s.cpus_per_trial <= 0 else []
+    p = [f"search.cpus_per_trial: must be > 0, got {s.cpus_per_trial}"] if s.cpus_per_trial <= 0 else []
+    if s.combos_per_trial < 1:
+        p.append(f"search.combos_per_trial: must be ≥ 1, got {s.combos_per_trial}")
+    if s.gpus_per_trial < 0:
+        p.append(f"search.gpus_per_trial: must be ≥ 0, got {s.gpus_per_trial}")
+    return p

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from raymir.probes.retrieval import chance_map, retrieval_scores
-from raymir.probes.svm import grid_points, grid_search
+from raymir.probes.svm import engine_for, grid_points, grid_search
 from raymir.probes.tagging import tagging_cv
 
 KINDS = {"genre": "classification", "arousal": "regression", "valence": "regression", "tagging": "tagging",
@@ -52,7 +52,7 @@ def run_suite(features: dict[str, np.ndarray], sets: dict[str, ProbeSet], probe)
         if kind in GRID_SCORES:
             metric = f"{name}_{GRID_SCORES[kind]}"
             res = grid_search(X, s.labels, list(s.folds), grid_points(probe, X.shape[1]), kind=kind,
-                              nested=probe.nested, max_iter=probe.max_iter)
+                              nested=probe.nested, engine=engine_for(probe))
             out[metric] = res.cv_mean
             if res.nested_mean is not None:
                 out[f"{metric}_nested"] = res.nested_mean

@@ -6,16 +6,24 @@ folds choose and score it). The unbiased number is nested CV: for each outer fol
 grid point is chosen by CV over the other folds, then scored on fold k. With the inner
 folds taken as the other outer folds, an inner fit trains on "all but folds {k, j}",
 which is the same set for (k, j) and (j, k) — so each such fit is made once and reused.
-Kernels are precomputed per training set: one Gram/distance matrix serves every C and γ.
+
+Kernels are precomputed per training set from per-block Gram matrices (``raymir.probes.kernels``):
+one set of block Grams serves every layer combination, one distance matrix every γ, one kernel
+every C. Unscaled Grams do not depend on the training set and are computed once for all folds.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC, SVR
+
+from raymir.probes.kernels import BlockGrams, block_grams, kernel_bytes, standardised
+from raymir.probes.lssvm import lssvm_predict, solver_device
 
 try:  # libsvm as scikit-learn calls it, without its per-call validation (~80% of a small fit's time)
     from sklearn.svm import _libsvm
@@ -81,6 +89,7 @@ class GridResult:
     nested_scores: np.ndarray | None  # [n_folds] outer-fold scores of nested CV
     nested_choice: list[int] | None  # grid point chosen in each outer fold
     capped: np.ndarray | None = None  # [n_points, n_folds] fits that stopped at the iteration cap
+    engine: str = ""  # how it was computed (solver, precomputed or on-the-fly kernels)
 
     @property
     def cv_mean(self) -> float:
@@ -136,85 +145,185 @@ def make_grid(*, n_features: int, scaler: tuple[bool, ...], kernels: tuple[str, 
     return pts
 
 
-def _gram_and_distances(a: np.ndarray, b: np.ndarray, *, scaler: bool) -> tuple[np.ndarray, ...]:
-    """Linear kernels and squared distances: train a [n, d], test b [m, d] → ([n, n], [m, n], [n, n], [m, n]).
+def _libsvm_scores(k_a: np.ndarray, k_b: np.ndarray, y_train: np.ndarray, C: list[float], *, kind: str,
+                   max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """One precomputed kernel, every C: → (test predictions [len(C), m], hit the iteration cap [len(C)])."""
+    k_a = np.ascontiguousarray(k_a)
+    k_b = np.ascontiguousarray(k_b)
+    preds, capped = [], []
+    for c in C:
+        pred, cap = _fit_predict(k_a, y_train, k_b, C=c, svr=kind == "regression", max_iter=max_iter)
+        preds.append(pred)
+        capped.append(cap)
+    return np.array(preds), np.array(capped)
 
-    With ``scaler``, features are standardised with the training part's statistics only.
+
+def _direct_predict(x: np.ndarray, n_train: int, y_train: np.ndarray, p: GridPoint, *, kind: str,
+                    max_iter: int) -> tuple[np.ndarray, bool]:
+    """libsvm computing kernel rows itself (memory O(n·d)): x [n_rows, d] with the training rows first."""
+    est = (SVR if kind == "regression" else SVC)(kernel=p.kernel, C=p.C, gamma=p.gamma or "scale",
+                                                  max_iter=max_iter)
+    with warnings.catch_warnings():  # the cap is counted in GridResult.capped, not warned about per fit
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(x[:n_train], y_train)
+    return est.predict(x[n_train:]), bool(est.fit_status_)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How a grid is computed: the solver, where the LS-SVM runs, and the kernel memory budget."""
+
+    solver: str = "libsvm"  # libsvm (exact, scikit-learn's SVC/SVR) | lssvm (least-squares SVM, torch)
+    device: str = "cpu"  # lssvm only: cpu | cuda
+    kernel_memory_gb: float = 4.0  # above this, libsvm computes kernel rows itself (same results, slower)
+    max_iter: int = -1
+
+
+def engine_for(probe) -> Engine:
+    """The engine a probe config asks for (its ``solver``, ``device``, ``kernel_memory_gb``, ``max_iter``)."""
+    return Engine(solver=probe.solver, device=solver_device(probe.device), kernel_memory_gb=probe.kernel_memory_gb,
+                  max_iter=probe.max_iter)
+
+
+def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]], points: dict[str, list[GridPoint]],
+              y: np.ndarray, train: np.ndarray, tests: list[np.ndarray], *, kind: str, engine: Engine,
+              n_classes: int, raw: BlockGrams | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
+    """Fit every grid point of every combination once on ``train``, score each test set.
+
+    ``raw``: unscaled block Grams of all clips [n, n], sliced instead of recomputed when given.
+    → ({combo: scores [len(tests), n_points]}, {combo: capped [n_points]}, kernels were precomputed).
     """
-    if scaler:
-        mu, sd = a.mean(axis=0), a.std(axis=0)
-        sd[sd == 0] = 1.0
-        a, b = (a - mu) / sd, (b - mu) / sd
-    lin_a, lin_b = a @ a.T, b @ a.T
-    na, nb = (a * a).sum(1), (b * b).sum(1)
-    d_a = np.maximum(na[:, None] + na[None, :] - 2 * lin_a, 0)
-    d_b = np.maximum(nb[:, None] + na[None, :] - 2 * lin_b, 0)
-    return lin_a, lin_b, d_a, d_b
+    rows = np.concatenate([train, *tests])
+    n_train = len(train)
+    bounds = n_train + np.cumsum([0] + [len(t) for t in tests])
+    y_train = y[train]
+    used = sorted({b for c in combos.values() for b in c})
+    precompute = kernel_bytes(len(rows), n_train, len(used)) <= engine.kernel_memory_gb * 2**30
+    scores = {c: np.empty((len(tests), len(points[c]))) for c in combos}
+    capped = {c: np.zeros(len(points[c]), dtype=bool) for c in combos}
+
+    def record(combo: str, i: int, pred: np.ndarray) -> None:
+        for j in range(len(tests)):
+            scores[combo][j, i] = score(y[tests[j]], pred[bounds[j] - n_train:bounds[j + 1] - n_train], kind=kind)
+
+    for scaler in sorted({p.scaler for c in combos for p in points[c]}, reverse=True):
+        if not precompute:
+            grams = None
+        elif not scaler and raw is not None:
+            grams = BlockGrams({b: raw.grams[b][np.ix_(rows, train)] for b in used},
+                               {b: raw.sq[b][rows] for b in used}, n_train)
+        else:
+            grams = block_grams({b: blocks[b] for b in used}, rows, n_train, scaler=scaler)
+        for combo, parts in combos.items():
+            # points sharing (kernel, γ) share one kernel matrix: build it once, fit every C on it
+            groups: dict[tuple, list[int]] = {}
+            for i, p in enumerate(points[combo]):
+                if p.scaler == scaler:
+                    groups.setdefault((p.kernel, p.gamma), []).append(i)
+            if not groups:
+                continue
+            if not precompute:
+                x = standardised(np.concatenate([blocks[b][rows] for b in parts], axis=1), n_train, scaler=scaler)
+                for members in groups.values():
+                    for i in members:
+                        pred, capped[combo][i] = _direct_predict(x, n_train, y_train, points[combo][i], kind=kind,
+                                                                 max_iter=engine.max_iter)
+                        record(combo, i, pred)
+                continue
+            lin = grams.linear(parts)
+            dist = grams.sqdist(parts, lin) if any(k == "rbf" for k, _ in groups) else None
+            kernels = [lin if kernel == "linear" else np.exp(-gamma * dist) for kernel, gamma in groups]
+            if engine.solver == "lssvm":
+                Cs = sorted({points[combo][i].C for members in groups.values() for i in members})
+                pred = lssvm_predict(np.stack([k[:n_train] for k in kernels]), np.stack([k[n_train:] for k in kernels]),
+                                     y_train, tuple(Cs), kind=kind, n_classes=n_classes, device=engine.device)
+                for g, members in enumerate(groups.values()):
+                    for i in members:
+                        record(combo, i, pred[g, Cs.index(points[combo][i].C)])
+                continue
+            for k, members in zip(kernels, groups.values(), strict=True):
+                preds, caps = _libsvm_scores(k[:n_train], k[n_train:], y_train, [points[combo][i].C for i in members],
+                                             kind=kind, max_iter=engine.max_iter)
+                for i, pred, cap in zip(members, preds, caps, strict=True):
+                    capped[combo][i] = cap
+                    record(combo, i, pred)
+    return scores, capped, precompute
 
 
-def _fit_scores(X: np.ndarray, y: np.ndarray, train: np.ndarray, tests: list[np.ndarray],
-                points: list[GridPoint], kind: str, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fit every grid point once on ``train``, score on each test set.
+def grid_search_combos(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]], y: np.ndarray,
+                       folds: list[np.ndarray], points: dict[str, list[GridPoint]], *, kind: str, nested: bool = True,
+                       engine: Engine = Engine()) -> dict[str, GridResult]:
+    """Cross-validated grid search (and nested CV) of several feature combinations at once.
 
-    → (scores [len(tests), n_points], hit the iteration cap [n_points]).
+    blocks: {name: [n, d_b]} feature blocks (e.g. one per convnet layer); combos: {combo name:
+    block names concatenated in order}; points: {combo name: its grid}; y: [n] labels (class ids)
+    or targets; folds: test indices per fold; kind: "classification" (accuracy) or "regression"
+    (r²). Each training set's per-block Gram matrices are computed once and shared by every
+    combination and grid point (see ``raymir.probes.kernels``).
     """
-    capped = np.zeros(len(points), dtype=bool)
-    test = np.concatenate(tests)
-    bounds = np.cumsum([0] + [len(t) for t in tests])
-    out = np.empty((len(tests), len(points)))
-    # Points sharing (scaler, kernel, γ) share one kernel matrix: build it once, then fit every C.
-    groups: dict[tuple, list[int]] = {}
-    for i, p in enumerate(points):
-        groups.setdefault((p.scaler, p.kernel, p.gamma), []).append(i)
-    prepared: dict[bool, tuple] = {}
-    for (scaler, kernel, gamma), members in groups.items():
-        if scaler not in prepared:
-            prepared[scaler] = _gram_and_distances(X[train], X[test], scaler=scaler)
-        lin_a, lin_b, d_a, d_b = prepared[scaler]
-        k_a, k_b = (lin_a, lin_b) if kernel == "linear" else (np.exp(-gamma * d_a), np.exp(-gamma * d_b))
-        for i in members:
-            pred, capped[i] = _fit_predict(k_a, y[train], k_b, C=points[i].C, svr=kind == "regression",
-                                           max_iter=max_iter)
-            for j in range(len(tests)):
-                out[j, i] = score(y[tests[j]], pred[bounds[j]:bounds[j + 1]], kind=kind)
-    return out, capped
-
-
-def grid_search(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], points: list[GridPoint], *, kind: str,
-                nested: bool = True, max_iter: int = -1) -> GridResult:
-    """Cross-validated grid search (and nested CV) over ``points``.
-
-    X: [n, d] features; y: [n] labels (class ids) or targets; folds: test indices per fold.
-    kind: "classification" (accuracy) or "regression" (r²). max_iter caps libsvm's iterations
-    per fit (-1: no cap); fits that hit it are counted in ``GridResult.capped``.
-    """
-    X = np.asarray(X, dtype=np.float64)
     if kind == "classification":  # class indices 0..c-1, as scikit-learn's SVC encodes them
         y = np.unique(y, return_inverse=True)[1].astype(np.float64)
+        n_classes = int(y.max()) + 1 if len(y) else 0
     else:
         y = np.asarray(y, dtype=np.float64)
+        n_classes = 0
     n, k = len(y), len(folds)
     all_idx = np.arange(n)
     in_fold = np.full(n, -1)
     for f, test in enumerate(folds):
         in_fold[test] = f
-    scores = np.empty((len(points), k))
-    capped = np.zeros((len(points), k), dtype=bool)
+    scores = {c: np.empty((len(points[c]), k)) for c in combos}
+    capped = {c: np.zeros((len(points[c]), k), dtype=bool) for c in combos}
+    used = sorted({b for c in combos.values() for b in c})
+    raw = None  # unscaled Grams are the same for every training set: once, if they fit beside the kernels
+    if any(not p.scaler for c in combos for p in points[c]) and \
+            kernel_bytes(n, n, 2 * len(used)) <= engine.kernel_memory_gb * 2**30:
+        raw = block_grams({b: blocks[b] for b in used}, all_idx, n, scaler=False)
+    run = dict(kind=kind, engine=engine, n_classes=n_classes, raw=raw)
+    precomputed = True
     for f, test in enumerate(folds):
-        s_f, capped[:, f] = _fit_scores(X, y, all_idx[in_fold != f], [test], points, kind, max_iter)
-        scores[:, f] = s_f[0]
-    best = int(np.argmax(scores.mean(axis=1)))
-    nested_scores = nested_choice = None
-    if nested and k >= 3:
-        inner = np.zeros((k, k, len(points)))  # inner[outer, held_out] = scores on held_out
+        s_f, cap_f, pre = _evaluate(blocks, combos, points, y, all_idx[in_fold != f], [test], **run)
+        precomputed &= pre
+        for c in combos:
+            scores[c][:, f], capped[c][:, f] = s_f[c][0], cap_f[c]
+    inner = {c: np.zeros((k, k, len(points[c]))) for c in combos}  # inner[outer, held_out] = scores on held_out
+    do_nested = nested and k >= 3
+    if do_nested:
         for a in range(k):
             for b in range(a + 1, k):
                 train = all_idx[(in_fold != a) & (in_fold != b)]
-                (inner[a, b], inner[b, a]), _ = _fit_scores(X, y, train, [folds[b], folds[a]], points, kind, max_iter)
-        nested_choice = []
-        for a in range(k):
-            others = [b for b in range(k) if b != a]
-            nested_choice.append(int(np.argmax(inner[a, others].mean(axis=0))))
-        nested_scores = np.array([scores[c, a] for a, c in enumerate(nested_choice)])
-    return GridResult(points, scores, best, nested_scores, nested_choice, capped)
+                s_ab, _, pre = _evaluate(blocks, combos, points, y, train, [folds[b], folds[a]], **run)
+                precomputed &= pre
+                for c in combos:
+                    inner[c][a, b], inner[c][b, a] = s_ab[c]
+    out = {}
+    for c in combos:
+        best = int(np.argmax(scores[c].mean(axis=1)))
+        nested_scores = nested_choice = None
+        if do_nested:
+            nested_choice = [int(np.argmax(inner[c][a, [b for b in range(k) if b != a]].mean(axis=0)))
+                             for a in range(k)]
+            nested_scores = np.array([scores[c][ch, a] for a, ch in enumerate(nested_choice)])
+        out[c] = GridResult(points[c], scores[c], best, nested_scores, nested_choice, capped[c],
+                            engine=_engine_name(engine, precomputed))
+    return out
 
+
+def _engine_name(engine: Engine, precomputed: bool) -> str:
+    if engine.solver == "lssvm":
+        return f"lssvm ({engine.device})"
+    return "libsvm, precomputed kernels" if precomputed else \
+        f"libsvm, kernels on the fly (over probe.kernel_memory_gb={engine.kernel_memory_gb:g})"
+
+
+def grid_search(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], points: list[GridPoint], *, kind: str,
+                nested: bool = True, max_iter: int = -1, engine: Engine | None = None) -> GridResult:
+    """Cross-validated grid search (and nested CV) over ``points`` for one feature matrix.
+
+    X: [n, d] features; y: [n] labels (class ids) or targets; folds: test indices per fold.
+    kind: "classification" (accuracy) or "regression" (r²). max_iter caps libsvm's iterations
+    per fit (-1: no cap); fits that hit it are counted in ``GridResult.capped``.
+    """
+    engine = engine or Engine(max_iter=max_iter)
+    return grid_search_combos({"x": np.asarray(X)}, {"x": ("x",)}, y, folds, {"x": points}, kind=kind,
+                              nested=nested, engine=engine)["x"]
