@@ -31,7 +31,7 @@ def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path
     bad = TaskData("classification", good.labels[:10], good.folds, good.features)  # labels do not match
     uri, art = tracking.resolve_uri(None, tmp_path)
     tracker = tracking.start_parent(tracking.setup_experiment(uri, "t", art), sweep="t", params={})
-    specs = [{"task": "good", "feature": "convnet", "layers": c} for c in ("3", "12")]
+    specs = [{"task": "good", "feature": "convnet", "layers": c} for c in ("3", "12")]  # one trial: both
     specs.append({"task": "bad", "feature": "convnet", "layers": "3"})
     probe = ProbeConfig(folds=4, C=(1.0,), gamma=("2^-3",), nested=False)
     rows, errors = run_probe_trials(specs, {"good": good, "bad": bad}, probe, tracker, storage_path=tmp_path / "ray",
@@ -77,3 +77,15 @@ def test_a_trial_that_fails_once_is_retried_and_logged_once(ray_session, tmp_pat
     runs = tracker.client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'flaky'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].data.params["attempt"] == "2"
     assert "raymir.error" not in runs[0].data.tags
+
+
+def test_combinations_of_one_task_and_feature_share_trials_of_the_configured_size():
+    from raymir.search import batch_specs
+
+    specs = [{"task": t, "feature": "convnet", "layers": c} for t in ("a", "b") for c in ("1", "2", "12", "123", "5")]
+    specs.append({"task": "a", "feature": "mfcc", "layers": "-"})
+    batches = batch_specs(specs, per_trial=2)
+    assert [b["combos"] for b in batches if b["task"] == "a" and b["feature"] == "convnet"] == \
+        [["1", "2"], ["12", "123"], ["5"]]
+    assert {"task": "a", "feature": "mfcc", "combos": ["-"]} in batches
+    assert sum(len(b["combos"]) for b in batches) == len(specs)
