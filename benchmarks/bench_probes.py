@@ -1,16 +1,20 @@
-"""Probe sweep wall time: raymir (Ray Tune trials, precomputed kernels) vs plain scikit-learn
-GridSearchCV over the same grid, folds and features, in the same run.
+"""The Choi probe grid: raymir vs plain scikit-learn GridSearchCV over the same grid, folds and
+features, in the same run; then how raymir's time grows with the number of clips.
 
-Features: the genre task of the default synthetic corpus, random-weights convnet, all 31 layer
-combinations. Both sides use 2 processes (GridSearchCV n_jobs=2; Ray with 2 CPUs).
+Features: the genre task of the synthetic corpus (``--clips`` clips, grouped 10-fold CV), pooled
+layer features of the random-weights Choi convnet, all 31 layer combinations, the full grid
+(scaler on/off × {linear, rbf × 7 γ} × 4 C = 64 points), libsvm capped at ``--max-iter``
+iterations per fit on both sides. Both sides use every core (GridSearchCV n_jobs=-1; Ray).
 
-    python benchmarks/bench_probes.py [--combos 31]
+    python benchmarks/bench_probes.py [--clips 1000] [--combos 31] [--sizes 250,500,1000,2000] [--solver lssvm]
+                                      [--nested] [--skip-sklearn]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,85 +29,130 @@ from sklearn.svm import SVC
 
 from raymir import tracking
 from raymir.audio import MelParams
-from raymir.config import ProbeConfig, all_layer_combos, gamma_value
+from raymir.config import ProbeConfig, all_layer_combos
 from raymir.data.synthetic import SyntheticParams, load_synthetic
-from raymir.extract import layer_features, mfcc_features
+from raymir.extract import layer_features
 from raymir.models.choi2017 import Choi2017
 from raymir.probes.folds import make_folds
+from raymir.probes.svm import Engine, grid_points, grid_search_combos
 from raymir.search import TaskData, feature_matrix, run_probe_trials
 
 
-def sklearn_grid(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], probe: ProbeConfig, n_jobs: int):
+def sklearn_grid(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], probe: ProbeConfig) -> GridSearchCV:
+    """Plain GridSearchCV: StandardScaler (or passthrough) + SVC, the same points in raymir's order."""
     test_fold = np.empty(len(y), int)
     for i, f in enumerate(folds):
         test_fold[f] = i
-    gammas = [gamma_value(g, X.shape[1]) for g in probe.gamma]
-    scalers = [StandardScaler() if s else "passthrough" for s in probe.scaler]
-    grid = [{"sc": scalers, "svm__kernel": ["linear"], "svm__C": list(probe.C)},
-            {"sc": scalers, "svm__kernel": ["rbf"], "svm__C": list(probe.C), "svm__gamma": gammas}]
+    grid = [{"sc": [StandardScaler() if p.scaler else "passthrough"], "svm__kernel": [p.kernel], "svm__C": [p.C]}
+            | ({"svm__gamma": [p.gamma]} if p.kernel == "rbf" else {}) for p in grid_points(probe, X.shape[1])]
     gs = GridSearchCV(Pipeline([("sc", StandardScaler()), ("svm", SVC(max_iter=probe.max_iter))]), grid,
-                      cv=PredefinedSplit(test_fold),
-                      n_jobs=n_jobs)
+                      cv=PredefinedSplit(test_fold), n_jobs=-1, refit=False)
     return gs.fit(X, y)
+
+
+def genre_features(n_clips: int, cache_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(layer features [n, 5, 32], genre labels [n], artist groups [n]) of ≥ n_clips synthetic clips."""
+    per_genre = max(1, -(-n_clips // 40))  # 10 genres × artists × 4 tracks
+    genre = load_synthetic(SyntheticParams(target_artists_per_genre=per_genre), sr=12000, cache_root=cache_root,
+                           names=("genre",))["genre"]
+    torch.manual_seed(0)
+    feats = layer_features(Choi2017(50), genre.audio, n_samples=MelParams().n_samples)
+    return feats, genre.labels["genre"], genre.groups
+
+
+def first(n: int, y: np.ndarray) -> np.ndarray:
+    """n clips spread evenly over the classes (the corpus is ordered by genre)."""
+    return np.sort(np.concatenate([np.flatnonzero(y == c)[: n // len(np.unique(y))] for c in np.unique(y)]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=1000)
     ap.add_argument("--combos", type=int, default=31)
+    ap.add_argument("--folds", type=int, default=10)
+    ap.add_argument("--max-iter", type=int, default=10_000, help="libsvm iterations per fit (the sweep's default)")
+    ap.add_argument("--sizes", default="250,500,1000", help="clip counts of the growth curve (one combination)")
+    ap.add_argument("--solver", default="", help="also time this solver for the growth curve (lssvm)")
+    ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--nested", action="store_true", help="also time raymir with nested CV (~5x the fits)")
     args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    probe = ProbeConfig(folds=args.folds, nested=False, max_iter=args.max_iter)
+    combos = all_layer_combos()[: args.combos]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        genre = load_synthetic(SyntheticParams(), sr=12000, cache_root=tmp, names=("genre",))["genre"]
-        torch.manual_seed(0)
-        feats = {"random": layer_features(Choi2017(50), genre.audio, n_samples=MelParams().n_samples),
-                 "mfcc": mfcc_features(genre.audio, genre.sr)}
-        feats["convnet"] = feats["random"]
-        y = genre.labels["genre"]
-        probe = ProbeConfig(folds=5)
-        folds = make_folds(y, kind="classification", n_folds=5, groups=genre.groups)
-        data = TaskData("classification", y, folds, feats)
-        combos = all_layer_combos()[: args.combos]
-        print(f"genre task: {len(y)} clips, {len(folds)} grouped folds, {len(combos)} layer combinations, "
-              f"{2 * len(probe.C) * (1 + len(probe.gamma))} grid points each")
-
         t0 = time.perf_counter()
-        ref = {c: sklearn_grid(feature_matrix(data, "random", c), y, folds, probe, n_jobs=2) for c in combos}
-        t_sk = time.perf_counter() - t0
+        feats, labels, groups = genre_features(max([args.clips, *sizes]), tmp)
+        print(f"{len(labels)} clips rendered and featurised in {time.perf_counter() - t0:.0f} s; {os.cpu_count()} "
+              f"cores; grid: {len(grid_points(probe, 32))} points × {args.folds} folds × {len(combos)} combinations")
 
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        keep = first(args.clips, labels)
+        y, g = labels[keep], groups[keep]
+        folds = make_folds(y, kind="classification", n_folds=args.folds, groups=g)
+        data = TaskData("classification", y, folds, {"random": feats[keep], "convnet": feats[keep]})
+
+        ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         uri, art = tracking.resolve_uri(None, tmp / "out")
         tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
         specs = [{"task": "genre", "feature": "random", "layers": c} for c in combos]
         times, rows = {}, {}
-        for nested in (False, True):
+        for nested in (False, True) if args.nested else (False,):
             p = dataclasses.replace(probe, nested=nested)
             t0 = time.perf_counter()
             out, errors = run_probe_trials(specs, {"genre": data}, p, tracker, storage_path=tmp / "ray",
-                                           name=f"bench-{nested}", cpus_per_trial=1, max_concurrent=2, max_failures=0)
+                                           name=f"bench-{nested}", cpus_per_trial=1, max_concurrent=0, max_failures=0)
             times[nested] = time.perf_counter() - t0
             rows[nested] = {r["layers"]: r for r in out}
             assert not errors, errors
         ray.shutdown()
 
-    agree = same_score = 0
-    for c in combos:
-        best = ref[c].best_params_
-        r = rows[False][c]
-        same = (r["kernel"] == best["svm__kernel"] and float(r["C"]) == best["svm__C"]
-                and (r["scaler"] == isinstance(best["sc"], StandardScaler))
-                and (r["kernel"] == "linear" or abs(float(r["gamma"]) - best["svm__gamma"]) < 1e-12)
-                and abs(r["cv_accuracy"] - ref[c].best_score_) < 1e-9)
-        agree += same
-        same_score += abs(rows[False][c]["cv_accuracy"] - ref[c].best_score_) < 1e-9
-        if not same:
-            print(f"  {c}: raymir {r['kernel']} C={r['C']} gamma={r['gamma']} scaler={r['scaler']} "
-                  f"{r['cv_accuracy']:.6f} | sklearn {best} {ref[c].best_score_:.6f}")
-    print(f"{'method':<58}{'wall s':>8}{'vs sklearn':>12}")
-    print(f"{'scikit-learn GridSearchCV (n_jobs=2), plain CV':<58}{t_sk:>8.1f}{1.0:>11.2f}x")
-    print(f"{'raymir on Ray Tune (2 CPUs), plain CV':<58}{times[False]:>8.1f}{t_sk / times[False]:>11.2f}x")
-    print(f"{'raymir on Ray Tune (2 CPUs), plain CV + nested CV':<58}{times[True]:>8.1f}{t_sk / times[True]:>11.2f}x")
-    print(f"same best configuration and CV score: {agree}/{len(combos)} combinations; "
-          f"same best CV score: {same_score}/{len(combos)} (a tie between grid points is broken by grid order)")
+        t_sk, agree, worst = None, 0, 0.0
+        if not args.skip_sklearn:
+            t0 = time.perf_counter()
+            ref = {c: sklearn_grid(feature_matrix(data, "random", c), y, folds, probe) for c in combos}
+            t_sk = time.perf_counter() - t0
+            for c in combos:
+                r, best = rows[False][c], ref[c].best_index_
+                pts = grid_points(probe, int(r["n_features"]))
+                diff = abs(r["cv_accuracy"] - ref[c].cv_results_["mean_test_score"][best])
+                worst = max(worst, diff)
+                same = pts[best].kernel == r["kernel"] and pts[best].C == r["C"] and pts[best].scaler == r["scaler"] \
+                    and (r["kernel"] == "linear" or pts[best].gamma == r["gamma"])
+                agree += same and diff < 1e-6
+                if not (same and diff < 1e-6):
+                    print(f"  {c}: raymir {r['kernel']} C={r['C']} γ={r['gamma']} scaler={r['scaler']} "
+                          f"{r['cv_accuracy']:.6f} | GridSearchCV {pts[best]} {ref[c].best_score_:.6f}")
+
+        print(f"\n(a) full grid, {len(y)} clips, {len(combos)} layer combinations")
+        print(f"{'method':<52}{'wall s':>8}{'vs GridSearchCV':>17}")
+        if t_sk is not None:
+            print(f"{'scikit-learn GridSearchCV (all cores), plain CV':<52}{t_sk:>8.1f}{1.0:>16.2f}x")
+        for nested, label in ((False, "plain CV"), (True, "plain CV + nested CV")):
+            if nested not in times:
+                continue
+            ratio = f"{t_sk / times[nested]:>16.2f}x" if t_sk else ""
+            print(f"{'raymir, Ray Tune trials, ' + label:<52}{times[nested]:>8.1f}{ratio}")
+        if t_sk is not None:
+            print(f"same best configuration and CV score (to 1e-6): {agree}/{len(combos)}; largest best-score "
+                  f"difference {worst:.1e}")
+
+        print(f"\n(b) growth: layer combination 12345, full grid, {args.folds} folds, in one process")
+        engines = {"libsvm": Engine(max_iter=args.max_iter)}
+        if args.solver == "lssvm":
+            engines["lssvm"] = Engine(solver="lssvm", device="cuda" if torch.cuda.is_available() else "cpu")
+        print(f"{'clips':>6}" + "".join(f"{e + ' s':>12}{'acc':>8}" for e in engines))
+        for n in sizes:
+            idx = first(n, labels)
+            fo = make_folds(labels[idx], kind="classification", n_folds=args.folds, groups=groups[idx])
+            blocks = {str(i + 1): feats[idx, i] for i in range(5)}
+            line = f"{len(idx):>6}"
+            for eng in engines.values():
+                t0 = time.perf_counter()
+                res = grid_search_combos(blocks, {"12345": tuple("12345")}, labels[idx], fo,
+                                         {"12345": grid_points(probe, 160)}, kind="classification", nested=False,
+                                         engine=eng)["12345"]
+                line += f"{time.perf_counter() - t0:>12.1f}{res.cv_mean:>8.3f}"
+            print(line)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from raymir.models import MODELS
 from raymir.pretrain import cached_pretrain
 from raymir.probes.folds import make_folds
 from raymir.report import write_report
-from raymir.search import TaskData, run_probe_trials
+from raymir.search import TaskData, batch_specs, run_probe_trials
 from raymir.session import finish_sweep, flat, log, log_datasets, open_sweep, parent_run
 
 
@@ -122,7 +122,8 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
                                predefined=predefined_folds(sub), seed=cfg.probe.seed)
             tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
         specs = trial_specs(cfg, [t.name for t in probe_tasks])
-        log(f"probing: {len(specs)} Ray Tune trials (tasks {', '.join(t.name for t in probe_tasks)})")
+        n_trials = len(batch_specs(specs, per_trial=cfg.search.combos_per_trial))
+        log(f"probing: {len(specs)} grids in {n_trials} Ray Tune trials (tasks {', '.join(t.name for t in probe_tasks)})")
         rows, errors = run_probe_trials(
             specs, tasks, cfg.probe, tracker, storage_path=sweep.storage, name=f"probes-{tracker.parent_run_id[:12]}",
             cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,

@@ -24,6 +24,7 @@ from raymir.config import (
 )
 from raymir.data.clips import DatasetError
 from raymir.data.datasets import DATASETS
+from raymir.search import batch_specs
 
 
 def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | None = None,
@@ -104,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         elif isinstance(cfg, ArtistTagsConfig):
             print(f"{cfg.name}: ok (models {', '.join(cfg.models)}; probes {', '.join(cfg.probe.tasks)})")
         else:
-            print(f"{cfg.name}: ok ({len(layer_combos.trial_specs(cfg))} probe trials)")
+            specs = layer_combos.trial_specs(cfg)
+            trials = batch_specs(specs, per_trial=cfg.search.combos_per_trial)
+            print(f"{cfg.name}: ok ({len(specs)} probe grids in {len(trials)} Ray Tune trials)")
         return 0
     try:
         result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output,
