@@ -37,6 +37,8 @@ from raymir.probes.folds import make_folds
 from raymir.probes.svm import Engine, grid_points, grid_search_combos
 from raymir.search import TaskData, feature_matrix, run_probe_trials
 
+os.environ.setdefault("PYTHONWARNINGS", "ignore")  # GridSearchCV's worker processes: one warning per capped fit
+
 
 def sklearn_grid(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], probe: ProbeConfig) -> GridSearchCV:
     """Plain GridSearchCV: StandardScaler (or passthrough) + SVC, the same points in raymir's order."""
