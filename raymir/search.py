@@ -4,7 +4,7 @@ Batching matters twice. One Tune trial costs about a second of overhead, one sma
 millisecond, so a trial fits whole grids. And the layer combinations of a batch share their
 kernels: each training set's per-layer Gram matrices are computed once and every combination's
 kernel is a sum of them (``raymir.probes.kernels``). Features go to the object store once
-(``with_parameters``). Each combination writes its full grid as CSV and logs a child MLflow run.
+(``with_parameters``). Each combination writes its full grid as CSV (grid.csv) and logs a child MLflow run.
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def _logged_summary(params: dict, metrics: dict) -> dict:
 
 def _log_combo(tracker: tracking.Tracker, summary: dict, table: list[dict], trial_dir: Path) -> None:
     key = trial_key(summary)
-    grid_csv = trial_dir / f"grid-{summary['layers']}.csv"
+    grid_csv = trial_dir / summary["layers"] / "grid.csv"  # one folder per combination: each run's grid.csv
+    grid_csv.parent.mkdir(parents=True, exist_ok=True)
     with grid_csv.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
