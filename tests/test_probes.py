@@ -169,3 +169,14 @@ def test_grouped_folds_never_split_a_group_and_predefined_folds_win():
     pre = rng.integers(1, 4, 120)
     folds = make_folds(y, kind="classification", n_folds=10, groups=groups, predefined=pre)
     assert len(folds) == 3 and all((pre[f] == pre[f][0]).all() for f in folds)
+
+
+def test_asking_for_a_gpu_where_there_is_none_names_the_setting(monkeypatch):
+    import torch
+
+    from raymir.probes.lssvm import solver_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert solver_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="probe.device"):
+        solver_device("cuda")

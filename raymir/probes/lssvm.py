@@ -54,4 +54,7 @@ def solver_device(device: str) -> str:
     """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; anything else as given."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("probe.device: cuda, but this node sees no GPU (use auto, or give trials "
+                         "search.gpus_per_trial on a cluster with GPUs)")
     return device
