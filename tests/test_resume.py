@@ -99,9 +99,11 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path):
     assert len(keys) == len(set(keys)) == n_trials + 1  # every trial once, plus the pretraining run
     assert all(r.info.status == "FINISHED" for r in children)
     # trials finished before the kill were not fitted again: their result came from their MLflow run
+    # (a Ray Tune trial runs several layer combinations and reports one row per combination)
     last = [json.loads(f.read_text().splitlines()[-1]) for f in (out / "ray").glob("probes-*/*/result.json")]
-    assert len(last) == n_trials
-    resumed = sum(r.get("resumed", 0) for r in last)
+    rows = [row for r in last for row in json.loads(r["rows"])]
+    assert len(rows) == n_trials
+    resumed = sum(row.get("resumed", 0) for row in rows)
     assert done_before <= resumed < n_trials
     print(f"resume after SIGKILL: {resume_s:.1f} s; {resumed} of {n_trials} trials taken from MLflow, "
           f"{n_trials - resumed} fitted")
