@@ -6,8 +6,8 @@ layer features of the random-weights Choi convnet, all 31 layer combinations, th
 (scaler on/off × {linear, rbf × 7 γ} × 4 C = 64 points), libsvm capped at ``--max-iter``
 iterations per fit on both sides. Both sides use every core (GridSearchCV n_jobs=-1; Ray).
 
-    python benchmarks/bench_probes.py [--clips 1000] [--combos 31] [--sizes 250,500,1000,2000] [--solver lssvm]
-                                      [--nested] [--skip-sklearn]
+    python benchmarks/bench_probes.py [--clips 1000] [--combos 31] [--sizes 500,1000,2000,4000,8000]
+                                      [--solver lssvm] [--solver-max-clips 4000] [--nested] [--skip-sklearn]
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ def main() -> None:
     ap.add_argument("--combos", type=int, default=31)
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--max-iter", type=int, default=10_000, help="libsvm iterations per fit (the sweep's default)")
-    ap.add_argument("--sizes", default="250,500,1000", help="clip counts of the growth curve (one combination)")
+    ap.add_argument("--sizes", default="500,1000,2000,4000,8000", help="clip counts of the growth curve")
     ap.add_argument("--solver", default="", help="also time this solver for the growth curve (lssvm)")
+    ap.add_argument("--solver-max-clips", type=int, default=4000,
+                    help="largest growth-curve size for --solver (LS-SVM on a CPU grows as n³)")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--nested", action="store_true", help="also time raymir with nested CV (~5x the fits)")
     args = ap.parse_args()
@@ -88,55 +90,56 @@ def main() -> None:
         print(f"{len(labels)} clips rendered and featurised in {time.perf_counter() - t0:.0f} s; {os.cpu_count()} "
               f"cores; grid: {len(grid_points(probe, 32))} points × {args.folds} folds × {len(combos)} combinations")
 
-        keep = first(args.clips, labels)
-        y, g = labels[keep], groups[keep]
-        folds = make_folds(y, kind="classification", n_folds=args.folds, groups=g)
-        data = TaskData("classification", y, folds, {"random": feats[keep], "convnet": feats[keep]})
+        if combos:  # --combos 0: the growth curve only
+            keep = first(args.clips, labels)
+            y, g = labels[keep], groups[keep]
+            folds = make_folds(y, kind="classification", n_folds=args.folds, groups=g)
+            data = TaskData("classification", y, folds, {"random": feats[keep], "convnet": feats[keep]})
 
-        ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-        uri, art = tracking.resolve_uri(None, tmp / "out")
-        tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
-        specs = [{"task": "genre", "feature": "random", "layers": c} for c in combos]
-        times, rows = {}, {}
-        for nested in (False, True) if args.nested else (False,):
-            p = dataclasses.replace(probe, nested=nested)
-            t0 = time.perf_counter()
-            out, errors = run_probe_trials(specs, {"genre": data}, p, tracker, storage_path=tmp / "ray",
-                                           name=f"bench-{nested}", cpus_per_trial=1, max_concurrent=0, max_failures=0)
-            times[nested] = time.perf_counter() - t0
-            rows[nested] = {r["layers"]: r for r in out}
-            assert not errors, errors
-        ray.shutdown()
+            ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            uri, art = tracking.resolve_uri(None, tmp / "out")
+            tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
+            specs = [{"task": "genre", "feature": "random", "layers": c} for c in combos]
+            times, rows = {}, {}
+            for nested in (False, True) if args.nested else (False,):
+                p = dataclasses.replace(probe, nested=nested)
+                t0 = time.perf_counter()
+                out, errors = run_probe_trials(specs, {"genre": data}, p, tracker, storage_path=tmp / "ray",
+                                               name=f"bench-{nested}", cpus_per_trial=1, max_concurrent=0, max_failures=0)
+                times[nested] = time.perf_counter() - t0
+                rows[nested] = {r["layers"]: r for r in out}
+                assert not errors, errors
+            ray.shutdown()
 
-        t_sk, agree, worst = None, 0, 0.0
-        if not args.skip_sklearn:
-            t0 = time.perf_counter()
-            ref = {c: sklearn_grid(feature_matrix(data, "random", c), y, folds, probe) for c in combos}
-            t_sk = time.perf_counter() - t0
-            for c in combos:
-                r, best = rows[False][c], ref[c].best_index_
-                pts = grid_points(probe, int(r["n_features"]))
-                diff = abs(r["cv_accuracy"] - ref[c].cv_results_["mean_test_score"][best])
-                worst = max(worst, diff)
-                same = pts[best].kernel == r["kernel"] and pts[best].C == r["C"] and pts[best].scaler == r["scaler"] \
-                    and (r["kernel"] == "linear" or pts[best].gamma == r["gamma"])
-                agree += same and diff < 1e-6
-                if not (same and diff < 1e-6):
-                    print(f"  {c}: raymir {r['kernel']} C={r['C']} γ={r['gamma']} scaler={r['scaler']} "
-                          f"{r['cv_accuracy']:.6f} | GridSearchCV {pts[best]} {ref[c].best_score_:.6f}")
+            t_sk, agree, worst = None, 0, 0.0
+            if not args.skip_sklearn:
+                t0 = time.perf_counter()
+                ref = {c: sklearn_grid(feature_matrix(data, "random", c), y, folds, probe) for c in combos}
+                t_sk = time.perf_counter() - t0
+                for c in combos:
+                    r, best = rows[False][c], ref[c].best_index_
+                    pts = grid_points(probe, int(r["n_features"]))
+                    diff = abs(r["cv_accuracy"] - ref[c].cv_results_["mean_test_score"][best])
+                    worst = max(worst, diff)
+                    same = pts[best].kernel == r["kernel"] and pts[best].C == r["C"] and pts[best].scaler == r["scaler"] \
+                        and (r["kernel"] == "linear" or pts[best].gamma == r["gamma"])
+                    agree += same and diff < 1e-6
+                    if not (same and diff < 1e-6):
+                        print(f"  {c}: raymir {r['kernel']} C={r['C']} γ={r['gamma']} scaler={r['scaler']} "
+                              f"{r['cv_accuracy']:.6f} | GridSearchCV {pts[best]} {ref[c].best_score_:.6f}")
 
-        print(f"\n(a) full grid, {len(y)} clips, {len(combos)} layer combinations")
-        print(f"{'method':<52}{'wall s':>8}{'vs GridSearchCV':>17}")
-        if t_sk is not None:
-            print(f"{'scikit-learn GridSearchCV (all cores), plain CV':<52}{t_sk:>8.1f}{1.0:>16.2f}x")
-        for nested, label in ((False, "plain CV"), (True, "plain CV + nested CV")):
-            if nested not in times:
-                continue
-            ratio = f"{t_sk / times[nested]:>16.2f}x" if t_sk else ""
-            print(f"{'raymir, Ray Tune trials, ' + label:<52}{times[nested]:>8.1f}{ratio}")
-        if t_sk is not None:
-            print(f"same best configuration and CV score (to 1e-6): {agree}/{len(combos)}; largest best-score "
-                  f"difference {worst:.1e}")
+            print(f"\n(a) full grid, {len(y)} clips, {len(combos)} layer combinations")
+            print(f"{'method':<52}{'wall s':>8}{'vs GridSearchCV':>17}")
+            if t_sk is not None:
+                print(f"{'scikit-learn GridSearchCV (all cores), plain CV':<52}{t_sk:>8.1f}{1.0:>16.2f}x")
+            for nested, label in ((False, "plain CV"), (True, "plain CV + nested CV")):
+                if nested not in times:
+                    continue
+                ratio = f"{t_sk / times[nested]:>16.2f}x" if t_sk else ""
+                print(f"{'raymir, Ray Tune trials, ' + label:<52}{times[nested]:>8.1f}{ratio}")
+            if t_sk is not None:
+                print(f"same best configuration and CV score (to 1e-6): {agree}/{len(combos)}; largest best-score "
+                      f"difference {worst:.1e}")
 
         print(f"\n(b) growth: layer combination 12345, full grid, {args.folds} folds, in one process")
         engines = {"libsvm": Engine(max_iter=args.max_iter)}
@@ -148,13 +151,16 @@ def main() -> None:
             fo = make_folds(labels[idx], kind="classification", n_folds=args.folds, groups=groups[idx])
             blocks = {str(i + 1): feats[idx, i] for i in range(5)}
             line = f"{len(idx):>6}"
-            for eng in engines.values():
+            for name, eng in engines.items():
+                if name != "libsvm" and len(idx) > args.solver_max_clips:
+                    line += f"{'-':>12}{'-':>8}"
+                    continue
                 t0 = time.perf_counter()
                 res = grid_search_combos(blocks, {"12345": tuple("12345")}, labels[idx], fo,
                                          {"12345": grid_points(probe, 160)}, kind="classification", nested=False,
                                          engine=eng)["12345"]
                 line += f"{time.perf_counter() - t0:>12.1f}{res.cv_mean:>8.3f}"
-            print(line)
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -132,5 +132,5 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
         engines = sorted({r.get("engine", "") for r in rows} - {""})
         log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
         result = finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
-                              unit="trials")
+                              unit="probe_grids")
         return result | {"history": history}

@@ -152,11 +152,11 @@ def train_loop(config: dict) -> None:
             optimizer.zero_grad(set_to_none=True)  # untouched branches keep grad None: Adam skips them
             loss.backward()
             optimizer.step()
-            sums[task][0] += float(loss.detach())
+            sums[task][0] = sums[task][0] + loss.detach()  # stays on the device: no host sync per step
             sums[task][1] += 1
         if epoch not in report_at:
             continue
-        metrics = {"epoch": epoch} | {f"train_loss_{t}": s / n for t, (s, n) in sums.items() if n}
+        metrics = {"epoch": epoch} | {f"train_loss_{t}": float(s) / n for t, (s, n) in sums.items() if n}
         metrics |= _val_losses(net, spec, targets, val_idx, tasks, device, autocast)
         sums = {t: [0.0, 0] for t in tasks}
         history.append(metrics)

@@ -180,6 +180,10 @@ class ProgressLine(tune.Callback):
         self.start = time.time()
         self._last = 0.0
 
+    def setup(self, *args, **info) -> None:
+        # A restored run unpickles this callback: time this driver's part, not the killed one's too.
+        self.start = time.time()
+
     def _print(self, final: bool = False) -> None:
         now = time.time()
         if not final and now - self._last < 2.0:

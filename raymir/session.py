@@ -156,7 +156,7 @@ def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[di
     elapsed = time.time() - run.t_start
     tracking.finish(tracker, tracker.parent_run_id, status="FINISHED" if not errors else "FAILED",
                     metrics={f"n_{unit}": len(rows), "n_failed": len(errors), "wall_s": elapsed})
-    log(f"done in {elapsed:.0f} s: {len(rows)} {unit}, {len(errors)} failed; report: {run.report_dir}")
+    log(f"done in {elapsed:.0f} s: {len(rows)} {unit.replace('_', ' ')}, {len(errors)} failed; report: {run.report_dir}")
     if run.uri == f"sqlite:///{run.out / 'mlflow.db'}":
         log(f"MLflow: python -m raymir ui --output {run.out}   (serves on 127.0.0.1:5000)")
     elif run.uri.startswith(("sqlite:", "file:")):

@@ -103,27 +103,32 @@ def test_over_the_kernel_memory_budget_libsvm_computes_kernels_itself_with_the_s
         np.testing.assert_allclose(tiny[c].nested_scores, full[c].nested_scores, atol=1e-6)
 
 
-def test_lssvm_solves_the_bordered_system_for_every_c_from_one_eigendecomposition():
+@pytest.mark.parametrize("method", ["cholesky", "eigh"])
+def test_lssvm_solves_the_bordered_system_for_every_c(method):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5))
     y = rng.integers(0, 3, 40)
     k = np.exp(-0.2 * ((X[:, None] - X[None]) ** 2).sum(-1))
     train, test = np.arange(30), np.arange(30, 40)
     Cs = (0.5, 8.0)
-    pred = lssvm_predict(k[None][:, train][:, :, train], k[None][:, test][:, :, train], y[train], Cs,
-                         kind="classification", n_classes=3)
-    Y = -np.ones((30, 3))
-    Y[np.arange(30), y[train]] = 1
-    for i, c in enumerate(Cs):  # [0 1ᵀ; 1 K+I/C] [b; α] = [0; Y], solved directly
+
+    def direct(targets, c):  # [0 1ᵀ; 1 K+I/C] [b; α] = [0; Y], solved as one system
         A = np.zeros((31, 31))
         A[0, 1:] = A[1:, 0] = 1
         A[1:, 1:] = k[np.ix_(train, train)] + np.eye(30) / c
-        sol = np.linalg.solve(A, np.vstack([np.zeros((1, 3)), Y]))
-        out = k[np.ix_(test, train)] @ sol[1:] + sol[0]
-        np.testing.assert_array_equal(pred[0, i], out.argmax(1))
-    reg = lssvm_predict(k[None][:, train][:, :, train], k[None][:, test][:, :, train], X[train, 0], (1.0,),
-                        kind="regression")
-    assert reg.shape == (1, 1, 10)
+        sol = np.linalg.solve(A, np.vstack([np.zeros((1, targets.shape[1])), targets]))
+        return k[np.ix_(test, train)] @ sol[1:] + sol[0]
+
+    kt, ks = k[None][:, train][:, :, train], k[None][:, test][:, :, train]
+    pred = lssvm_predict(kt, ks, y[train], Cs, kind="classification", n_classes=3, method=method)
+    Y = -np.ones((30, 3))
+    Y[np.arange(30), y[train]] = 1
+    for i, c in enumerate(Cs):
+        np.testing.assert_array_equal(pred[0, i], direct(Y, c).argmax(1))
+    reg = lssvm_predict(kt, ks, X[train, 0], Cs, kind="regression", method=method)
+    assert reg.shape == (1, 2, 10)
+    for i, c in enumerate(Cs):
+        np.testing.assert_allclose(reg[0, i], direct(X[train, :1], c)[:, 0], rtol=1e-9, atol=1e-9)
 
 
 def test_lssvm_grid_is_close_to_the_exact_svm_on_an_easy_task():
@@ -180,3 +185,24 @@ def test_asking_for_a_gpu_where_there_is_none_names_the_setting(monkeypatch):
     assert solver_device("auto") == "cpu"
     with pytest.raises(ValueError, match="probe.device"):
         solver_device("cuda")
+
+
+def test_a_gamma_listed_twice_is_fitted_once_and_scored_as_gridsearchcv(monkeypatch):
+    """With 32-d features "1/n_features" is γ = 2^-5: both grid points keep their row, from one fit."""
+    import raymir.probes.svm as svm
+
+    X, y = _data("classification", n=60, d=32, seed=3)
+    folds = make_folds(y, kind="classification", n_folds=3, seed=0)
+    points = make_grid(n_features=32, scaler=(True,), kernels=("rbf",), C=(2.0, 8.0),
+                       gammas=(("2^-5", 2**-5), ("2^-9", 2**-9), ("1/n_features", 1 / 32)))
+    calls = []
+    fit = svm._fit_predict
+    monkeypatch.setattr(svm, "_fit_predict", lambda *a, **kw: calls.append(kw["C"]) or fit(*a, **kw))
+    ours = grid_search(X, y, folds, points, kind="classification", nested=False)
+    assert len(calls) == 3 * 4  # folds × (2 C × 2 distinct γ), not 3 × 6
+    ref = _sklearn_grid(X, y, folds, "classification", points)
+    np.testing.assert_allclose(ours.fold_scores.mean(axis=1), ref.cv_results_["mean_test_score"], atol=1e-6)
+    assert ours.best == ref.best_index_
+    dup = [i for i, p in enumerate(points) if p.gamma_name == "1/n_features"]
+    twin = [i for i, p in enumerate(points) if p.gamma_name == "2^-5"]
+    np.testing.assert_array_equal(ours.fold_scores[dup], ours.fold_scores[twin])

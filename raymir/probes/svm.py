@@ -147,15 +147,18 @@ def make_grid(*, n_features: int, scaler: tuple[bool, ...], kernels: tuple[str, 
 
 def _libsvm_scores(k_a: np.ndarray, k_b: np.ndarray, y_train: np.ndarray, C: list[float], *, kind: str,
                    max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """One precomputed kernel, every C: → (test predictions [len(C), m], hit the iteration cap [len(C)])."""
+    """One precomputed kernel, every C: → (test predictions [len(C), m], hit the iteration cap [len(C)]).
+
+    A C listed twice is fitted once: "1/n_features" is one of the 2^k γ when n_features is a power
+    of two (32-d layers), and the two grid points are then the same fit.
+    """
     k_a = np.ascontiguousarray(k_a)
     k_b = np.ascontiguousarray(k_b)
-    preds, capped = [], []
+    fits = {}
     for c in C:
-        pred, cap = _fit_predict(k_a, y_train, k_b, C=c, svr=kind == "regression", max_iter=max_iter)
-        preds.append(pred)
-        capped.append(cap)
-    return np.array(preds), np.array(capped)
+        if c not in fits:
+            fits[c] = _fit_predict(k_a, y_train, k_b, C=c, svr=kind == "regression", max_iter=max_iter)
+    return np.array([fits[c][0] for c in C]), np.array([fits[c][1] for c in C])
 
 
 def _direct_predict(x: np.ndarray, n_train: int, y_train: np.ndarray, p: GridPoint, *, kind: str,
