@@ -206,3 +206,45 @@ def test_a_gamma_listed_twice_is_fitted_once_and_scored_as_gridsearchcv(monkeypa
     dup = [i for i, p in enumerate(points) if p.gamma_name == "1/n_features"]
     twin = [i for i, p in enumerate(points) if p.gamma_name == "2^-5"]
     np.testing.assert_array_equal(ours.fold_scores[dup], ours.fold_scores[twin])
+
+
+def test_kernels_built_as_torch_tensors_equal_the_numpy_ones():
+    """The LS-SVM builds its kernels on its device; the same sums and exp as libsvm's numpy kernels."""
+    from raymir.probes.kernels import block_grams, rbf
+    from raymir.probes.lssvm import on_device
+
+    blocks, _ = _blocks("classification", n=50, seed=4)
+    rows = np.random.default_rng(0).permutation(50)
+    for scaler in (True, False):
+        ref = block_grams(blocks, rows, 40, scaler=scaler)
+        dev = block_grams(blocks, rows, 40, scaler=scaler, to=on_device("cpu"))
+        for combo in (("1",), ("1", "3"), ("1", "2", "3")):
+            lin_ref, lin = ref.linear(combo), dev.linear(combo)
+            np.testing.assert_allclose(lin.numpy(), lin_ref, rtol=1e-12, atol=1e-9)
+            d_ref, d = ref.sqdist(combo, lin_ref), dev.sqdist(combo, lin)
+            assert d.shape == (50, 40) and float(d.min()) >= 0
+            np.testing.assert_allclose(rbf(d, 2**-5).numpy(), rbf(d_ref, 2**-5), rtol=1e-10, atol=1e-12)
+
+
+def test_lssvm_batches_kernels_to_the_memory_budget_and_refuses_beyond_it(monkeypatch):
+    import raymir.probes.svm as svm
+    from raymir.probes.kernels import kernel_bytes
+
+    blocks, y = _blocks("classification", n=60, seed=6)
+    folds = make_folds(y, kind="classification", n_folds=3, seed=0)
+    combos = {"123": ("1", "2", "3")}
+    points = {"123": make_grid(n_features=18, scaler=(True,), kernels=("linear", "rbf"), C=(0.5, 4.0),
+                               gammas=GAMMAS)}
+    kw = dict(kind="classification", nested=False)
+    big = grid_search_combos(blocks, combos, y, folds, points, engine=Engine(solver="lssvm"), **kw)["123"]
+    batches = []
+    solve = svm.lssvm_predict
+    monkeypatch.setattr(svm, "lssvm_predict", lambda ka, *a, **k: batches.append(len(ka)) or solve(ka, *a, **k))
+    tight = kernel_bytes(60, 60, 3 + 4) / 2**30  # the block Grams plus room for about one kernel at a time
+    small = grid_search_combos(blocks, combos, y, folds, points, engine=Engine(solver="lssvm", kernel_memory_gb=tight),
+                               **kw)["123"]
+    assert max(batches) < 4 and sum(batches) == 3 * 4  # 4 kernels (linear + 3 γ) per fold, in smaller batches
+    np.testing.assert_array_equal(small.fold_scores, big.fold_scores)
+    with pytest.raises(ValueError, match=r"probe\.kernel_memory_gb=1e-05.*probe\.solver: libsvm"):
+        grid_search_combos(blocks, combos, y, folds, points, engine=Engine(solver="lssvm", kernel_memory_gb=1e-5),
+                           **kw)

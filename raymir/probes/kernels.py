@@ -8,12 +8,16 @@ per training set, and the linear kernel and the squared distances of any of the 
 
 Rows of every matrix are the training clips followed by the test clips; columns are the
 training clips (the shape libsvm wants for fitting [n_train, n_train] and predicting
-[n_test, n_train] with a precomputed kernel).
+[n_test, n_train] with a precomputed kernel). The matrices are numpy arrays, or torch tensors
+on the solver's device when ``block_grams`` is given ``to`` (the LS-SVM builds its kernels on
+the GPU instead of shipping them there).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,35 +31,45 @@ class BlockGrams:
     grams: {block: [n_rows, n_train]}; sq: {block: [n_rows]} squared norms of the (standardised) rows.
     """
 
-    grams: dict[str, np.ndarray]
-    sq: dict[str, np.ndarray]
+    grams: dict[str, Any]  # numpy arrays or torch tensors
+    sq: dict[str, Any]
     n_train: int
 
-    def linear(self, combo: tuple[str, ...]) -> np.ndarray:
+    def linear(self, combo: tuple[str, ...]) -> Any:
         """Linear kernel of the concatenated blocks ``combo``: → [n_rows, n_train]."""
-        out = self.grams[combo[0]].copy()
+        out = self.grams[combo[0]] * 1.0  # a new matrix (numpy or torch), summed into in place
         for b in combo[1:]:
             out += self.grams[b]
         return out
 
-    def sqdist(self, combo: tuple[str, ...], linear: np.ndarray) -> np.ndarray:
+    def sqdist(self, combo: tuple[str, ...], linear: Any) -> Any:
         """Squared Euclidean distances of ``combo`` from its linear kernel: → [n_rows, n_train] (≥ 0)."""
         sq = sum(self.sq[b] for b in combo)
         d = sq[:, None] + sq[None, : self.n_train] - 2.0 * linear
-        return np.maximum(d, 0.0, out=d)
+        d[d < 0] = 0.0  # rounding can make a tiny distance negative
+        return d
 
 
-def block_grams(blocks: dict[str, np.ndarray], rows: np.ndarray, n_train: int, *, scaler: bool) -> BlockGrams:
+def rbf(dist: Any, gamma: float) -> Any:
+    """exp(-γ·d²) of a distance matrix, numpy array or torch tensor (computed where it lies)."""
+    return np.exp(-gamma * dist) if isinstance(dist, np.ndarray) else (-gamma * dist).exp()
+
+
+def block_grams(blocks: dict[str, np.ndarray], rows: np.ndarray, n_train: int, *, scaler: bool,
+                to: Callable[[np.ndarray], Any] | None = None) -> BlockGrams:
     """Gram matrices of each block for the clips ``rows`` (the first ``n_train`` of them are the training set).
 
     blocks: {name: [n, d_b]}. With ``scaler`` each block is standardised with the training rows'
     mean and standard deviation (ddof 0, zero spread → 1), exactly as scikit-learn's StandardScaler.
+    ``to``: moves each standardised block [n_rows, d_b] where the Grams are computed (a torch device).
     """
     grams, sq = {}, {}
     for name, x in blocks.items():
         x = standardised(x[rows], n_train, scaler=scaler)
+        if to is not None:
+            x = to(x)
         grams[name] = x @ x[:n_train].T
-        sq[name] = np.einsum("ij,ij->i", x, x)
+        sq[name] = np.einsum("ij,ij->i", x, x) if to is None else (x * x).sum(1)
     return BlockGrams(grams, sq, n_train)
 
 

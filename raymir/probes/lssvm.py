@@ -18,6 +18,8 @@ of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -30,13 +32,14 @@ def lssvm_predict(k_train: np.ndarray, k_test: np.ndarray, y_train: np.ndarray, 
                   kind: str, n_classes: int = 0, device: str = "cpu", method: str = "auto") -> np.ndarray:
     """Fit on a batch of kernels for every C, predict the test rows.
 
-    k_train: [b, n, n]; k_test: [b, m, n]; y_train: [n] class ids 0..n_classes-1 or values;
+    k_train: [b, n, n]; k_test: [b, m, n] (arrays, or sequences of b numpy arrays / torch tensors);
+    y_train: [n] class ids 0..n_classes-1 or values;
     method: "cholesky" (per C), "eigh" (per kernel) or "auto" (by the number of C values)
     → predictions [b, len(C), m] (class ids or values).
     """
     dev = torch.device(device)
-    ka = torch.as_tensor(k_train, dtype=torch.float64, device=dev)
-    kb = torch.as_tensor(k_test, dtype=torch.float64, device=dev)
+    ka = torch.stack([torch.as_tensor(k, dtype=torch.float64, device=dev) for k in k_train])
+    kb = torch.stack([torch.as_tensor(k, dtype=torch.float64, device=dev) for k in k_test])
     y = torch.as_tensor(np.asarray(y_train), device=dev)
     if kind == "classification":
         Y = -torch.ones(len(y), n_classes, dtype=torch.float64, device=dev)
@@ -82,6 +85,12 @@ def _eigh_outputs(ka: torch.Tensor, kb: torch.Tensor, Y: torch.Tensor, C: tuple[
     bias = sy / s1[..., None]  # [b, c, k]
     coef = w[..., None] * (qy[:, None] - q1[:, None, :, None] * bias[:, :, None, :])  # Qᵀα: [b, c, n, k]
     return torch.einsum("bmn,bcnk->bcmk", proj, coef) + bias[:, :, None, :]  # [b, c, m, k]
+
+
+def on_device(device: str) -> Callable[[np.ndarray], torch.Tensor]:
+    """A float64 numpy array → the same as a torch tensor on ``device`` (where kernels are built)."""
+    dev = torch.device(device)
+    return lambda x: torch.as_tensor(x, dtype=torch.float64, device=dev)
 
 
 def solver_device(device: str) -> str:

@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC, SVR
 
-from raymir.probes.kernels import BlockGrams, block_grams, kernel_bytes, standardised
-from raymir.probes.lssvm import lssvm_predict, solver_device
+from raymir.probes.kernels import BYTES, BlockGrams, block_grams, kernel_bytes, rbf, standardised
+from raymir.probes.lssvm import lssvm_predict, on_device, solver_device
 
 try:  # libsvm as scikit-learn calls it, without its per-call validation (~80% of a small fit's time)
     from sklearn.svm import _libsvm
@@ -201,7 +201,16 @@ def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]],
     bounds = n_train + np.cumsum([0] + [len(t) for t in tests])
     y_train = y[train]
     used = sorted({b for c in combos.values() for b in c})
-    precompute = kernel_bytes(len(rows), n_train, len(used)) <= engine.kernel_memory_gb * 2**30
+    budget = engine.kernel_memory_gb * 2**30
+    need = kernel_bytes(len(rows), n_train, len(used))
+    precompute = need <= budget
+    lssvm = engine.solver == "lssvm"
+    if lssvm and not precompute:  # it has no kernel-free path: say so instead of running out of memory
+        raise ValueError(f"probe.solver: lssvm needs {need / 2**30:.1f} GB of kernels for {len(rows)} clips, over "
+                         f"probe.kernel_memory_gb={engine.kernel_memory_gb:g}: raise it (memory permitting) or use "
+                         "probe.solver: libsvm, which computes kernel rows on the fly")
+    # LS-SVM kernels solved together: each needs itself, a stacked copy and two factorisation buffers
+    per_batch = max(1, int((budget - need) // (4 * len(rows) * n_train * BYTES)))
     scores = {c: np.empty((len(tests), len(points[c]))) for c in combos}
     capped = {c: np.zeros(len(points[c]), dtype=bool) for c in combos}
 
@@ -215,8 +224,9 @@ def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]],
         elif not scaler and raw is not None:
             grams = BlockGrams({b: raw.grams[b][np.ix_(rows, train)] for b in used},
                                {b: raw.sq[b][rows] for b in used}, n_train)
-        else:
-            grams = block_grams({b: blocks[b] for b in used}, rows, n_train, scaler=scaler)
+        else:  # the LS-SVM's on its device (GPU), libsvm's in numpy
+            grams = block_grams({b: blocks[b] for b in used}, rows, n_train, scaler=scaler,
+                                to=on_device(engine.device) if lssvm else None)
         for combo, parts in combos.items():
             # points sharing (kernel, γ) share one kernel matrix: build it once, fit every C on it
             groups: dict[tuple, list[int]] = {}
@@ -235,16 +245,23 @@ def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]],
                 continue
             lin = grams.linear(parts)
             dist = grams.sqdist(parts, lin) if any(k == "rbf" for k, _ in groups) else None
-            kernels = [lin if kernel == "linear" else np.exp(-gamma * dist) for kernel, gamma in groups]
-            if engine.solver == "lssvm":
+
+            def kernel(key: tuple, lin=lin, dist=dist):  # built when needed: one RBF kernel in memory at a time
+                return lin if key[0] == "linear" else rbf(dist, key[1])
+
+            if lssvm:
                 Cs = sorted({points[combo][i].C for members in groups.values() for i in members})
-                pred = lssvm_predict(np.stack([k[:n_train] for k in kernels]), np.stack([k[n_train:] for k in kernels]),
-                                     y_train, tuple(Cs), kind=kind, n_classes=n_classes, device=engine.device)
-                for g, members in enumerate(groups.values()):
-                    for i in members:
-                        record(combo, i, pred[g, Cs.index(points[combo][i].C)])
+                keys = list(groups)
+                for lo in range(0, len(keys), per_batch):
+                    ks = [kernel(key) for key in keys[lo:lo + per_batch]]
+                    pred = lssvm_predict([k[:n_train] for k in ks], [k[n_train:] for k in ks], y_train, tuple(Cs),
+                                         kind=kind, n_classes=n_classes, device=engine.device)
+                    for g, key in enumerate(keys[lo:lo + per_batch]):
+                        for i in groups[key]:
+                            record(combo, i, pred[g, Cs.index(points[combo][i].C)])
                 continue
-            for k, members in zip(kernels, groups.values(), strict=True):
+            for key, members in groups.items():
+                k = kernel(key)
                 preds, caps = _libsvm_scores(k[:n_train], k[n_train:], y_train, [points[combo][i].C for i in members],
                                              kind=kind, max_iter=engine.max_iter)
                 for i, pred, cap in zip(members, preds, caps, strict=True):
@@ -279,7 +296,7 @@ def grid_search_combos(blocks: dict[str, np.ndarray], combos: dict[str, tuple[st
     capped = {c: np.zeros((len(points[c]), k), dtype=bool) for c in combos}
     used = sorted({b for c in combos.values() for b in c})
     raw = None  # unscaled Grams are the same for every training set: once, if they fit beside the kernels
-    if any(not p.scaler for c in combos for p in points[c]) and \
+    if engine.solver == "libsvm" and any(not p.scaler for c in combos for p in points[c]) and \
             kernel_bytes(n, n, 2 * len(used)) <= engine.kernel_memory_gb * 2**30:
         raw = block_grams({b: blocks[b] for b in used}, all_idx, n, scaler=False)
     run = dict(kind=kind, engine=engine, n_classes=n_classes, raw=raw)
