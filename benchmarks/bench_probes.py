@@ -1,5 +1,7 @@
 """The Choi probe grid: raymir vs plain scikit-learn GridSearchCV over the same grid, folds and
-features, in the same run; then how raymir's time grows with the number of clips.
+features, in the same run; then how raymir's time grows with the number of clips; with
+``--solver lssvm``, the whole grid with the LS-SVM (on a GPU when one is visible: 8.7k clips,
+UrbanSound8K's size).
 
 Features: the genre task of the synthetic corpus (``--clips`` clips, grouped 10-fold CV), pooled
 layer features of the random-weights Choi convnet, all 31 layer combinations, the full grid
@@ -7,7 +9,8 @@ layer features of the random-weights Choi convnet, all 31 layer combinations, th
 iterations per fit on both sides. Both sides use every core (GridSearchCV n_jobs=-1; Ray).
 
     python benchmarks/bench_probes.py [--clips 1000] [--combos 31] [--sizes 500,1000,2000,4000,8000]
-                                      [--solver lssvm] [--solver-max-clips 4000] [--nested] [--skip-sklearn]
+                                      [--solver lssvm] [--solver-max-clips 4000] [--solver-full-clips N]
+                                      [--nested] [--skip-sklearn]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from raymir.data.synthetic import SyntheticParams, load_synthetic
 from raymir.extract import layer_features
 from raymir.models.choi2017 import Choi2017
 from raymir.probes.folds import make_folds
+from raymir.probes.lssvm import lssvm_predict
 from raymir.probes.svm import Engine, grid_points, grid_search_combos
 from raymir.search import TaskData, feature_matrix, run_probe_trials
 
@@ -77,16 +81,21 @@ def main() -> None:
     ap.add_argument("--solver", default="", help="also time this solver for the growth curve (lssvm)")
     ap.add_argument("--solver-max-clips", type=int, default=4000,
                     help="largest growth-curve size for --solver (LS-SVM on a CPU grows as n³)")
+    ap.add_argument("--solver-full-clips", type=int, default=-1,
+                    help="(c) the full grid with --solver at this many clips (default: 8700 on a GPU, 1000 on CPU; 0: skip)")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--nested", action="store_true", help="also time raymir with nested CV (~5x the fits)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    full_n = 0 if not args.solver else args.solver_full_clips if args.solver_full_clips >= 0 else \
+        8700 if device == "cuda" else 1000
     probe = ProbeConfig(folds=args.folds, nested=False, max_iter=args.max_iter)
     combos = all_layer_combos()[: args.combos]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        feats, labels, groups = genre_features(max([args.clips, *sizes]), tmp)
+        feats, labels, groups = genre_features(max([args.clips if combos else 0, full_n, *sizes]), tmp)
         print(f"{len(labels)} clips rendered and featurised in {time.perf_counter() - t0:.0f} s; {os.cpu_count()} "
               f"cores; grid: {len(grid_points(probe, 32))} points × {args.folds} folds × {len(combos)} combinations")
 
@@ -144,7 +153,10 @@ def main() -> None:
         print(f"\n(b) growth: layer combination 12345, full grid, {args.folds} folds, in one process")
         engines = {"libsvm": Engine(max_iter=args.max_iter)}
         if args.solver == "lssvm":
-            engines["lssvm"] = Engine(solver="lssvm", device="cuda" if torch.cuda.is_available() else "cpu")
+            engines["lssvm"] = Engine(solver="lssvm", device=device, kernel_memory_gb=64.0 if device == "cuda" else 8.0)
+            # torch's one-off start-up (linear-algebra libraries, CUDA context) is not the solver's time
+            lssvm_predict(np.eye(4)[None], np.eye(4)[None, :1], np.arange(4) % 2, (1.0,), kind="classification",
+                          n_classes=2, device=device)
         print(f"{'clips':>6}" + "".join(f"{e + ' s':>12}{'acc':>8}" for e in engines))
         for n in sizes:
             idx = first(n, labels)
@@ -161,6 +173,25 @@ def main() -> None:
                                          engine=eng)["12345"]
                 line += f"{time.perf_counter() - t0:>12.1f}{res.cv_mean:>8.3f}"
             print(line, flush=True)
+
+
+        if full_n:
+            idx = first(full_n, labels)
+            fo = make_folds(labels[idx], kind="classification", n_folds=args.folds, groups=groups[idx])
+            blocks = {str(i + 1): feats[idx, i] for i in range(5)}
+            every = all_layer_combos()
+            t0 = time.perf_counter()
+            res = grid_search_combos(blocks, {c: tuple(c) for c in every}, labels[idx], fo,
+                                     {c: grid_points(probe, 32 * len(c)) for c in every}, kind="classification",
+                                     nested=False, engine=engines["lssvm"])
+            wall = time.perf_counter() - t0
+            best = np.mean([r.cv_mean for r in res.values()])
+            print(f"\n(c) full grid with {args.solver} on {device}: {len(idx)} clips, {len(every)} combinations × "
+                  f"{len(grid_points(probe, 32))} points × {args.folds} folds in one process: {wall:.1f} s; "
+                  f"mean best CV accuracy {best:.3f}", flush=True)
+            if combos and full_n == args.clips and len(combos) == len(every):
+                print(f"    libsvm (a) on the same clips: mean best CV accuracy "
+                      f"{np.mean([rows[False][c]['cv_accuracy'] for c in every]):.3f}")
 
 
 if __name__ == "__main__":
