@@ -20,11 +20,13 @@ import dataclasses
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import ray
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -41,8 +43,6 @@ from raymir.probes.lssvm import lssvm_predict
 from raymir.probes.svm import Engine, grid_points, grid_search_combos
 from raymir.search import TaskData, feature_matrix, run_probe_trials
 
-os.environ.setdefault("PYTHONWARNINGS", "ignore")  # GridSearchCV's worker processes: one warning per capped fit
-
 
 def sklearn_grid(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], probe: ProbeConfig) -> GridSearchCV:
     """Plain GridSearchCV: StandardScaler (or passthrough) + SVC, the same points in raymir's order."""
@@ -53,7 +53,9 @@ def sklearn_grid(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], probe: P
             | ({"svm__gamma": [p.gamma]} if p.kernel == "rbf" else {}) for p in grid_points(probe, X.shape[1])]
     gs = GridSearchCV(Pipeline([("sc", StandardScaler()), ("svm", SVC(max_iter=probe.max_iter))]), grid,
                       cv=PredefinedSplit(test_fold), n_jobs=-1, refit=False)
-    return gs.fit(X, y)
+    with warnings.catch_warnings():  # scikit-learn hands the caller's filters to its worker processes
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gs.fit(X, y)
 
 
 def genre_features(n_clips: int, cache_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
