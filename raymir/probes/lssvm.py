@@ -18,7 +18,7 @@ of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ import torch
 EIGH_AT_C = 10
 
 
-def lssvm_predict(k_train: np.ndarray, k_test: np.ndarray, y_train: np.ndarray, C: tuple[float, ...], *,
+def lssvm_predict(k_train: np.ndarray | Sequence, k_test: np.ndarray | Sequence, y_train: np.ndarray, C: tuple[float, ...], *,
                   kind: str, n_classes: int = 0, device: str = "cpu", method: str = "auto") -> np.ndarray:
     """Fit on a batch of kernels for every C, predict the test rows.
 
