@@ -76,3 +76,17 @@ def test_a_dead_worker_restarts_the_run_from_its_last_checkpoint(ray_session, tm
     ids = {a["actor_id"] for a in list_actors(filters=[("class_name", "=", "RayTrainWorker")], limit=1000)
            if a["pid"] == killed or a["state"] == "DEAD"}
     assert len(ids) >= 3
+
+
+@pytest.mark.slow  # torch.compile's one-off code generation: ~40 s on 2 CPU cores
+def test_compiled_training_with_loader_processes_checkpoints_a_plain_model(ray_session, tmp_path):
+    from raymir.models.choi2017 import Choi2017
+
+    params = SyntheticParams(duration=2.0, source_artists_per_genre=2, source_tracks_per_artist=2)
+    source = load_synthetic(params, sr=12000, cache_root=tmp_path / "cache", names=("source",))["source"]
+    res = pretrain(source.path, source, model="choi2017", label="tags", mel=MelParams(), epochs=1, batch_size=4,
+                   lr=1e-3, num_workers=1, use_gpu=False, cpus_per_worker=1.0, val_fraction=0.25, seed=0,
+                   storage_path=tmp_path / "ray", name="compiled", loader_workers=1, compile=True)
+    assert [h["epoch"] for h in res.history] == [0] and 0.0 <= res.history[0]["val_roc_auc"] <= 1.0
+    plain = Choi2017(source.labels["tags"].shape[1])
+    plain.load_state_dict(res.state_dict)  # strict: the compiled run kept the plain model's parameter names
