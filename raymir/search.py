@@ -98,20 +98,18 @@ def run_probes(spec: dict, data: TaskData, probe: ProbeConfig) -> list[tuple[dic
     """
     blocks: dict[str, np.ndarray] = {}
     combos: dict[str, tuple[str, ...]] = {}
-    points = {}
+    n_features: dict[str, int] = {}
     for layers in spec["combos"]:
         parts = feature_blocks(data, spec["feature"], layers)
         blocks |= parts
         combos[layers] = tuple(parts)
-        points[layers] = grid_points(probe, sum(b.shape[1] for b in parts.values()))
+        n_features[layers] = sum(b.shape[1] for b in parts.values())
+    points = {layers: grid_points(probe, d) for layers, d in n_features.items()}
     results = grid_search_combos(blocks, combos, data.labels, data.folds, points, kind=data.kind,
                                  nested=probe.nested, engine=engine_for(probe))
-    out = []
-    for layers, res in results.items():
-        one = {"task": spec["task"], "feature": spec["feature"], "layers": layers,
-               "n_features": sum(blocks[b].shape[1] for b in combos[layers])}
-        out.append((_summary(one, res, data.kind), res.table()))
-    return out
+    return [(_summary({"task": spec["task"], "feature": spec["feature"], "layers": layers,
+                       "n_features": n_features[layers]}, res, data.kind), res.table())
+            for layers, res in results.items()]
 
 
 def run_probe(spec: dict, data: TaskData, probe: ProbeConfig) -> tuple[dict, list[dict]]:
@@ -147,10 +145,10 @@ def _log_combo(tracker: tracking.Tracker, summary: dict, table: list[dict], tria
 
 def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
     spec = config["spec"]
+    one = {layers: {"task": spec["task"], "feature": spec["feature"], "layers": layers} for layers in spec["combos"]}
     rows, todo = [], []
-    for layers in spec["combos"]:
-        one = {"task": spec["task"], "feature": spec["feature"], "layers": layers}
-        done = tracking.finished_child(tracker, trial_key(one)) if tracker.resumed else None
+    for layers, combo in one.items():
+        done = tracking.finished_child(tracker, trial_key(combo)) if tracker.resumed else None
         if done is not None:  # finished before the sweep was interrupted: keep it, don't fit it again
             rows.append(_logged_summary(*done))
         else:
@@ -160,8 +158,8 @@ def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig
             results = run_probes(spec | {"combos": todo}, tasks[spec["task"]], probe)
         except Exception as exc:  # recorded in MLflow as failed child runs, then Tune retries or reports it
             for layers in todo:
-                key = trial_key(spec | {"layers": layers})
-                tracking.log_trial(tracker, key, name=key.replace("/", " "), params=spec | {"layers": layers},
+                key = trial_key(one[layers])
+                tracking.log_trial(tracker, key, name=key.replace("/", " "), params=one[layers],
                                    metrics={}, status="FAILED", error=f"{type(exc).__name__}: {exc}")
             raise
         trial_dir = Path(tune.get_context().get_trial_dir())

@@ -190,7 +190,7 @@ def check_pretrain(pt, mel) -> list[str]:
         p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
     if pt.precision not in ("auto", "bf16", "fp32"):
         p.append(f"pretrain.precision: must be auto, bf16 or fp32, got {pt.precision!r}")
-    if getattr(pt, "loader_workers", 0) < 0:
+    if pt.loader_workers < 0:
         p.append(f"pretrain.loader_workers: must be ≥ 0, got {pt.loader_workers}")
     if pt.lr <= 0:
         p.append(f"pretrain.lr: must be > 0, got {pt.lr}")
