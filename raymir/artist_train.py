@@ -40,6 +40,7 @@ class ArtistTrainConfig:
     use_gpu: bool = False
     cpus_per_worker: float = 1.0
     precision: str = "auto"
+    compile: bool = False  # torch.compile the model (pays a compile time once per job)
     reports: int = 4
     seed: int = 0
 
@@ -52,7 +53,7 @@ def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndar
 
 
 def _crops(spec: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device) -> torch.Tensor:
-    return random_crops(spec, idx, CROP_FRAMES, rng)[:, 0].to(device)  # [B, n_mels, frames]
+    return trainjob.to_device(random_crops(spec, idx, CROP_FRAMES, rng)[:, 0], device)  # [B, n_mels, frames]
 
 
 def train_loop(config: dict) -> None:
@@ -74,6 +75,8 @@ def train_loop(config: dict) -> None:
     start_epoch, history, _ = trainjob.restore(model, optimizer)
     device = ray.train.torch.get_device()
     autocast = trainjob.autocast_dtype(config["precision"], device)
+    if config["compile"]:
+        model.compile()  # in place, so the state_dict keeps its names (checkpoints load into a plain model)
     model = ray.train.torch.prepare_model(model)
     net = model.module if hasattr(model, "module") else model
     B, epochs = config["batch_size"], config["epochs"]
@@ -91,7 +94,8 @@ def train_loop(config: dict) -> None:
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 if basic:
                     logits = model(_crops(spec, train[pos_in_train], local, device))
-                    loss = torch.nn.functional.cross_entropy(logits.float(), torch.from_numpy(label[pos_in_train]).to(device))
+                    target = trainjob.to_device(torch.from_numpy(label[pos_in_train]), device)
+                    loss = torch.nn.functional.cross_entropy(logits.float(), target)
                 else:
                     p, n = sample_triplets(label, pos_in_train, local, n_negatives=config["n_negatives"])
                     idx = np.concatenate([pos_in_train, p, n.ravel()])

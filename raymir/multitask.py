@@ -46,6 +46,7 @@ class TrainConfig:
     cpus_per_worker: float = 1.0
     precision: str = "auto"  # auto: bf16 autocast where the hardware has native bf16 | bf16 | fp32
     channels_last: bool = True
+    compile: bool = False  # torch.compile each stem and branch (pays a compile time once per job)
     reports: int = 4  # metric reports (and checkpoints) per job
     seed: int = 0
 
@@ -121,6 +122,10 @@ def train_loop(config: dict) -> None:
     autocast = trainjob.autocast_dtype(config["precision"], device)
     if config["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
+    if config["compile"]:  # block by block, in place: one graph per block and mode, whichever task a step
+        # trains (a whole-model graph would recompile per task), and the state_dict keeps its names
+        for block in (*([model.stem] if model.shared else model.stems.values()), *model.branches.values()):
+            block.compile()
     # Only the sampled task's branch runs in a step, so DDP must tolerate unused parameters.
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
     net = model.module if hasattr(model, "module") else model
@@ -142,10 +147,10 @@ def train_loop(config: dict) -> None:
             task = epoch_task if config["task_sampling"] == "epoch" else tasks[shared_rng.integers(len(tasks))]
             lo = (b * world + rank) * B
             idx = perm[lo:lo + B] if lo < len(perm) else perm[:B]
-            x = random_crops(spec, idx, CROP_FRAMES, crop_rng).to(device)
+            x = trainjob.to_device(random_crops(spec, idx, CROP_FRAMES, crop_rng), device)
             if config["channels_last"]:
                 x = x.contiguous(memory_format=torch.channels_last)
-            tgt = torch.from_numpy(targets[task][idx]).to(device)
+            tgt = trainjob.to_device(torch.from_numpy(targets[task][idx]), device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = model(x, task)
             loss = soft_cross_entropy(logits.float(), tgt)

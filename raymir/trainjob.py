@@ -28,6 +28,14 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host batch on ``device``. To a GPU it goes from pinned pages without blocking, so the host
+    cuts the next batch while the device still trains on this one."""
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
 def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, list[dict], dict]:
     """Load the job's latest checkpoint, if any (after a worker failure or a re-run of the same job name).
 

@@ -37,3 +37,13 @@ def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp
     scores = retrieval_scores(np.concatenate([feats[held], feats[~held][:8]]),
                               np.concatenate([artists[held], artists[~held][:8]]), k=3)
     assert scores["map"] > chance_map(np.concatenate([artists[held], artists[~held][:8]])) + 0.2
+
+
+@pytest.mark.slow  # torch.compile's one-off code generation: ~30-60 s on 2 CPU cores
+def test_compiled_basic_training_checkpoints_a_plain_model(ray_session, tmp_path):
+    d, spec, _, train = _inputs(tmp_path)
+    cfg = ArtistTrainConfig(epochs=2, batch_size=8, reports=1, compile=True)
+    model = train_artist_model(d, mode="basic", train_idx=train, train=cfg, storage_path=tmp_path / "ray",
+                               name="park-compiled")
+    assert [h["epoch"] for h in model.history] == [1] and np.isfinite(model.history[0]["train_loss"])
+    Park2017(model.n_artists).load_state_dict(model.state_dict)  # strict: compiling kept the parameter names

@@ -1,9 +1,11 @@
 """The multi-task Ray Train job: trains, checkpoints, resumes, embeds and scores the transfer."""
 
 import numpy as np
+import pytest
 
-from raymir.multitask import TrainConfig, prepare_inputs, train_source
-from raymir.transfer import TransferConfig, transfer_splits
+from raymir.models.kim2018 import KimNet
+from raymir.multitask import CROP_FRAMES, TrainConfig, prepare_inputs, train_source
+from raymir.transfer import TransferConfig, embed_tracks, transfer_splits
 
 
 def test_job_resumes_from_its_checkpoint(ray_session, tmp_path):
@@ -29,3 +31,22 @@ def test_job_resumes_from_its_checkpoint(ray_session, tmp_path):
     second = train_source(inputs, train=TrainConfig(epochs=2, batch_size=8, reports=4), **common)
     assert [h["epoch"] for h in second.history] == [0, 1, 2, 3]
     assert second.history[:2] == first.history
+
+
+@pytest.mark.slow  # torch.compile's one-off code generation for each block and mode: ~1-2 min on 2 CPU cores
+def test_compiled_job_checkpoints_a_plain_net_with_the_same_embeddings(ray_session, tmp_path):
+    rng = np.random.default_rng(1)
+    n = 16
+    genre = np.arange(n) % 2
+    spec = rng.normal(0, 10, (n, 128, 60)).astype(np.float32) + genre[:, None, None] * 5.0
+    splits = transfer_splits(genre, np.arange(n) // 2, val_fraction=0.25, seed=0)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    prepare_inputs(inputs, spec=spec, targets={"g": np.eye(2, dtype=np.float32)[genre]}, genre=genre, splits=splits)
+    res = train_source(inputs, tasks=["g"], shared=False, width=0.5, train=TrainConfig(
+        epochs=1, batch_size=8, reports=1, precision="fp32", compile=True), transfer=TransferConfig(hidden=8, epochs=1),
+        storage_path=tmp_path / "ray", name="kim-compiled")
+    plain = KimNet({"g": 2}, shared=False, width=0.5)
+    plain.load_state_dict(res.state_dict)  # strict: compiling block by block kept the parameter names
+    again = embed_tracks(plain, spec, frames=CROP_FRAMES)
+    np.testing.assert_allclose(again, res.embeddings.astype(np.float32), rtol=1e-2, atol=1e-2)  # stored float16

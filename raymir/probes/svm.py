@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,6 +189,64 @@ def engine_for(probe) -> Engine:
                   max_iter=probe.max_iter)
 
 
+Fit = tuple[int, np.ndarray, bool]  # (grid point index, predictions of the test rows [m], hit the iteration cap)
+KernelOf = Callable[[tuple], np.ndarray]  # (kernel, γ) → kernel [n_rows, n_train] (numpy, or torch for the LS-SVM)
+
+
+def _kernel_groups(points: list[GridPoint], scaler: bool) -> dict[tuple, list[int]]:
+    """Indices of the ``scaler`` grid points by (kernel, γ): the points that share one kernel matrix."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(points):
+        if p.scaler == scaler:
+            groups.setdefault((p.kernel, p.gamma), []).append(i)
+    return groups
+
+
+def _kernels(grams: BlockGrams, parts: tuple[str, ...], groups: dict[tuple, list[int]]) -> KernelOf:
+    """→ kernel(key): the [n_rows, n_train] kernel of one (kernel, γ) group of combination ``parts``.
+
+    Built when asked for, so one RBF kernel at a time is in memory beside the linear one and the distances.
+    """
+    lin = grams.linear(parts)
+    dist = grams.sqdist(parts, lin) if any(k == "rbf" for k, _ in groups) else None
+    return lambda key: lin if key[0] == "linear" else rbf(dist, key[1])
+
+
+def _fits_libsvm(kernel: KernelOf, groups: dict[tuple, list[int]], points: list[GridPoint], y_train: np.ndarray, *,
+                 kind: str, engine: Engine) -> Iterator[Fit]:
+    """libsvm on precomputed kernels: each kernel built once and fitted for every C of its group."""
+    n_train = len(y_train)
+    for key, members in groups.items():
+        k = kernel(key)
+        preds, caps = _libsvm_scores(k[:n_train], k[n_train:], y_train, [points[i].C for i in members], kind=kind,
+                                     max_iter=engine.max_iter)
+        yield from zip(members, preds, caps, strict=True)
+
+
+def _fits_lssvm(kernel: KernelOf, groups: dict[tuple, list[int]], points: list[GridPoint], y_train: np.ndarray, *,
+                kind: str, engine: Engine, n_classes: int, per_batch: int) -> Iterator[Fit]:
+    """The LS-SVM on its device: ``per_batch`` kernels solved together, every C of the grid at once."""
+    n_train = len(y_train)
+    Cs = sorted({points[i].C for members in groups.values() for i in members})
+    keys = list(groups)
+    for lo in range(0, len(keys), per_batch):
+        ks = [kernel(key) for key in keys[lo:lo + per_batch]]
+        pred = lssvm_predict([k[:n_train] for k in ks], [k[n_train:] for k in ks], y_train, tuple(Cs), kind=kind,
+                             n_classes=n_classes, device=engine.device)
+        for g, key in enumerate(keys[lo:lo + per_batch]):
+            for i in groups[key]:
+                yield i, pred[g, Cs.index(points[i].C)], False
+
+
+def _fits_on_the_fly(x: np.ndarray, groups: dict[tuple, list[int]], points: list[GridPoint], y_train: np.ndarray, *,
+                     kind: str, engine: Engine) -> Iterator[Fit]:
+    """libsvm computing kernel rows itself (over the memory budget): x [n_rows, d], training rows first."""
+    for members in groups.values():
+        for i in members:
+            pred, cap = _direct_predict(x, len(y_train), y_train, points[i], kind=kind, max_iter=engine.max_iter)
+            yield i, pred, cap
+
+
 def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]], points: dict[str, list[GridPoint]],
               y: np.ndarray, train: np.ndarray, tests: list[np.ndarray], *, kind: str, engine: Engine,
               n_classes: int, raw: BlockGrams | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
@@ -198,7 +257,7 @@ def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]],
     """
     rows = np.concatenate([train, *tests])
     n_train = len(train)
-    bounds = n_train + np.cumsum([0] + [len(t) for t in tests])
+    bounds = np.cumsum([0] + [len(t) for t in tests])  # test set j: predictions[bounds[j]:bounds[j + 1]]
     y_train = y[train]
     used = sorted({b for c in combos.values() for b in c})
     budget = engine.kernel_memory_gb * 2**30
@@ -213,10 +272,7 @@ def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]],
     per_batch = max(1, int((budget - need) // (4 * len(rows) * n_train * BYTES)))
     scores = {c: np.empty((len(tests), len(points[c]))) for c in combos}
     capped = {c: np.zeros(len(points[c]), dtype=bool) for c in combos}
-
-    def record(combo: str, i: int, pred: np.ndarray) -> None:
-        for j in range(len(tests)):
-            scores[combo][j, i] = score(y[tests[j]], pred[bounds[j] - n_train:bounds[j + 1] - n_train], kind=kind)
+    run = dict(kind=kind, engine=engine)
 
     for scaler in sorted({p.scaler for c in combos for p in points[c]}, reverse=True):
         if not precompute:
@@ -228,45 +284,21 @@ def _evaluate(blocks: dict[str, np.ndarray], combos: dict[str, tuple[str, ...]],
             grams = block_grams({b: blocks[b] for b in used}, rows, n_train, scaler=scaler,
                                 to=on_device(engine.device) if lssvm else None)
         for combo, parts in combos.items():
-            # points sharing (kernel, γ) share one kernel matrix: build it once, fit every C on it
-            groups: dict[tuple, list[int]] = {}
-            for i, p in enumerate(points[combo]):
-                if p.scaler == scaler:
-                    groups.setdefault((p.kernel, p.gamma), []).append(i)
+            groups = _kernel_groups(points[combo], scaler)
             if not groups:
                 continue
             if not precompute:
                 x = standardised(np.concatenate([blocks[b][rows] for b in parts], axis=1), n_train, scaler=scaler)
-                for members in groups.values():
-                    for i in members:
-                        pred, capped[combo][i] = _direct_predict(x, n_train, y_train, points[combo][i], kind=kind,
-                                                                 max_iter=engine.max_iter)
-                        record(combo, i, pred)
-                continue
-            lin = grams.linear(parts)
-            dist = grams.sqdist(parts, lin) if any(k == "rbf" for k, _ in groups) else None
-
-            def kernel(key: tuple, lin=lin, dist=dist):  # built when needed: one RBF kernel in memory at a time
-                return lin if key[0] == "linear" else rbf(dist, key[1])
-
-            if lssvm:
-                Cs = sorted({points[combo][i].C for members in groups.values() for i in members})
-                keys = list(groups)
-                for lo in range(0, len(keys), per_batch):
-                    ks = [kernel(key) for key in keys[lo:lo + per_batch]]
-                    pred = lssvm_predict([k[:n_train] for k in ks], [k[n_train:] for k in ks], y_train, tuple(Cs),
-                                         kind=kind, n_classes=n_classes, device=engine.device)
-                    for g, key in enumerate(keys[lo:lo + per_batch]):
-                        for i in groups[key]:
-                            record(combo, i, pred[g, Cs.index(points[combo][i].C)])
-                continue
-            for key, members in groups.items():
-                k = kernel(key)
-                preds, caps = _libsvm_scores(k[:n_train], k[n_train:], y_train, [points[combo][i].C for i in members],
-                                             kind=kind, max_iter=engine.max_iter)
-                for i, pred, cap in zip(members, preds, caps, strict=True):
-                    capped[combo][i] = cap
-                    record(combo, i, pred)
+                fits = _fits_on_the_fly(x, groups, points[combo], y_train, **run)
+            elif lssvm:
+                fits = _fits_lssvm(_kernels(grams, parts, groups), groups, points[combo], y_train, **run,
+                                   n_classes=n_classes, per_batch=per_batch)
+            else:
+                fits = _fits_libsvm(_kernels(grams, parts, groups), groups, points[combo], y_train, **run)
+            for i, pred, cap in fits:
+                capped[combo][i] = cap
+                for j, test in enumerate(tests):
+                    scores[combo][j, i] = score(y[test], pred[bounds[j]:bounds[j + 1]], kind=kind)
     return scores, capped, precompute
 
 
