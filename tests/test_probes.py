@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
+from raymir.probes import lssvm
 from raymir.probes.folds import make_folds
 from raymir.probes.lssvm import lssvm_predict
 from raymir.probes.svm import Engine, grid_search, grid_search_combos, make_grid
@@ -103,8 +105,8 @@ def test_over_the_kernel_memory_budget_libsvm_computes_kernels_itself_with_the_s
         np.testing.assert_allclose(tiny[c].nested_scores, full[c].nested_scores, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["cholesky", "eigh"])
-def test_lssvm_solves_the_bordered_system_for_every_c(method):
+@pytest.mark.parametrize("method,precision", [("cholesky", "mixed"), ("cholesky", "fp64"), ("eigh", "auto")])
+def test_lssvm_solves_the_bordered_system_for_every_c(method, precision):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5))
     y = rng.integers(0, 3, 40)
@@ -120,15 +122,39 @@ def test_lssvm_solves_the_bordered_system_for_every_c(method):
         return k[np.ix_(test, train)] @ sol[1:] + sol[0]
 
     kt, ks = k[None][:, train][:, :, train], k[None][:, test][:, :, train]
-    pred = lssvm_predict(kt, ks, y[train], Cs, kind="classification", n_classes=3, method=method)
+    pred = lssvm_predict(kt, ks, y[train], Cs, kind="classification", n_classes=3, method=method,
+                         precision=precision)
     Y = -np.ones((30, 3))
     Y[np.arange(30), y[train]] = 1
     for i, c in enumerate(Cs):
         np.testing.assert_array_equal(pred[0, i], direct(Y, c).argmax(1))
-    reg = lssvm_predict(kt, ks, X[train, 0], Cs, kind="regression", method=method)
+    reg = lssvm_predict(kt, ks, X[train, 0], Cs, kind="regression", method=method, precision=precision)
     assert reg.shape == (1, 2, 10)
     for i, c in enumerate(Cs):
         np.testing.assert_allclose(reg[0, i], direct(X[train, :1], c)[:, 0], rtol=1e-9, atol=1e-9)
+
+
+def test_mixed_precision_solve_reaches_float64_accuracy_and_hands_ill_conditioned_kernels_to_float64(monkeypatch):
+    rng = np.random.default_rng(0)
+    n = 60
+    X = rng.normal(size=(n, 5))
+    good = np.exp(-0.1 * ((X[:, None] - X[None]) ** 2).sum(-1))
+    W = 3.0 * rng.normal(size=(n, 8))
+    bad = W @ W.T  # rank 8: with I/C = 1e-4 its condition number is ~1e7, beyond float32 refinement
+    h = torch.tensor(np.stack([good, bad])) + torch.eye(n, dtype=torch.float64) * 1e-4
+    rhs = torch.tensor(rng.normal(size=(2, n, 3)))
+    exact = np.linalg.solve(h.numpy(), rhs.numpy())
+    calls = []
+    solve = lssvm._spd_solve
+    monkeypatch.setattr(lssvm, "_spd_solve", lambda h, r, *, mixed: calls.append((len(h), mixed)) or
+                        solve(h, r, mixed=mixed))
+    z = lssvm._spd_solve(h, rhs, mixed=True).numpy()
+    assert calls == [(2, True), (1, False)]  # the RBF kernel refined; only the other one factorised in float64
+    for i in range(2):
+        assert np.abs(z[i] - exact[i]).max() <= 1e-8 * np.abs(exact[i]).max()
+    chol = torch.linalg.cholesky(h[1].float())  # float32 alone would be far off
+    z32 = torch.cholesky_solve(rhs[1].float(), chol).double().numpy()
+    assert np.abs(z32 - exact[1]).max() > 1e-3 * np.abs(exact[1]).max()
 
 
 def test_lssvm_grid_is_close_to_the_exact_svm_on_an_easy_task():
