@@ -75,7 +75,16 @@ def first(n: int, y: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([np.flatnonzero(y == c)[: n // len(np.unique(y))] for c in np.unique(y)]))
 
 
-def libsvm_floor(blocks: dict[str, np.ndarray], combos: list[str], y: np.ndarray, test: np.ndarray,
+def layer_grid(feats: np.ndarray, y: np.ndarray, folds: list[np.ndarray], combos: list[str], probe: ProbeConfig,
+               engine: Engine) -> dict:
+    """raymir's grid search in this process: feats [n, 5, d] per-layer features, combos such as "135"."""
+    blocks = {str(i + 1): feats[:, i] for i in range(feats.shape[1])}
+    return grid_search_combos(blocks, {c: tuple(c) for c in combos}, y, folds,
+                              {c: grid_points(probe, feats.shape[2] * len(c)) for c in combos}, kind="classification",
+                              nested=False, engine=engine)
+
+
+def libsvm_floor(feats: np.ndarray, combos: list[str], y: np.ndarray, test: np.ndarray,
                  probe: ProbeConfig) -> tuple[float, float, int]:
     """libsvm's own time for one training set's full grid (every combination), timed fit by fit in one process.
 
@@ -96,9 +105,7 @@ def libsvm_floor(blocks: dict[str, np.ndarray], combos: list[str], y: np.ndarray
 
     svm._fit_predict = fit_predict  # the engine calls it through the module: count every fit it makes
     try:
-        grid_search_combos(blocks, {c: tuple(c) for c in combos}, y, [test],
-                           {c: grid_points(probe, 32 * len(c)) for c in combos}, kind="classification",
-                           nested=False, engine=Engine(max_iter=probe.max_iter))
+        layer_grid(feats, y, [test], combos, probe, Engine(max_iter=probe.max_iter))
     finally:
         svm._fit_predict = timed
     return spent[0], spent[1], spent[2]
@@ -170,8 +177,7 @@ def main() -> None:
                         print(f"  {c}: raymir {r['kernel']} C={r['C']} γ={r['gamma']} scaler={r['scaler']} "
                               f"{r['cv_accuracy']:.6f} | GridSearchCV {pts[best]} {ref[c].best_score_:.6f}")
 
-            layer_blocks = {str(i + 1): feats[keep, i] for i in range(5)}
-            fit_s, capped_s, n_fits = libsvm_floor(layer_blocks, combos, y, folds[0], probe)
+            fit_s, capped_s, n_fits = libsvm_floor(feats[keep], combos, y, folds[0], probe)
             cores = os.cpu_count() or 1
             floor = fit_s * args.folds / cores
 
@@ -204,16 +210,13 @@ def main() -> None:
         for n in sizes:
             idx = first(n, labels)
             fo = make_folds(labels[idx], kind="classification", n_folds=args.folds, groups=groups[idx])
-            blocks = {str(i + 1): feats[idx, i] for i in range(5)}
             line = f"{len(idx):>6}"
             for name, eng in engines.items():
                 if name != "libsvm" and len(idx) > args.solver_max_clips:
                     line += f"{'-':>12}{'-':>8}"
                     continue
                 t0 = time.perf_counter()
-                res = grid_search_combos(blocks, {"12345": tuple("12345")}, labels[idx], fo,
-                                         {"12345": grid_points(probe, 160)}, kind="classification", nested=False,
-                                         engine=eng)["12345"]
+                res = layer_grid(feats[idx], labels[idx], fo, ["12345"], probe, eng)["12345"]
                 line += f"{time.perf_counter() - t0:>12.1f}{res.cv_mean:>8.3f}"
             print(line, flush=True)
 
@@ -221,12 +224,9 @@ def main() -> None:
         if full_n:
             idx = first(full_n, labels)
             fo = make_folds(labels[idx], kind="classification", n_folds=args.folds, groups=groups[idx])
-            blocks = {str(i + 1): feats[idx, i] for i in range(5)}
             every = all_layer_combos()
             t0 = time.perf_counter()
-            res = grid_search_combos(blocks, {c: tuple(c) for c in every}, labels[idx], fo,
-                                     {c: grid_points(probe, 32 * len(c)) for c in every}, kind="classification",
-                                     nested=False, engine=engines["lssvm"])
+            res = layer_grid(feats[idx], labels[idx], fo, every, probe, engines["lssvm"])
             wall = time.perf_counter() - t0
             best = np.mean([r.cv_mean for r in res.values()])
             print(f"\n(c) full grid with {args.solver} on {device}: {len(idx)} clips, {len(every)} combinations × "
