@@ -1,7 +1,8 @@
 """Pretraining throughput, in one run: training clips/s of the Choi convnet (29-s waveforms, mel on the
 device) and crops/s of the Kim DCNN, fp32 vs bf16 autocast + channels-last (+ torch.compile), on the
 CPU and on a GPU when one is visible; and how fast the DataLoader feeds clips from the memory-mapped
-audio cache with 0 and N loader processes.
+audio cache, and the Kim / Park crop batches from a memory-mapped spectrogram file, with 0 and N loader
+processes.
 
     python benchmarks/bench_pretrain.py [--batch 16] [--steps 6] [--compile] [--loader-workers 2]
 """
@@ -17,7 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from raymir import artist_train, multitask
 from raymir.audio import MelParams
+from raymir.crops import CropBatches, crop_batches
 from raymir.models.choi2017 import Choi2017
 from raymir.models.kim2018 import KimNet
 from raymir.pretrain import ClipDataset
@@ -72,6 +75,43 @@ def loader_rate(audio: np.ndarray, *, workers: int, batch: int, n_samples: int) 
     return n / (time.perf_counter() - t0)
 
 
+def crop_rate(spec_path: Path, plan, *, workers: int, frames: int, per_epoch: int, epochs: int) -> tuple[float, float]:
+    """Crops per second that ``crop_batches`` (the training loop's own loader) delivers for ``plan``, and the
+    CPU time per batch it costs the training process (cutting in place, or receiving from loader processes)."""
+    ds = CropBatches(spec_path, plan, epochs=range(epochs), per_epoch=per_epoch, frames=frames)
+    batches = crop_batches(ds, workers=workers, pin=False)
+    next(batches)  # loader processes started
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    n = k = 0
+    for x, _, _ in batches:
+        n, k = n + len(x), k + 1
+    return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / k
+
+
+def crop_rates(workers: list[int]) -> None:
+    """Kim (64 × 1-s crops) and Park Siamese (32 anchors × 6 × 3-s crops) batches from 30-s float16 spectrograms."""
+    n, n_frames = 512, 1292
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spec.npy"
+        rng = np.random.default_rng(0)
+        np.save(path, rng.standard_normal((n, 128, n_frames), dtype=np.float32).astype(np.float16))
+        train = np.arange(n)
+        plans = {
+            "Kim 1-s crops, batch 64": (multitask.CROP_FRAMES, lambda e: multitask.batch_plan(
+                e, seed=0, rank=0, world=1, train_idx=train, batch_size=64, n_tasks=5, task_sampling="batch",
+                n_frames=n_frames)),
+            "Park Siamese 3-s crops, 32 × 6": (artist_train.CROP_FRAMES, lambda e: artist_train.batch_plan(
+                e, seed=0, rank=0, world=1, train=train, label=train // 8, batch_size=32, siamese=True, n_negatives=4,
+                n_frames=n_frames)),
+        }
+        print(f"{'crop batches (file in page cache)':<34}{'loader processes':>18}{'crops/s':>10}"
+              f"{'training-process CPU':>24}")
+        for name, (frames, plan) in plans.items():
+            for w in workers:
+                rate, cpu = crop_rate(path, plan, workers=w, frames=frames, per_epoch=len(plan(0)), epochs=40)
+                print(f"{name:<34}{w:>18}{rate:>10,.0f}{cpu * 1e3:>18.2f} ms/batch")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=16)
@@ -110,6 +150,7 @@ def main() -> None:
         for w in sorted({0, args.loader_workers}):
             r = loader_rate(audio, workers=w, batch=args.batch, n_samples=mel.n_samples)
             print(f"DataLoader from the memory-mapped cache, {w} loader process(es): {r:,.0f} clips/s (6-s clips → 29 s)")
+    crop_rates(sorted({0, args.loader_workers}))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from raymir import trainjob
+from raymir.crops import Batch, CropBatches, crop_batches, crop_starts
 from raymir.models.park2017 import CROP_FRAMES, Park2017
-from raymir.multitask import random_crops
 from raymir.siamese import hinge_loss, sample_triplets
 
 MODES = ("basic", "siamese")
@@ -41,6 +42,7 @@ class ArtistTrainConfig:
     cpus_per_worker: float = 1.0
     precision: str = "auto"
     compile: bool = False  # torch.compile the model (pays a compile time once per job)
+    loader_workers: int = 0  # DataLoader processes per Train worker cutting crops (0: in the training process)
     reports: int = 4
     seed: int = 0
 
@@ -52,8 +54,27 @@ def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndar
     np.save(directory / "artists.npy", np.asarray(artists))
 
 
-def _crops(spec: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device) -> torch.Tensor:
-    return trainjob.to_device(random_crops(spec, idx, CROP_FRAMES, rng)[:, 0], device)  # [B, n_mels, frames]
+def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train: np.ndarray, label: np.ndarray,
+               batch_size: int, siamese: bool, n_negatives: int, n_frames: int) -> list[Batch]:
+    """One rank's batches of ``epoch``: (track indices, crop starts, anchor positions within ``train``) each.
+
+    A basic batch crops its anchors [B]; a Siamese batch crops anchors, positives and negatives
+    [B × (2 + n_negatives)], in that order. The anchor order comes from a generator shared by all
+    ranks, partners and crop starts from the rank's own one.
+    """
+    shared = np.random.default_rng([seed, epoch])
+    local = np.random.default_rng([seed, epoch, rank, 1])
+    perm = shared.permutation(len(train))  # positions within ``train``
+    batches = []
+    for b in range(max(1, len(perm) // (batch_size * world))):
+        lo = (b * world + rank) * batch_size
+        anchors = perm[lo:lo + batch_size] if lo < len(perm) else perm[:batch_size]
+        pos = anchors
+        if siamese:
+            p, n = sample_triplets(label, anchors, local, n_negatives=n_negatives)
+            pos = np.concatenate([anchors, p, n.ravel()])
+        batches.append((train[pos], crop_starts(n_frames, CROP_FRAMES, len(pos), local), anchors))
+    return batches
 
 
 def train_loop(config: dict) -> None:
@@ -83,24 +104,25 @@ def train_loop(config: dict) -> None:
     n_reports = min(epochs, config["reports"])
     report_at = {(i + 1) * epochs // n_reports - 1 for i in range(n_reports)}
     total, steps = 0.0, 0
+    plan = partial(batch_plan, seed=config["seed"], rank=rank, world=world, train=train, label=label, batch_size=B,
+                   siamese=not basic, n_negatives=config["n_negatives"], n_frames=spec.shape[2])
+    per_epoch = len(plan(start_epoch))
+    batches = crop_batches(CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, epochs),
+                                       per_epoch=per_epoch, frames=CROP_FRAMES),
+                           workers=config["loader_workers"], pin=device.type == "cuda")
     for epoch in range(start_epoch, epochs):
         model.train()
-        shared = np.random.default_rng([config["seed"], epoch])
-        local = np.random.default_rng([config["seed"], epoch, rank, 1])
-        perm = shared.permutation(len(train))  # positions within ``train``
-        for b in range(max(1, len(perm) // (B * world))):
-            lo = (b * world + rank) * B
-            pos_in_train = perm[lo:lo + B] if lo < len(perm) else perm[:B]
+        for _ in range(per_epoch):
+            x, _, anchors = next(batches)
+            x = trainjob.to_device(x[:, 0], device).float()  # [B, n_mels, frames]; float16 in the file
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 if basic:
-                    logits = model(_crops(spec, train[pos_in_train], local, device))
-                    target = trainjob.to_device(torch.from_numpy(label[pos_in_train]), device)
+                    logits = model(x)
+                    target = trainjob.to_device(torch.from_numpy(label[anchors.numpy()]), device)
                     loss = torch.nn.functional.cross_entropy(logits.float(), target)
                 else:
-                    p, n = sample_triplets(label, pos_in_train, local, n_negatives=config["n_negatives"])
-                    idx = np.concatenate([pos_in_train, p, n.ravel()])
-                    emb = model(_crops(spec, train[idx], local, device)).float()
-                    k = len(pos_in_train)
+                    emb = model(x).float()
+                    k = len(anchors)
                     loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, config["n_negatives"], -1),
                                       margin=config["margin"])
             optimizer.zero_grad(set_to_none=True)

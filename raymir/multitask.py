@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from raymir import trainjob
+from raymir.crops import Batch, CropBatches, crop_batches, crop_starts
 from raymir.models.kim2018 import KimNet, n_params
 from raymir.transfer import TransferConfig, embed_tracks, evaluate
 
@@ -47,6 +49,7 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 autocast where the hardware has native bf16 | bf16 | fp32
     channels_last: bool = True
     compile: bool = False  # torch.compile each stem and branch (pays a compile time once per job)
+    loader_workers: int = 0  # DataLoader processes per Train worker cutting crops (0: in the training process)
     reports: int = 4  # metric reports (and checkpoints) per job
     seed: int = 0
 
@@ -63,12 +66,24 @@ def prepare_inputs(directory: Path, *, spec: np.ndarray, targets: dict[str, np.n
     np.savez(directory / "stats.npz", mean=train.mean(axis=(0, 2)), std=train.std(axis=(0, 2)))
 
 
-def random_crops(spec: np.ndarray, idx: np.ndarray, frames: int, rng: np.random.Generator) -> torch.Tensor:
-    """One random ``frames``-long crop per track: spec [n, n_mels, T] → [len(idx), 1, n_mels, frames]."""
-    t = spec.shape[2]
-    starts = rng.integers(0, max(1, t - frames + 1), size=len(idx))
-    out = np.stack([spec[i, :, s:s + frames] for i, s in zip(idx, starts)]).astype(np.float32)
-    return torch.from_numpy(out).unsqueeze(1)
+def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train_idx: np.ndarray, batch_size: int,
+               n_tasks: int, task_sampling: str, n_frames: int) -> list[Batch]:
+    """One rank's batches of ``epoch``: (track indices [B], crop starts [B], task index) each.
+
+    The track order and the tasks come from a generator shared by all ranks (every rank trains the
+    same task in a step, on its own share of the batch); the crop starts from the rank's own one.
+    """
+    shared = np.random.default_rng([seed, epoch])
+    local = np.random.default_rng([seed, epoch, rank, 1])
+    perm = shared.permutation(train_idx)
+    epoch_task = int(shared.integers(n_tasks))
+    batches = []
+    for b in range(max(1, len(perm) // (batch_size * world))):
+        task = epoch_task if task_sampling == "epoch" else int(shared.integers(n_tasks))
+        lo = (b * world + rank) * batch_size
+        idx = perm[lo:lo + batch_size] if lo < len(perm) else perm[:batch_size]
+        batches.append((idx, crop_starts(n_frames, CROP_FRAMES, len(idx), local), task))
+    return batches
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -135,22 +150,22 @@ def train_loop(config: dict) -> None:
     report_at = {(i + 1) * total_epochs // n_reports - 1 for i in range(n_reports)}
     train_idx, val_idx = splits["train"], splits["val"]
     sums = {t: [0.0, 0] for t in tasks}
+    plan = partial(batch_plan, seed=config["seed"], rank=rank, world=world, train_idx=train_idx, batch_size=B,
+                   n_tasks=len(tasks), task_sampling=config["task_sampling"], n_frames=spec.shape[2])
+    per_epoch = len(plan(start_epoch))
+    batches = crop_batches(CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, total_epochs),
+                                       per_epoch=per_epoch, frames=CROP_FRAMES),
+                           workers=config["loader_workers"], pin=device.type == "cuda")
 
     for epoch in range(start_epoch, total_epochs):
         model.train()
-        shared_rng = np.random.default_rng([config["seed"], epoch])  # same task order and batches on every rank
-        crop_rng = np.random.default_rng([config["seed"], epoch, rank, 1])
-        perm = shared_rng.permutation(train_idx)
-        n_batches = max(1, len(perm) // (B * world))
-        epoch_task = tasks[shared_rng.integers(len(tasks))]
-        for b in range(n_batches):
-            task = epoch_task if config["task_sampling"] == "epoch" else tasks[shared_rng.integers(len(tasks))]
-            lo = (b * world + rank) * B
-            idx = perm[lo:lo + B] if lo < len(perm) else perm[:B]
-            x = trainjob.to_device(random_crops(spec, idx, CROP_FRAMES, crop_rng), device)
+        for _ in range(per_epoch):
+            x, idx, task_i = next(batches)
+            task = tasks[task_i]
+            x = trainjob.to_device(x, device).float()  # float16 from the file, converted on the device
             if config["channels_last"]:
                 x = x.contiguous(memory_format=torch.channels_last)
-            tgt = trainjob.to_device(torch.from_numpy(targets[task][idx]), device)
+            tgt = trainjob.to_device(torch.from_numpy(targets[task][idx.numpy()]), device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = model(x, task)
             loss = soft_cross_entropy(logits.float(), tgt)

@@ -25,7 +25,8 @@ def _inputs(tmp_path):
 @pytest.mark.parametrize("mode", ["basic", "siamese"])
 def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp_path, mode):
     d, spec, artists, train = _inputs(tmp_path)
-    cfg = ArtistTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2)
+    # the Siamese run cuts its crops in two DataLoader processes inside the Ray Train worker
+    cfg = ArtistTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2, loader_workers=2 * (mode == "siamese"))
     model = train_artist_model(d, mode=mode, train_idx=train, train=cfg, storage_path=tmp_path / "ray",
                                name=f"park-{mode}")
     assert [h["epoch"] for h in model.history] == [2, 5]

@@ -70,12 +70,14 @@ def test_agf_problems_are_reported_at_once(tmp_path):
         load_sweep("agf_combos", overrides=("tasks=gx", "archs=[STN,BIG]", "train.task_sampling=sometimes",
                                             "agf.n_topics=1", "data.dataset=manifest",
                                             f"data.path={tmp_path / 'nope.csv'}", "data.source.dataset=mtat",
-                                            "transfer.val_fraction=0.7"))
+                                            "transfer.val_fraction=0.7", "train.loader_workers=-1"))
     text = str(err.value)
     for needle in ("tasks: 'gx'", "unknown architecture 'BIG'", "train.task_sampling", "agf.n_topics: must be ≥ 2",
                    "data.path: '", "does not exist", "data.source: this recipe trains on data.dataset itself",
-                   "transfer.val_fraction"):
+                   "transfer.val_fraction", "train.loader_workers: must be ≥ 0, got -1"):
         assert needle in text, needle
+    with pytest.raises(ConfigError, match="train.loader_workers: must be ≥ 0, got -2"):
+        load_sweep("artist_labels", overrides=("train.loader_workers=-2",))
     with pytest.raises(ConfigError, match="wSTN is a widened genre net"):
         load_sweep("agf_combos", overrides=("tasks=sm",))
 

@@ -72,6 +72,8 @@ def check(cfg: AgfSweepConfig) -> list[str]:
         p.append(f"train.task_sampling: must be batch or epoch, got {tr.task_sampling!r}")
     if tr.precision not in ("auto", "bf16", "fp32"):
         p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
+    if tr.loader_workers < 0:
+        p.append(f"train.loader_workers: must be ≥ 0, got {tr.loader_workers}")
     if tr.lr <= 0 or tf.lr <= 0:
         p.append("train.lr and transfer.lr must be > 0")
     if not 0 < tf.val_fraction < 0.5:

@@ -112,6 +112,8 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
             p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
     if tr.precision not in ("auto", "bf16", "fp32"):
         p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
+    if tr.loader_workers < 0:
+        p.append(f"train.loader_workers: must be ≥ 0, got {tr.loader_workers}")
     if tr.lr <= 0 or tr.margin <= 0:
         p.append("train.lr and train.margin must be > 0")
     return p + check_search(cfg.search)
