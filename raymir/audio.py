@@ -51,6 +51,19 @@ def repeat_pad(y: np.ndarray, n_samples: int) -> np.ndarray:
     return np.concatenate([y] * reps, axis=-1)[..., :n_samples]
 
 
+def tile_shifted(y: torch.Tensor, shift: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """``repeat_pad(np.roll(y[b], shift[b]), n_samples)`` for a batch, on y's device.
+
+    y [B, t], shift [B] integer → [B, n_samples]. Loaders send clips at their stored length and the
+    device tiles them, so a short clip crosses processes and the bus once instead of ×(n_samples / t).
+    """
+    b, t = y.shape
+    if t == 0:
+        return y.new_zeros(b, n_samples)
+    k = torch.arange(n_samples, device=y.device)
+    return torch.gather(y, 1, (k[None, :] - shift.to(y.device, torch.long)[:, None]) % t)
+
+
 class MelSpectrogram(nn.Module):
     """Waveform → log-mel spectrogram in dB, referenced to each clip's own maximum.
 

@@ -18,33 +18,30 @@ from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader, Dataset
 
 from raymir import cache, trainjob
-from raymir.audio import MelParams, repeat_pad
+from raymir.audio import MelParams, tile_shifted
 from raymir.data.subset import Subset
 from raymir.models import MODELS
 
 
 class ClipDataset(Dataset):
-    """(y [n_samples], target [k], index) for the given clips; audio repeated to the model's length.
+    """(y [t], target [k], index, shift) for the given clips, y at its stored length t.
 
-    With ``shift``, each item starts at a random point of its clip (a circular shift before
-    repeating), so epochs do not show the network the same frames again.
+    The training loop tiles y to the model's length on the device (``audio.tile_shifted``). With
+    ``shift``, each item starts at a random point of its clip (a circular shift), so epochs do not
+    show the network the same frames again.
     """
 
-    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray, n_samples: int, *,
-                 shift: bool = False) -> None:
-        self.audio, self.targets, self.indices, self.n_samples = audio, targets, indices, n_samples
-        self.shift = shift
+    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray, *, shift: bool = False) -> None:
+        self.audio, self.targets, self.indices, self.shift = audio, targets, indices, shift
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int):
         j = int(self.indices[i])
-        y = np.asarray(self.audio[j], dtype=np.float32)
-        if self.shift and len(y):
-            y = np.roll(y, int(torch.randint(len(y), ())))
-        y = repeat_pad(y, self.n_samples)
-        return torch.from_numpy(y), torch.from_numpy(np.asarray(self.targets[j], dtype=np.float32)), j
+        y = np.array(self.audio[j], dtype=np.float32)  # a writable copy of the memory-mapped row
+        shift = int(torch.randint(len(y), ())) if self.shift and len(y) else 0
+        return torch.from_numpy(y), torch.from_numpy(np.asarray(self.targets[j], dtype=np.float32)), j, shift
 
 
 def split_train_val(subset: Subset, *, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,12 +86,12 @@ def train_loop(config: dict) -> None:
     if config["compile"]:
         model.compile()  # in place, so the state_dict keeps its names (checkpoints load into a plain model)
     model = ray.train.torch.prepare_model(model)
-    # Audio stays memory-mapped; the mel front end is part of the model and runs on the device.
-    # Loader processes read and tile clips while the device trains; pinned pages copy to a GPU asynchronously.
+    # Audio stays memory-mapped; tiling to the model's length and the mel front end run on the device.
+    # Loader processes read clips while the device trains; pinned pages copy to a GPU asynchronously.
     loader = {"batch_size": config["batch_size"], "num_workers": config["loader_workers"],
               "pin_memory": device.type == "cuda", "persistent_workers": config["loader_workers"] > 0}
-    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), mel.n_samples, shift=True)
-    val_ds = ClipDataset(subset.audio, targets, np.asarray(config["val_idx"]), mel.n_samples)
+    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), shift=True)
+    val_ds = ClipDataset(subset.audio, targets, np.asarray(config["val_idx"]))
     train_dl = ray.train.torch.prepare_data_loader(
         DataLoader(train_ds, shuffle=True, drop_last=len(train_ds) > config["batch_size"], **loader))
     val_dl = ray.train.torch.prepare_data_loader(DataLoader(val_ds, **loader))
@@ -106,7 +103,8 @@ def train_loop(config: dict) -> None:
         model.train()
         total = torch.zeros((), device=device)  # summed on device: no host sync per step
         steps = 0
-        for y, t, _ in train_dl:
+        for y, t, _, shift in train_dl:
+            y = tile_shifted(y, shift, mel.n_samples)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = model(y)
             loss = loss_fn(logits.float(), t)
@@ -118,8 +116,8 @@ def train_loop(config: dict) -> None:
         model.eval()
         scores, truth, index = [], [], []
         with torch.no_grad():
-            for y, t, j in val_dl:
-                scores.append(torch.sigmoid(model(y)).cpu().numpy())
+            for y, t, j, shift in val_dl:
+                scores.append(torch.sigmoid(model(tile_shifted(y, shift, mel.n_samples))).cpu().numpy())
                 truth.append(t.cpu().numpy())
                 index.append(np.asarray(j))
         local = (np.concatenate(scores), np.concatenate(truth), np.concatenate(index))

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from raymir.audio import MFCC_DIMS, MelParams, MelSpectrogram, mel_db_librosa, mfcc_stats, repeat_pad
+from raymir.audio import (
+    MFCC_DIMS,
+    MelParams,
+    MelSpectrogram,
+    mel_db_librosa,
+    mfcc_stats,
+    repeat_pad,
+    tile_shifted,
+)
 
 
 def _tone_noise(sr, seconds, seed=0):
@@ -44,6 +52,16 @@ def test_repeat_pad_tiles_short_clips_and_cuts_long_ones():
     assert repeat_pad(y, 12).tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1]
     assert repeat_pad(y, 3).tolist() == [0, 1, 2]
     assert repeat_pad(np.zeros((2, 0), dtype=np.float32), 4).shape == (2, 4)
+
+
+def test_tile_shifted_is_a_rolled_repeat_pad_per_clip():
+    y = np.random.default_rng(0).standard_normal((3, 7)).astype(np.float32)
+    shift = np.array([0, 3, 6])
+    for n in (20, 7, 5):  # longer, equal and shorter than the clips
+        got = tile_shifted(torch.from_numpy(y), torch.from_numpy(shift), n).numpy()
+        want = np.stack([repeat_pad(np.roll(y[b], shift[b]), n) for b in range(3)])
+        np.testing.assert_array_equal(got, want)
+    assert tile_shifted(torch.zeros(2, 0), torch.zeros(2, dtype=torch.long), 4).shape == (2, 4)
 
 
 def test_mfcc_baseline_is_120_dims_of_mean_and_std():
