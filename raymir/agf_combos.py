@@ -257,8 +257,9 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
     inputs = cache.cached(cache_root, "agf_inputs", {"corpus": corpus.key, "mel": asdict(cfg.mel),
                                                      "splits": {k: v.tolist() for k, v in splits.items()},
                                                      "agf": asdict(cfg.agf), "tasks": cfg.tasks},
-                          lambda d: prepare_inputs(d, spec=spectrograms(corpus.audio, MelSpectrogram(cfg.mel)), targets=targets,
-                                                   genre=genre, splits=splits))
+                          lambda d: prepare_inputs(d, spec=spectrograms(corpus.audio, MelSpectrogram(cfg.mel),
+                                                                        path=d / "spec.npy"),
+                                                   targets=targets, genre=genre, splits=splits))
     heads = {t: v.shape[1] for t, v in targets.items()}
     trained, reused = run_specs(cfg, heads)
     log(f"{len(trained)} source nets to train (Ray Train jobs in Ray Tune trials), {len(reused)} multi-task STNs "

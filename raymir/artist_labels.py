@@ -56,10 +56,11 @@ def trial_specs(cfg: ArtistLabelsConfig) -> list[dict]:
 def _write_inputs(d: Path, subsets: dict[str, Subset], front: ParkFrontend) -> None:
     """``spec.npy`` + ``artists.npy`` of the source (the training job's inputs), ``<subset>_spec.npy`` of the rest."""
     source = subsets["source"]
-    prepare_artist_inputs(d, spec=spectrograms(source.audio, front), artists=source.labels["artist"])
+    prepare_artist_inputs(d, spec=spectrograms(source.audio, front, path=d / "spec.npy"),
+                          artists=source.labels["artist"])
     for name, sub in subsets.items():
         if name != "source":
-            np.save(d / f"{name}_spec.npy", spectrograms(sub.audio, front))
+            spectrograms(sub.audio, front, path=d / f"{name}_spec.npy")
 
 
 def _rows_needed(sets: dict[str, ProbeSet]) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from raymir import trainjob
-from raymir.crops import Batch, CropBatches, crop_batches, crop_starts
+from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, save_spec
 from raymir.models.park2017 import CROP_FRAMES, Park2017
 from raymir.siamese import hinge_loss, sample_triplets
 
@@ -48,9 +48,11 @@ class ArtistTrainConfig:
 
 
 def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndarray) -> None:
-    """Write a job's inputs: spec [n, n_mels, T] (stored float16), artists [n]."""
+    """Write a job's inputs: spec [n, n_mels, T] (stored float16; may already be ``directory/spec.npy``,
+    memory-mapped), artists [n]."""
     directory = Path(directory)
-    np.save(directory / "spec.npy", spec.astype(np.float16))
+    path = directory / "spec.npy"
+    save_spec(path, spec)
     np.save(directory / "artists.npy", np.asarray(artists))
 
 

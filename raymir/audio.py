@@ -8,6 +8,7 @@ that the same code runs on CPU and GPU, batched, inside the model. It matches
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -100,14 +101,26 @@ class MelSpectrogram(nn.Module):
 
 
 @torch.no_grad()
-def spectrograms(audio: np.ndarray, front: nn.Module, *, batch_size: int = 32) -> np.ndarray:
-    """A front end over every clip: audio [n, samples] → [n, n_mels, frames] float16 (half the disk and RAM)."""
-    out = []
+def spectrograms(audio: np.ndarray, front: nn.Module, *, batch_size: int = 32, path: Path | None = None) -> np.ndarray:
+    """A front end over every clip: audio [n, samples] → [n, n_mels, frames] float16 (half the disk and RAM).
+
+    With ``path``, the result is written there batch by batch as a ``.npy`` file and returned memory-mapped,
+    so corpora larger than memory fit."""
+    out: np.ndarray | None = None
     for start in range(0, len(audio), batch_size):
         y = torch.from_numpy(np.array(audio[start:start + batch_size], dtype=np.float32))  # a writable copy
         spec = front(y)
-        out.append((spec[:, 0] if spec.dim() == 4 else spec).numpy().astype(np.float16))
-    return np.concatenate(out)
+        spec = (spec[:, 0] if spec.dim() == 4 else spec).numpy()
+        if out is None:
+            shape = (len(audio), *spec.shape[1:])
+            out = (np.empty(shape, np.float16) if path is None
+                   else np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape))
+        out[start:start + len(spec)] = spec
+    if out is None:
+        raise ValueError("spectrograms: no clips")
+    if path is not None:
+        out.flush()
+    return out
 
 
 def mel_db_librosa(y: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:

@@ -20,6 +20,13 @@ Batch = tuple[np.ndarray, np.ndarray, Any]  # (track indices [B], crop starts [B
 Plan = Callable[[int], list[Batch]]  # epoch → its batches, in order
 
 
+def save_spec(path: Path, spec: np.ndarray) -> None:
+    """Store spec [n, n_mels, T] as a float16 ``.npy`` at ``path``, unless it already is that file, memory-mapped
+    (``audio.spectrograms(..., path=path)``)."""
+    if not (isinstance(spec, np.memmap) and Path(spec.filename).resolve() == Path(path).resolve()):
+        np.save(path, spec.astype(np.float16))
+
+
 def crop_starts(n_frames: int, frames: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` uniform start frames of ``frames``-long windows in a ``n_frames``-long spectrogram: [n] int."""
     return rng.integers(0, max(1, n_frames - frames + 1), size=n)

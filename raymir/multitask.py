@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from raymir import trainjob
-from raymir.crops import Batch, CropBatches, crop_batches, crop_starts
+from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, save_spec
 from raymir.models.kim2018 import KimNet, n_params
 from raymir.transfer import TransferConfig, embed_tracks, evaluate
 
@@ -56,14 +56,32 @@ class TrainConfig:
 
 def prepare_inputs(directory: Path, *, spec: np.ndarray, targets: dict[str, np.ndarray], genre: np.ndarray,
                    splits: dict[str, np.ndarray]) -> None:
-    """Write a job's inputs (see the module docstring) into ``directory``."""
+    """Write a job's inputs (see the module docstring) into ``directory``.
+
+    ``spec`` may already be ``directory/spec.npy``, memory-mapped (``audio.spectrograms(..., path=...)``);
+    the statistics are accumulated over blocks of tracks, so neither needs the corpus in memory.
+    """
     directory = Path(directory)
-    np.save(directory / "spec.npy", spec.astype(np.float16))
+    path = directory / "spec.npy"
+    save_spec(path, spec)
     np.savez(directory / "targets.npz", **targets)
     np.save(directory / "genre.npy", np.asarray(genre))
     (directory / "splits.json").write_text(json.dumps({k: np.asarray(v).tolist() for k, v in splits.items()}))
-    train = spec[splits["train"]].astype(np.float32)
-    np.savez(directory / "stats.npz", mean=train.mean(axis=(0, 2)), std=train.std(axis=(0, 2)))
+    mean, std = bin_stats(np.load(path, mmap_mode="r"), np.asarray(splits["train"]))
+    np.savez(directory / "stats.npz", mean=mean, std=std)
+
+
+def bin_stats(spec: np.ndarray, idx: np.ndarray, *, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of every mel bin over tracks ``idx`` and all frames: [n_mels] float32 each."""
+    total = np.zeros(spec.shape[1])
+    squares = np.zeros(spec.shape[1])
+    for lo in range(0, len(idx), block):
+        x = np.asarray(spec[np.sort(idx[lo:lo + block])], dtype=np.float64)  # float64: sums over millions of frames
+        total += x.sum(axis=(0, 2))
+        squares += (x * x).sum(axis=(0, 2))
+    count = len(idx) * spec.shape[2]
+    mean = total / count
+    return mean.astype(np.float32), np.sqrt(np.maximum(squares / count - mean * mean, 0.0)).astype(np.float32)
 
 
 def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train_idx: np.ndarray, batch_size: int,
@@ -183,7 +201,7 @@ def train_loop(config: dict) -> None:
         write = None
         if rank == 0 and epoch == total_epochs - 1:  # the transfer evaluation, once, on the finished net
             t0 = time.time()
-            emb = embed_tracks(net, np.asarray(spec), frames=CROP_FRAMES, device=device, autocast=autocast)
+            emb = embed_tracks(net, spec, frames=CROP_FRAMES, device=device, autocast=autocast)
             genre = np.load(data / "genre.npy")
             metrics |= evaluate(emb, genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
                                 device=device)

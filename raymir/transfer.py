@@ -59,18 +59,27 @@ def chunks(spec: np.ndarray, *, frames: int) -> np.ndarray:
 @torch.no_grad()
 def embed_tracks(model: nn.Module, spec: np.ndarray, *, frames: int, batch_size: int = 256,
                  device: str | torch.device = "cpu", autocast: torch.dtype | None = None) -> np.ndarray:
-    """Penultimate features of every chunk: spec [n, n_mels, T] → [n, n_chunks, embed_dim] float32."""
+    """Penultimate features of every chunk: spec [n, n_mels, T] → [n, n_chunks, embed_dim] float32.
+
+    Reads a block of tracks at a time (≈ ``batch_size`` chunks), so a memory-mapped spec never has to fit
+    in memory."""
     device = torch.device(device)
     model = model.to(device).eval()
-    x = chunks(np.asarray(spec), frames=frames)
-    n, k = x.shape[:2]
-    flat = x.reshape(n * k, 1, *x.shape[2:])
-    out = []
-    for start in range(0, len(flat), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(flat[start:start + batch_size], dtype=np.float32)).to(device)
+    n, _, t = spec.shape
+    k = t // frames
+    if k == 0:
+        raise ValueError(f"embed_tracks: tracks of {t} frames are shorter than one {frames}-frame chunk")
+    out = None
+    per_block = max(1, batch_size // k)
+    for lo in range(0, n, per_block):
+        x = chunks(np.asarray(spec[lo:lo + per_block], dtype=np.float32), frames=frames)
+        batch = torch.from_numpy(np.ascontiguousarray(x.reshape(-1, 1, *x.shape[2:]))).to(device)
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-            out.append(model.embed(batch.contiguous(memory_format=torch.channels_last)).float().cpu().numpy())
-    return np.concatenate(out).reshape(n, k, -1)
+            emb = model.embed(batch.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
+        if out is None:
+            out = np.empty((n, k, emb.shape[1]), dtype=np.float32)
+        out[lo:lo + per_block] = emb.reshape(len(x), k, -1)
+    return out
 
 
 def mlp(n_in: int, n_classes: int, *, hidden: int, dropout: float) -> nn.Sequential:

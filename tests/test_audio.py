@@ -9,6 +9,7 @@ from raymir.audio import (
     mel_db_librosa,
     mfcc_stats,
     repeat_pad,
+    spectrograms,
     tile_shifted,
 )
 
@@ -69,3 +70,15 @@ def test_mfcc_baseline_is_120_dims_of_mean_and_std():
     f = mfcc_stats(y, 12000)
     assert f.shape == (120,)
     assert np.all(f[60:] >= 0)  # second half are standard deviations
+
+
+def test_spectrograms_stream_into_a_memory_mapped_file(tmp_path):
+    y = np.random.default_rng(0).standard_normal((5, 12000)).astype(np.float32)
+    front = MelSpectrogram(MelParams(duration=1.0))
+    in_memory = spectrograms(y, front, batch_size=2)
+    on_disk = spectrograms(y, front, batch_size=2, path=tmp_path / "spec.npy")
+    assert isinstance(on_disk, np.memmap) and in_memory.dtype == on_disk.dtype == np.float16
+    assert in_memory.shape == (5, 96, 47)
+    np.testing.assert_array_equal(np.load(tmp_path / "spec.npy"), in_memory)
+    with pytest.raises(ValueError, match="no clips"):
+        spectrograms(y[:0], front)

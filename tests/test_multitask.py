@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from raymir.models.kim2018 import KimNet
-from raymir.multitask import CROP_FRAMES, TrainConfig, prepare_inputs, train_source
+from raymir.multitask import CROP_FRAMES, TrainConfig, bin_stats, prepare_inputs, train_source
 from raymir.transfer import TransferConfig, embed_tracks, transfer_splits
 
 
@@ -50,3 +50,22 @@ def test_compiled_job_checkpoints_a_plain_net_with_the_same_embeddings(ray_sessi
     plain.load_state_dict(res.state_dict)  # strict: compiling block by block kept the parameter names
     again = embed_tracks(plain, spec, frames=CROP_FRAMES)
     np.testing.assert_allclose(again, res.embeddings.astype(np.float32), rtol=1e-2, atol=1e-2)  # stored float16
+
+
+def test_inputs_keep_a_memory_mapped_spec_and_standardise_the_training_tracks(tmp_path):
+    rng = np.random.default_rng(0)
+    spec = np.lib.format.open_memmap(tmp_path / "spec.npy", mode="w+", dtype=np.float16, shape=(7, 4, 50))
+    spec[:] = rng.normal(-30, 10, spec.shape)
+    spec.flush()
+    written = (tmp_path / "spec.npy").stat().st_mtime_ns
+    splits = {"train": np.array([5, 0, 3, 1]), "val": np.array([2]), "val_artist": np.array([4, 6])}
+    prepare_inputs(tmp_path, spec=spec, targets={"g": np.eye(2, dtype=np.float32)[np.arange(7) % 2]},
+                   genre=np.arange(7) % 2, splits=splits)
+    train = np.asarray(spec[np.sort(splits["train"])], dtype=np.float64)
+    with np.load(tmp_path / "stats.npz") as st:
+        np.testing.assert_allclose(st["mean"], train.mean(axis=(0, 2)), rtol=1e-6)
+        np.testing.assert_allclose(st["std"], train.std(axis=(0, 2)), rtol=1e-5)
+    mean, std = bin_stats(spec, splits["train"], block=3)  # blocks of tracks add up to the same
+    np.testing.assert_allclose(mean, train.mean(axis=(0, 2)), rtol=1e-6)
+    np.testing.assert_allclose(std, train.std(axis=(0, 2)), rtol=1e-5)
+    assert (tmp_path / "spec.npy").stat().st_mtime_ns == written  # the file was used, not written again

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from raymir.models.kim2018 import KimNet
@@ -26,7 +27,7 @@ def test_chunks_cut_whole_seconds():
     np.testing.assert_array_equal(c[1, 1], spec[1, :, 43:86])
 
 
-def test_embeddings_do_not_depend_on_batch():
+def test_embeddings_do_not_depend_on_batch(tmp_path):
     torch.manual_seed(0)
     net = KimNet({"g": 4, "s": 3}, shared=True)
     spec = np.random.default_rng(0).normal(size=(5, 128, 90)).astype(np.float32)
@@ -34,6 +35,12 @@ def test_embeddings_do_not_depend_on_batch():
     b = embed_tracks(net, spec, frames=43, batch_size=64)
     assert a.shape == (5, 2, 512)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # one chunk at a time from a memory-mapped file, as the training job reads its float16 inputs
+    np.save(tmp_path / "spec.npy", spec.astype(np.float16))
+    c = embed_tracks(net, np.load(tmp_path / "spec.npy", mmap_mode="r"), frames=43, batch_size=1)
+    np.testing.assert_allclose(c, embed_tracks(net, spec.astype(np.float16), frames=43), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="tracks of 40 frames are shorter than one 43-frame chunk"):
+        embed_tracks(net, spec[:, :, :40], frames=43)
 
 
 def test_mlp_transfer_learns_separable_features_and_scores_are_right():
