@@ -94,10 +94,10 @@ def loader_rate(audio: np.ndarray, *, workers: int, batch: int, n_samples: int |
     return best
 
 
-def crop_rate(spec_path: Path, plan, *, workers: int, frames: int, per_epoch: int, epochs: int) -> tuple[float, float]:
+def crop_rate(spec_path: Path, plan, *, workers: int, frames: int, epochs: int) -> tuple[float, float]:
     """Crops per second that ``crop_batches`` (the training loop's own loader) delivers for ``plan``, and the
     CPU time per batch it costs the training process (cutting in place, or receiving from loader processes)."""
-    ds = CropBatches(spec_path, plan, epochs=range(epochs), per_epoch=per_epoch, frames=frames)
+    ds = CropBatches(spec_path, plan, epochs=range(epochs), frames=frames)
     batches = crop_batches(ds, workers=workers, pin=False)
     next(batches)  # loader processes started
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -127,7 +127,7 @@ def crop_rates(workers: list[int]) -> None:
               f"{'training-process CPU':>24}")
         for name, (frames, plan) in plans.items():
             for w in workers:
-                rate, cpu = crop_rate(path, plan, workers=w, frames=frames, per_epoch=len(plan(0)), epochs=40)
+                rate, cpu = crop_rate(path, plan, workers=w, frames=frames, epochs=40)
                 print(f"{name:<34}{w:>18}{rate:>10,.0f}{cpu * 1e3:>18.2f} ms/batch")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from raymir import trainjob
-from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, save_spec
+from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
 from raymir.models.park2017 import CROP_FRAMES, Park2017
 from raymir.siamese import hinge_loss, sample_triplets
 
@@ -68,9 +68,7 @@ def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train: np.ndarra
     local = np.random.default_rng([seed, epoch, rank, 1])
     perm = shared.permutation(len(train))  # positions within ``train``
     batches = []
-    for b in range(max(1, len(perm) // (batch_size * world))):
-        lo = (b * world + rank) * batch_size
-        anchors = perm[lo:lo + batch_size] if lo < len(perm) else perm[:batch_size]
+    for anchors in rank_slices(perm, batch_size=batch_size, rank=rank, world=world):
         pos = anchors
         if siamese:
             p, n = sample_triplets(label, anchors, local, n_negatives=n_negatives)
@@ -108,13 +106,11 @@ def train_loop(config: dict) -> None:
     total, steps = 0.0, 0
     plan = partial(batch_plan, seed=config["seed"], rank=rank, world=world, train=train, label=label, batch_size=B,
                    siamese=not basic, n_negatives=config["n_negatives"], n_frames=spec.shape[2])
-    per_epoch = len(plan(start_epoch))
-    batches = crop_batches(CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, epochs),
-                                       per_epoch=per_epoch, frames=CROP_FRAMES),
-                           workers=config["loader_workers"], pin=device.type == "cuda")
+    crops = CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, epochs), frames=CROP_FRAMES)
+    batches = crop_batches(crops, workers=config["loader_workers"], pin=device.type == "cuda")
     for epoch in range(start_epoch, epochs):
         model.train()
-        for _ in range(per_epoch):
+        for _ in range(crops.per_epoch):
             x, _, anchors = next(batches)
             x = trainjob.to_device(x[:, 0], device).float()  # [B, n_mels, frames]; float16 in the file
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):

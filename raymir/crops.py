@@ -27,6 +27,17 @@ def save_spec(path: Path, spec: np.ndarray) -> None:
         np.save(path, spec.astype(np.float16))
 
 
+def rank_slices(perm: np.ndarray, *, batch_size: int, rank: int, world: int) -> list[np.ndarray]:
+    """This rank's share of each step when ``world`` ranks walk ``perm`` together: [batch_size] each.
+
+    Every rank gets the same number of steps (at least one; a set smaller than a step repeats its start)."""
+    out = []
+    for b in range(max(1, len(perm) // (batch_size * world))):
+        lo = (b * world + rank) * batch_size
+        out.append(perm[lo:lo + batch_size] if lo < len(perm) else perm[:batch_size])
+    return out
+
+
 def crop_starts(n_frames: int, frames: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` uniform start frames of ``frames``-long windows in a ``n_frames``-long spectrogram: [n] int."""
     return rng.integers(0, max(1, n_frames - frames + 1), size=n)
@@ -45,14 +56,15 @@ def cut_crops(spec: np.ndarray, idx: np.ndarray, starts: np.ndarray, frames: int
 
 class CropBatches(Dataset):
     """Item ``i`` is batch ``i % per_epoch`` of epoch ``epochs[i // per_epoch]``: (crops [B, 1, n_mels,
-    frames] in the file's dtype, idx [B], extra). The spectrogram file is opened (memory-mapped) in the process that
-    cuts, and each process computes an epoch's plan once."""
+    frames] in the file's dtype, idx [B], extra). ``per_epoch`` is the length of the first epoch's plan.
+    The spectrogram file is opened (memory-mapped) in the process that cuts, and each process computes
+    an epoch's plan once."""
 
-    def __init__(self, spec_path: Path, plan: Plan, *, epochs: range, per_epoch: int, frames: int) -> None:
-        self.spec_path, self.plan, self.epochs = Path(spec_path), plan, epochs
-        self.per_epoch, self.frames = per_epoch, frames
+    def __init__(self, spec_path: Path, plan: Plan, *, epochs: range, frames: int) -> None:
+        self.spec_path, self.plan, self.epochs, self.frames = Path(spec_path), plan, epochs, frames
         self._spec: np.ndarray | None = None
-        self._epoch, self._batches = None, []
+        self._epoch, self._batches = epochs.start, plan(epochs.start)  # kept: the first epoch is cut from it
+        self.per_epoch = len(self._batches)
 
     def __len__(self) -> int:
         return len(self.epochs) * self.per_epoch

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from raymir import trainjob
-from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, save_spec
+from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
 from raymir.models.kim2018 import KimNet, n_params
 from raymir.transfer import TransferConfig, embed_tracks, evaluate
 
@@ -96,10 +96,8 @@ def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train_idx: np.nd
     perm = shared.permutation(train_idx)
     epoch_task = int(shared.integers(n_tasks))
     batches = []
-    for b in range(max(1, len(perm) // (batch_size * world))):
+    for idx in rank_slices(perm, batch_size=batch_size, rank=rank, world=world):
         task = epoch_task if task_sampling == "epoch" else int(shared.integers(n_tasks))
-        lo = (b * world + rank) * batch_size
-        idx = perm[lo:lo + batch_size] if lo < len(perm) else perm[:batch_size]
         batches.append((idx, crop_starts(n_frames, CROP_FRAMES, len(idx), local), task))
     return batches
 
@@ -170,14 +168,12 @@ def train_loop(config: dict) -> None:
     sums = {t: [0.0, 0] for t in tasks}
     plan = partial(batch_plan, seed=config["seed"], rank=rank, world=world, train_idx=train_idx, batch_size=B,
                    n_tasks=len(tasks), task_sampling=config["task_sampling"], n_frames=spec.shape[2])
-    per_epoch = len(plan(start_epoch))
-    batches = crop_batches(CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, total_epochs),
-                                       per_epoch=per_epoch, frames=CROP_FRAMES),
-                           workers=config["loader_workers"], pin=device.type == "cuda")
+    crops = CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, total_epochs), frames=CROP_FRAMES)
+    batches = crop_batches(crops, workers=config["loader_workers"], pin=device.type == "cuda")
 
     for epoch in range(start_epoch, total_epochs):
         model.train()
-        for _ in range(per_epoch):
+        for _ in range(crops.per_epoch):
             x, idx, task_i = next(batches)
             task = tasks[task_i]
             x = trainjob.to_device(x, device).float()  # float16 from the file, converted on the device

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from raymir import artist_train, multitask
-from raymir.crops import CropBatches, crop_batches, crop_starts, cut_crops
+from raymir.crops import CropBatches, crop_batches, crop_starts, cut_crops, rank_slices
 
 
 def _spec(tmp_path, n=12, n_mels=4, n_frames=200):
@@ -40,6 +40,13 @@ def test_kim_plan_splits_each_step_between_ranks_on_one_task():
     assert all(np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) for p, q in zip(_kim_plan(4), _kim_plan(4)))
 
 
+def test_rank_slices_give_every_rank_the_same_steps():
+    perm = np.arange(10)
+    assert [a.tolist() for a in rank_slices(perm, batch_size=3, rank=1, world=2)] == [[3, 4, 5]]
+    assert [a.tolist() for a in rank_slices(perm, batch_size=3, rank=0, world=3)] == [[0, 1, 2]]
+    assert [a.tolist() for a in rank_slices(perm[:2], batch_size=3, rank=1, world=2)] == [[0, 1]]  # too few: repeat
+
+
 def test_park_siamese_plan_crops_anchors_then_partners():
     artists = np.repeat(np.arange(4), 3)
     train = np.arange(12)
@@ -56,7 +63,8 @@ def test_park_siamese_plan_crops_anchors_then_partners():
 @pytest.mark.parametrize("workers", [0, 2])
 def test_loader_processes_give_the_plan_batches_in_order(tmp_path, workers):
     spec = _spec(tmp_path)
-    ds = CropBatches(tmp_path / "spec.npy", _kim_plan, epochs=range(2, 5), per_epoch=5, frames=43)
+    ds = CropBatches(tmp_path / "spec.npy", _kim_plan, epochs=range(2, 5), frames=43)
+    assert ds.per_epoch == 5
     got = list(crop_batches(ds, workers=workers, pin=False))
     want = [b for e in range(2, 5) for b in _kim_plan(e)]
     assert len(got) == len(want) == 15
@@ -68,6 +76,7 @@ def test_loader_processes_give_the_plan_batches_in_order(tmp_path, workers):
 
 def test_a_plan_of_the_wrong_length_is_named(tmp_path):
     _spec(tmp_path)
-    ds = CropBatches(tmp_path / "spec.npy", _kim_plan, epochs=range(1), per_epoch=4, frames=43)
-    with pytest.raises(ValueError, match="plan of epoch 0 has 5 batches, expected 4"):
-        ds[0]
+    ds = CropBatches(tmp_path / "spec.npy", lambda e: _kim_plan(e)[:4 + e], epochs=range(2), frames=43)
+    assert ds.per_epoch == 4 and np.array_equal(ds[3][1], _kim_plan(0)[3][0])
+    with pytest.raises(ValueError, match="plan of epoch 1 has 5 batches, expected 4"):
+        ds[4]
