@@ -197,10 +197,10 @@ def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict
     try:
         parts = [cache_root / "source" / cache.key_of(source_key({"tasks": t, "arch": "STN", "width": 1.0}, cfg,
                                                                    inputs.name)) for t in spec["tasks"]]
-        emb = np.concatenate([np.load(p / EMBEDDINGS_FILE) for p in parts], axis=-1)
+        emb = [np.load(p / EMBEDDINGS_FILE, mmap_mode="r") for p in parts]  # concatenated batch by batch
         genre = np.load(inputs / "genre.npy")
         splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((inputs / "splits.json").read_text()).items()}
-        metrics = evaluate(emb.astype(np.float32), genre, splits, int(genre.max()) + 1, cfg.transfer)
+        metrics = evaluate(emb, genre, splits, int(genre.max()) + 1, cfg.transfer)
         state: dict = {}
         metrics["n_params"] = 0
         for p, t in zip(parts, spec["tasks"]):  # the combination's encoder: the single-task nets side by side

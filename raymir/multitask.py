@@ -18,6 +18,8 @@ float16 log-mel, ``targets.npz`` (task → [n, K], NaN rows where a track has no
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -29,6 +31,7 @@ import torch
 from raymir import trainjob
 from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
 from raymir.models.kim2018 import KimNet, n_params
+from raymir.moments import blockwise_moments
 from raymir.transfer import TransferConfig, embed_tracks, evaluate
 
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -73,15 +76,7 @@ def prepare_inputs(directory: Path, *, spec: np.ndarray, targets: dict[str, np.n
 
 def bin_stats(spec: np.ndarray, idx: np.ndarray, *, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every mel bin over tracks ``idx`` and all frames: [n_mels] float32 each."""
-    total = np.zeros(spec.shape[1])
-    squares = np.zeros(spec.shape[1])
-    for lo in range(0, len(idx), block):
-        x = np.asarray(spec[np.sort(idx[lo:lo + block])], dtype=np.float64)  # float64: sums over millions of frames
-        total += x.sum(axis=(0, 2))
-        squares += (x * x).sum(axis=(0, 2))
-    count = len(idx) * spec.shape[2]
-    mean = total / count
-    return mean.astype(np.float32), np.sqrt(np.maximum(squares / count - mean * mean, 0.0)).astype(np.float32)
+    return blockwise_moments(lambda rows: spec[rows], idx, axis=1, block=block)
 
 
 def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train_idx: np.ndarray, batch_size: int,
@@ -194,26 +189,32 @@ def train_loop(config: dict) -> None:
         metrics |= _val_losses(net, spec, targets, val_idx, tasks, device, autocast)
         sums = {t: [0.0, 0] for t in tasks}
         history.append(metrics)
-        write = None
+        write, scratch = None, None
         if rank == 0 and epoch == total_epochs - 1:  # the transfer evaluation, once, on the finished net
             t0 = time.time()
-            emb = embed_tracks(net, spec, frames=CROP_FRAMES, device=device, autocast=autocast)
+            # embeddings go to disk as they are made, then into the checkpoint: the corpus's need not fit in memory
+            scratch = tempfile.TemporaryDirectory(prefix="raymir-embeddings-")
+            emb_path = Path(scratch.name) / EMBEDDINGS_FILE
+            emb = embed_tracks(net, spec, frames=CROP_FRAMES, device=device, autocast=autocast, path=emb_path)
             genre = np.load(data / "genre.npy")
-            metrics |= evaluate(emb, genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
+            metrics |= evaluate([emb], genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
                                 device=device)
             metrics |= {"n_params": n_params(net), "seconds_transfer": time.time() - t0,
                         "seconds_training": t0 - t_start}
+            del emb
 
-            def write(d: Path, emb=emb) -> None:
-                np.save(d / EMBEDDINGS_FILE, emb.astype(np.float16))
+            def write(d: Path, src=emb_path) -> None:
+                shutil.move(src, d / EMBEDDINGS_FILE)
         trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history, write=write)
+        if scratch is not None:
+            scratch.cleanup()
 
 
 @dataclass
 class SourceResult:
     state_dict: dict[str, torch.Tensor]
     history: list[dict]
-    embeddings: np.ndarray  # [n_tracks, n_chunks, embed_dim] float16
+    embeddings: np.ndarray  # [n_tracks, n_chunks, embed_dim] float16, memory-mapped
     metrics: dict[str, float]
 
 
@@ -229,5 +230,5 @@ def train_source(data_dir: Path, *, tasks: list[str], shared: bool, width: float
     metrics = dict(result.metrics) | {"seconds_job": time.time() - t0}
     with result.checkpoint.as_directory() as d:
         state = trainjob.load_state(Path(d))
-        emb = np.load(Path(d) / EMBEDDINGS_FILE)
+        emb = np.load(Path(d) / EMBEDDINGS_FILE, mmap_mode="r")  # stays readable after the context: mapped
     return SourceResult(state["model"], json.loads(state["history"]), emb, metrics)

@@ -11,13 +11,17 @@ chunks' probabilities. Scores: macro F1, log loss and accuracy on two held-out s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from torch import nn
+
+from raymir.moments import blockwise_moments
 
 SPLITS = ("val", "val_artist")
 
@@ -58,11 +62,14 @@ def chunks(spec: np.ndarray, *, frames: int) -> np.ndarray:
 
 @torch.no_grad()
 def embed_tracks(model: nn.Module, spec: np.ndarray, *, frames: int, batch_size: int = 256,
-                 device: str | torch.device = "cpu", autocast: torch.dtype | None = None) -> np.ndarray:
-    """Penultimate features of every chunk: spec [n, n_mels, T] → [n, n_chunks, embed_dim] float32.
+                 device: str | torch.device = "cpu", autocast: torch.dtype | None = None,
+                 path: Path | None = None) -> np.ndarray:
+    """Penultimate features of every chunk: spec [n, n_mels, T] → [n, n_chunks, embed_dim] float16.
 
     Reads a block of tracks at a time (≈ ``batch_size`` chunks), so a memory-mapped spec never has to fit
-    in memory."""
+    in memory; with ``path`` the embeddings are written into a memory-mapped ``.npy`` there, so neither
+    do they. float16 is the form they are stored and compared in (a 5-task net: 2.5 KB per 1-s chunk).
+    """
     device = torch.device(device)
     model = model.to(device).eval()
     n, _, t = spec.shape
@@ -77,9 +84,40 @@ def embed_tracks(model: nn.Module, spec: np.ndarray, *, frames: int, batch_size:
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             emb = model.embed(batch.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
         if out is None:
-            out = np.empty((n, k, emb.shape[1]), dtype=np.float32)
+            shape = (n, k, emb.shape[1])
+            out = np.empty(shape, np.float16) if path is None else \
+                np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
         out[lo:lo + per_block] = emb.reshape(len(x), k, -1)
+    if path is not None:
+        out.flush()
     return out
+
+
+def gather(parts: Sequence[np.ndarray], tracks: np.ndarray, chunk: np.ndarray | None = None) -> np.ndarray:
+    """Several nets' embeddings side by side, float32: parts [n, n_chunks, d_i] each (memory-mapped is fine),
+    tracks [m] → [m, n_chunks, Σd]; with ``chunk`` [m] (one chunk per track) → [m, Σd]."""
+    rows = (tracks,) if chunk is None else (tracks, chunk)
+    return np.concatenate([np.asarray(p[rows], dtype=np.float32) for p in parts], axis=-1)
+
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """The standardised chunk features of some tracks, read on demand: an [m, d] matrix whose row r is
+    chunk r % n_chunks of track ``tracks[r // n_chunks]`` (m = len(tracks) × n_chunks, d = Σd_i)."""
+
+    parts: tuple[np.ndarray, ...]  # [n, n_chunks, d_i] each
+    tracks: np.ndarray  # [t] track indices
+    mean: np.ndarray  # [d]
+    std: np.ndarray  # [d]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.tracks) * self.parts[0].shape[1], len(self.mean)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """rows [b] → float32 [b, d]."""
+        track, chunk = np.divmod(np.asarray(rows), self.parts[0].shape[1])
+        return (gather(self.parts, self.tracks[track], chunk) - self.mean) / self.std
 
 
 def mlp(n_in: int, n_classes: int, *, hidden: int, dropout: float) -> nn.Sequential:
@@ -87,22 +125,24 @@ def mlp(n_in: int, n_classes: int, *, hidden: int, dropout: float) -> nn.Sequent
                          nn.Linear(hidden, n_classes))
 
 
-def fit_mlp(X: np.ndarray, y: np.ndarray, n_classes: int, cfg: TransferConfig, *,
+def fit_mlp(X: np.ndarray | ChunkRows, y: np.ndarray, n_classes: int, cfg: TransferConfig, *,
             device: str | torch.device = "cpu") -> nn.Module:
-    """Train the transfer MLP on chunk features: X [m, d], y [m] → model (softmax outputs via ``predict``)."""
+    """Train the transfer MLP on chunk features: X [m, d] (an array, or ``ChunkRows`` read batch by batch),
+    y [m] → model (softmax outputs via ``track_probs``)."""
     torch.manual_seed(cfg.seed)
     device = torch.device(device)
     model = mlp(X.shape[1], n_classes, hidden=cfg.hidden, dropout=cfg.dropout).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    Xt = torch.from_numpy(np.asarray(X, dtype=np.float32)).to(device)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     for _ in range(cfg.epochs):
-        perm = torch.randperm(len(Xt), generator=gen).to(device)
+        perm = torch.randperm(X.shape[0], generator=gen)
         for start in range(0, len(perm), cfg.batch_size):
             b = perm[start:start + cfg.batch_size]
-            loss = nn.functional.cross_entropy(model(Xt[b]), yt[b])
+            # one batch of rows at a time: the training chunks of a large corpus need not fit in memory
+            xb = torch.from_numpy(np.asarray(X[b.numpy()], dtype=np.float32)).to(device)
+            loss = nn.functional.cross_entropy(model(xb), yt[b.to(device)])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -110,12 +150,17 @@ def fit_mlp(X: np.ndarray, y: np.ndarray, n_classes: int, cfg: TransferConfig, *
 
 
 @torch.no_grad()
-def track_probs(model: nn.Module, emb: np.ndarray, *, device: str | torch.device = "cpu") -> np.ndarray:
-    """Mean of chunk probabilities per track: emb [n, n_chunks, d] → [n, n_classes]."""
-    n, k, d = emb.shape
-    x = torch.from_numpy(np.asarray(emb, dtype=np.float32).reshape(n * k, d)).to(device)
-    p = torch.softmax(model(x), dim=1).cpu().numpy()
-    return p.reshape(n, k, -1).mean(axis=1)
+def track_probs(model: nn.Module, X: ChunkRows, *, device: str | torch.device = "cpu",
+                batch_size: int = 4096) -> np.ndarray:
+    """Mean of chunk probabilities per track: X of t tracks ([t × n_chunks, d]) → [t, n_classes]."""
+    k = X.parts[0].shape[1]
+    per_block = max(1, batch_size // k)
+    out = []
+    for lo in range(0, len(X.tracks), per_block):
+        rows = np.arange(lo * k, min(lo + per_block, len(X.tracks)) * k)
+        p = torch.softmax(model(torch.from_numpy(X[rows]).to(device)), dim=1).cpu().numpy()
+        out.append(p.reshape(-1, k, p.shape[1]).mean(axis=1))
+    return np.concatenate(out)
 
 
 def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -127,22 +172,32 @@ def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
             "accuracy": float(accuracy_score(labels, pred))}
 
 
-def evaluate(emb: np.ndarray, labels: np.ndarray, splits: dict[str, np.ndarray], n_classes: int,
+def evaluate(parts: Sequence[np.ndarray], labels: np.ndarray, splits: dict[str, np.ndarray], n_classes: int,
              cfg: TransferConfig, *, device: str | torch.device = "cpu") -> dict[str, float]:
     """Train the MLP on ``splits["train"]`` and score both held-out sets.
 
-    emb [n_tracks, n_chunks, d] → {"val_f1_macro", "val_logloss", "val_accuracy", "val_artist_…"}.
+    parts: one or more nets' embeddings [n_tracks, n_chunks, d_i] (memory-mapped is fine: they are read a
+    block of tracks or a batch of chunks at a time), concatenated along the features
+    → {"val_f1_macro", "val_logloss", "val_accuracy", "val_artist_…"}.
     Features are standardised with the training chunks' mean and std (the nets' feature scales differ).
     """
-    n, k, d = emb.shape
-    train = emb[splits["train"]].reshape(-1, d)
-    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-6
-    z = (emb - mean) / std
-    model = fit_mlp(z[splits["train"]].reshape(-1, d), np.repeat(labels[splits["train"]], k), n_classes, cfg,
-                    device=device)
+    parts = tuple(parts)
+    shapes = {p.shape[:2] for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"transfer evaluate: embeddings of different tracks or chunks {sorted(shapes)} "
+                         f"cannot be concatenated")
+    (n, k), = shapes
+    if len(labels) != n:
+        raise ValueError(f"transfer evaluate: {len(labels)} labels for {n} embedded tracks")
+    train = np.asarray(splits["train"])
+    mean, std = blockwise_moments(lambda rows: gather(parts, rows), train, axis=2)
+    std = std + np.float32(1e-6)
+    model = fit_mlp(ChunkRows(parts, train, mean, std), np.repeat(labels[train], k), n_classes, cfg, device=device)
     out = {}
     for split in SPLITS:
         if len(splits[split]):
-            for name, value in scores(track_probs(model, z[splits[split]], device=device), labels[splits[split]]).items():
+            tracks = np.asarray(splits[split])
+            probs = track_probs(model, ChunkRows(parts, tracks, mean, std), device=device)
+            for name, value in scores(probs, labels[tracks]).items():
                 out[f"{split}_{name}"] = value
     return out

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from raymir.models.kim2018 import KimNet
-from raymir.transfer import TransferConfig, chunks, embed_tracks, evaluate, scores, transfer_splits
+from raymir.moments import blockwise_moments
+from raymir.transfer import ChunkRows, TransferConfig, chunks, embed_tracks, evaluate, gather, scores, transfer_splits
 
 
 def test_splits_are_disjoint_and_artist_split_holds_unseen_artists():
@@ -33,12 +34,16 @@ def test_embeddings_do_not_depend_on_batch(tmp_path):
     spec = np.random.default_rng(0).normal(size=(5, 128, 90)).astype(np.float32)
     a = embed_tracks(net, spec, frames=43, batch_size=3)
     b = embed_tracks(net, spec, frames=43, batch_size=64)
-    assert a.shape == (5, 2, 512)
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    # one chunk at a time from a memory-mapped file, as the training job reads its float16 inputs
+    assert a.shape == (5, 2, 512) and a.dtype == np.float16
+    np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-4)  # float16: a rounding step apart at most
+    # one chunk at a time from a memory-mapped file, as the training job reads its float16 inputs, and
+    # written into a memory-mapped file as the job stores them
     np.save(tmp_path / "spec.npy", spec.astype(np.float16))
-    c = embed_tracks(net, np.load(tmp_path / "spec.npy", mmap_mode="r"), frames=43, batch_size=1)
-    np.testing.assert_allclose(c, embed_tracks(net, spec.astype(np.float16), frames=43), rtol=1e-4, atol=1e-5)
+    c = embed_tracks(net, np.load(tmp_path / "spec.npy", mmap_mode="r"), frames=43, batch_size=1,
+                     path=tmp_path / "emb.npy")
+    assert isinstance(c, np.memmap)
+    np.testing.assert_array_equal(np.load(tmp_path / "emb.npy"), c)
+    np.testing.assert_allclose(c, embed_tracks(net, spec.astype(np.float16), frames=43), rtol=2e-3, atol=1e-4)
     with pytest.raises(ValueError, match="tracks of 40 frames are shorter than one 43-frame chunk"):
         embed_tracks(net, spec[:, :, :40], frames=43)
 
@@ -50,10 +55,39 @@ def test_mlp_transfer_learns_separable_features_and_scores_are_right():
     centres = rng.normal(0, 3, (classes, d))
     emb = centres[labels][:, None, :] + rng.normal(0, 1, (n, k, d))
     splits = transfer_splits(labels, np.arange(n) // 2, val_fraction=0.2, seed=0)
-    m = evaluate(emb, labels, splits, classes, TransferConfig(hidden=32, epochs=20))
+    m = evaluate([emb], labels, splits, classes, TransferConfig(hidden=32, epochs=20))
     assert m["val_accuracy"] > 0.9 and m["val_artist_accuracy"] > 0.9 and m["val_f1_macro"] > 0.9
     # scores: a confident correct prediction has small log loss; uniform has log(C)
     s = scores(np.full((4, 4), 0.25), np.arange(4))
     assert abs(s["logloss"] - np.log(4)) < 1e-6
-    shuffled = evaluate(emb, rng.permutation(labels), splits, classes, TransferConfig(hidden=32, epochs=20))
+    shuffled = evaluate([emb], rng.permutation(labels), splits, classes, TransferConfig(hidden=32, epochs=20))
     assert shuffled["val_accuracy"] < 0.6
+
+
+def test_transfer_reads_several_nets_memory_mapped_and_batch_by_batch(tmp_path):
+    rng = np.random.default_rng(1)
+    n, k, classes = 60, 3, 3
+    labels = np.arange(n) % classes
+    a = (rng.normal(0, 1, (n, k, 8)) + labels[:, None, None]).astype(np.float16)
+    b = (rng.normal(5, 3, (n, k, 4)) - labels[:, None, None]).astype(np.float16)
+    splits = transfer_splits(labels, np.arange(n) // 3, val_fraction=0.2, seed=0)
+    cfg = TransferConfig(hidden=16, epochs=3, batch_size=16)
+    joined = evaluate([np.concatenate([a, b], axis=-1)], labels, splits, classes, cfg)
+    for name, arr in (("a", a), ("b", b)):
+        np.save(tmp_path / f"{name}.npy", arr)
+    mapped = [np.load(tmp_path / "a.npy", mmap_mode="r"), np.load(tmp_path / "b.npy", mmap_mode="r")]
+    assert evaluate(mapped, labels, splits, classes, cfg) == joined  # same rows, same batches, same model
+    # the training chunks' statistics, summed a few tracks at a time, are numpy's over all of them at once
+    train = splits["train"]
+    flat = np.concatenate([a, b], axis=-1)[train].astype(np.float64).reshape(-1, 12)
+    mean, std = blockwise_moments(lambda rows: gather(mapped, rows), train, axis=2, block=7)
+    np.testing.assert_allclose(mean, flat.mean(axis=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(std, flat.std(axis=0), rtol=1e-5)
+    # a row of the chunk matrix is chunk r % k of the r // k-th listed track, standardised
+    rows = ChunkRows(tuple(mapped), train, mean, std)
+    assert rows.shape == (len(train) * k, 12)
+    np.testing.assert_allclose(rows[np.array([7, 0])][0], (flat[7] - mean) / std, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="embeddings of different tracks or chunks"):
+        evaluate([a, b[:-1]], labels, splits, classes, cfg)
+    with pytest.raises(ValueError, match="59 labels for 60 embedded tracks"):
+        evaluate([a], labels[:-1], splits, classes, cfg)
