@@ -11,6 +11,7 @@ Beside them, libsvm's own fits, timed one by one on fold 1: the floor under any 
 
     python benchmarks/bench_probes.py [--clips 1000] [--combos 31] [--sizes 500,1000,2000,4000,8000]
                                       [--solver lssvm] [--solver-max-clips 4000] [--solver-full-clips N]
+                                      [--solver-precision auto,mixed,fp64]
                                       [--nested] [--skip-sklearn]
 """
 
@@ -123,6 +124,8 @@ def main() -> None:
                     help="largest growth-curve size for --solver (LS-SVM on a CPU grows as n³)")
     ap.add_argument("--solver-full-clips", type=int, default=-1,
                     help="(c) the full grid with --solver at this many clips (default: 8700 on a GPU, 1000 on CPU; 0: skip)")
+    ap.add_argument("--solver-precision", default="auto",
+                    help="(c) once per listed LS-SVM precision (auto, mixed, fp64; comma-separated)")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--nested", action="store_true", help="also time raymir with nested CV (~5x the fits)")
     args = ap.parse_args()
@@ -225,13 +228,16 @@ def main() -> None:
             idx = first(full_n, labels)
             fo = make_folds(labels[idx], kind="classification", n_folds=args.folds, groups=groups[idx])
             every = all_layer_combos()
-            t0 = time.perf_counter()
-            res = layer_grid(feats[idx], labels[idx], fo, every, probe, engines["lssvm"])
-            wall = time.perf_counter() - t0
-            best = np.mean([r.cv_mean for r in res.values()])
             print(f"\n(c) full grid with {args.solver} on {device}: {len(idx)} clips, {len(every)} combinations × "
-                  f"{len(grid_points(probe, 32))} points × {args.folds} folds in one process: {wall:.1f} s; "
-                  f"mean best CV accuracy {best:.3f}", flush=True)
+                  f"{len(grid_points(probe, 32))} points × {args.folds} folds in one process")
+            for precision in args.solver_precision.split(","):
+                t0 = time.perf_counter()
+                res = layer_grid(feats[idx], labels[idx], fo, every, probe,
+                                 dataclasses.replace(engines["lssvm"], precision=precision))
+                wall = time.perf_counter() - t0
+                best = np.mean([r.cv_mean for r in res.values()])
+                print(f"    {next(iter(res.values())).engine}: {wall:.1f} s; mean best CV accuracy {best:.3f}",
+                      flush=True)
             if combos and full_n == args.clips and len(combos) == len(every):
                 print(f"    libsvm (a) on the same clips: mean best CV accuracy "
                       f"{np.mean([rows[False][c]['cv_accuracy'] for c in every]):.3f}")

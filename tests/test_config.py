@@ -114,8 +114,10 @@ def test_an_unusable_storage_folder_is_named_before_anything_runs(tmp_path, caps
 def test_probe_engine_settings_are_checked_by_key():
     with pytest.raises(ConfigError) as err:
         load_sweep("layer_combos", overrides=("probe.solver=svmlight", "probe.device=tpu", "probe.kernel_memory_gb=0",
+                                              "probe.solver_precision=fp16",
                                               "search.combos_per_trial=0", "pretrain.loader_workers=-1"))
     msg = str(err.value)
-    for key in ("probe.solver", "'svmlight'", "probe.device", "probe.kernel_memory_gb", "search.combos_per_trial",
+    for key in ("probe.solver", "'svmlight'", "probe.device", "probe.kernel_memory_gb", "probe.solver_precision",
+                "'fp16'", "search.combos_per_trial",
                 "pretrain.loader_workers"):
         assert key in msg

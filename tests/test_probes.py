@@ -6,10 +6,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
+from raymir.config import ProbeConfig
 from raymir.probes import lssvm
 from raymir.probes.folds import make_folds
 from raymir.probes.lssvm import lssvm_predict
-from raymir.probes.svm import Engine, grid_search, grid_search_combos, make_grid
+from raymir.probes.svm import Engine, engine_for, grid_search, grid_search_combos, make_grid
 
 C = (0.1, 2.0, 8.0, 32.0)
 GAMMAS = (("2^-3", 2**-3), ("2^-7", 2**-7), ("2^-11", 2**-11))
@@ -166,9 +167,14 @@ def test_lssvm_grid_is_close_to_the_exact_svm_on_an_easy_task():
     exact = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False)["13"]
     ls = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False,
                             engine=Engine(solver="lssvm"))["13"]
-    assert ls.engine == "lssvm (cpu)"
+    assert ls.engine == "lssvm (cpu, fp64)"
     # a different loss (squared, one-vs-rest), so close to the SVM rather than equal (here 0.88 vs 0.97)
     assert exact.cv_mean > 0.9 and ls.cv_mean > 0.8 and abs(ls.cv_mean - exact.cv_mean) < 0.12
+    # probe.solver_precision: float32 factors refined to float64 give the same grid, and the runs say which ran
+    mixed = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False,
+                               engine=engine_for(ProbeConfig(solver="lssvm", device="cpu", solver_precision="mixed")))
+    assert mixed["13"].engine == "lssvm (cpu, mixed)"
+    np.testing.assert_array_equal(mixed["13"].fold_scores, ls.fold_scores)
 
 
 def test_nested_cv_equals_explicit_nested_loop():

@@ -65,6 +65,7 @@ class GridConfig:
     seed: int = 0
     solver: str = "libsvm"  # libsvm: exact SVM/SVR (scikit-learn's) | lssvm: least-squares SVM in torch, GPU if any
     device: str = "auto"  # lssvm: auto (cuda when visible) | cpu | cuda
+    solver_precision: str = "auto"  # lssvm: auto | mixed (float32 factors refined to float64) | fp64
     kernel_memory_gb: float = 4.0  # per trial; above it libsvm computes kernel rows itself (same scores, slower)
 
 
@@ -150,6 +151,8 @@ def check_grid(pr: GridConfig) -> list[str]:
         p.append(f"probe.solver: unknown solver {pr.solver!r} (available: {', '.join(SOLVERS)})")
     if pr.device not in ("auto", "cpu", "cuda"):
         p.append(f"probe.device: {pr.device!r} is not auto, cpu or cuda")
+    if pr.solver_precision not in ("auto", "mixed", "fp64"):
+        p.append(f"probe.solver_precision: {pr.solver_precision!r} is not auto, mixed or fp64")
     if not pr.kernel_memory_gb > 0:
         p.append(f"probe.kernel_memory_gb: must be > 0, got {pr.kernel_memory_gb}")
     if not pr.scaler or not pr.kernels or not pr.C:

@@ -61,10 +61,7 @@ def lssvm_predict(k_train: np.ndarray | Sequence, k_test: np.ndarray | Sequence,
         Y = y.to(torch.float64)[:, None]
     if method == "auto":
         method = "eigh" if len(C) >= EIGH_AT_C else "cholesky"
-    if precision == "auto":  # mixed pays only where float64 is far slower than float32 (see FAST_FP64)
-        precision = "mixed" if dev.type == "cuda" and torch.cuda.get_device_capability(dev) not in FAST_FP64 else "fp64"
-    if precision not in ("mixed", "fp64"):
-        raise ValueError(f"lssvm precision {precision!r}: expected auto, mixed or fp64")
+    precision = solve_precision(precision, device)
     if method == "cholesky":
         out = torch.stack([_cholesky_outputs(ka, kb, Y, c, mixed=precision == "mixed") for c in C], dim=1)
     elif method == "eigh":
@@ -132,6 +129,16 @@ def on_device(device: str) -> Callable[[np.ndarray], torch.Tensor]:
     """A float64 numpy array → the same as a torch tensor on ``device`` (where kernels are built)."""
     dev = torch.device(device)
     return lambda x: torch.as_tensor(x, dtype=torch.float64, device=dev)
+
+
+def solve_precision(precision: str, device: str) -> str:
+    """``auto`` → ``mixed`` on GPUs without full-rate float64, else ``fp64``; ``mixed``/``fp64`` as given."""
+    if precision == "auto":  # mixed pays only where float64 is far slower than float32 (see FAST_FP64)
+        dev = torch.device(device)
+        return "mixed" if dev.type == "cuda" and torch.cuda.get_device_capability(dev) not in FAST_FP64 else "fp64"
+    if precision not in ("mixed", "fp64"):
+        raise ValueError(f"lssvm precision {precision!r}: expected auto, mixed or fp64")
+    return precision
 
 
 def solver_device(device: str) -> str:

@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC, SVR
 
 from raymir.probes.kernels import BYTES, BlockGrams, block_grams, kernel_bytes, rbf, standardised
-from raymir.probes.lssvm import lssvm_predict, on_device, solver_device
+from raymir.probes.lssvm import lssvm_predict, on_device, solve_precision, solver_device
 
 try:  # libsvm as scikit-learn calls it, without its per-call validation (~80% of a small fit's time)
     from sklearn.svm import _libsvm
@@ -181,12 +181,14 @@ class Engine:
     device: str = "cpu"  # lssvm only: cpu | cuda
     kernel_memory_gb: float = 4.0  # above this, libsvm computes kernel rows itself (same results, slower)
     max_iter: int = -1
+    precision: str = "auto"  # lssvm only: auto | mixed | fp64 (see ``lssvm_predict``)
 
 
 def engine_for(probe) -> Engine:
-    """The engine a probe config asks for (its ``solver``, ``device``, ``kernel_memory_gb``, ``max_iter``)."""
+    """The engine a probe config asks for (its ``solver``, ``device``, ``kernel_memory_gb``, ``max_iter``,
+    ``solver_precision``)."""
     return Engine(solver=probe.solver, device=solver_device(probe.device), kernel_memory_gb=probe.kernel_memory_gb,
-                  max_iter=probe.max_iter)
+                  max_iter=probe.max_iter, precision=probe.solver_precision)
 
 
 Fit = tuple[int, np.ndarray, bool]  # (grid point index, predictions of the test rows [m], hit the iteration cap)
@@ -232,7 +234,7 @@ def _fits_lssvm(kernel: KernelOf, groups: dict[tuple, list[int]], points: list[G
     for lo in range(0, len(keys), per_batch):
         ks = [kernel(key) for key in keys[lo:lo + per_batch]]
         pred = lssvm_predict([k[:n_train] for k in ks], [k[n_train:] for k in ks], y_train, tuple(Cs), kind=kind,
-                             n_classes=n_classes, device=engine.device)
+                             n_classes=n_classes, device=engine.device, precision=engine.precision)
         for g, key in enumerate(keys[lo:lo + per_batch]):
             for i in groups[key]:
                 yield i, pred[g, Cs.index(points[i].C)], False
@@ -363,7 +365,7 @@ def grid_search_combos(blocks: dict[str, np.ndarray], combos: dict[str, tuple[st
 
 def _engine_name(engine: Engine, precomputed: bool) -> str:
     if engine.solver == "lssvm":
-        return f"lssvm ({engine.device})"
+        return f"lssvm ({engine.device}, {solve_precision(engine.precision, engine.device)})"
     return "libsvm, precomputed kernels" if precomputed else \
         f"libsvm, kernels on the fly (over probe.kernel_memory_gb={engine.kernel_memory_gb:g})"
 
