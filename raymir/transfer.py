@@ -111,12 +111,16 @@ class ChunkRows:
     std: np.ndarray  # [d]
 
     @property
+    def n_chunks(self) -> int:
+        return self.parts[0].shape[1]
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return len(self.tracks) * self.parts[0].shape[1], len(self.mean)
+        return len(self.tracks) * self.n_chunks, len(self.mean)
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
         """rows [b] → float32 [b, d]."""
-        track, chunk = np.divmod(np.asarray(rows), self.parts[0].shape[1])
+        track, chunk = np.divmod(np.asarray(rows), self.n_chunks)
         return (gather(self.parts, self.tracks[track], chunk) - self.mean) / self.std
 
 
@@ -153,7 +157,7 @@ def fit_mlp(X: np.ndarray | ChunkRows, y: np.ndarray, n_classes: int, cfg: Trans
 def track_probs(model: nn.Module, X: ChunkRows, *, device: str | torch.device = "cpu",
                 batch_size: int = 4096) -> np.ndarray:
     """Mean of chunk probabilities per track: X of t tracks ([t × n_chunks, d]) → [t, n_classes]."""
-    k = X.parts[0].shape[1]
+    k = X.n_chunks
     per_block = max(1, batch_size // k)
     out = []
     for lo in range(0, len(X.tracks), per_block):
