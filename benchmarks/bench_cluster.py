@@ -20,8 +20,8 @@ import numpy as np
 os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short socket paths
 
 from raymir import tracking  # noqa: E402
-from raymir.config import ProbeConfig  # noqa: E402
-from raymir.search import TaskData, run_probe, run_probe_trials  # noqa: E402
+from raymir.config import ProbeConfig, SearchConfig  # noqa: E402
+from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, run_probe, run_probe_trials  # noqa: E402
 
 
 def _task(n: int, seed: int = 0) -> TaskData:
@@ -33,12 +33,12 @@ def _task(n: int, seed: int = 0) -> TaskData:
                                                  "mfcc": rng.normal(size=(n, 120))})
 
 
-def _specs(n: int) -> list[dict]:
+def _specs(n: int) -> list[ProbeGrid]:
     combos = ["1", "2", "3", "4", "5", "12", "13", "14", "15", "23", "24", "25", "34", "35", "45", "123"]
-    return [{"task": "t", "feature": f, "layers": c} for f in ("convnet", "random") for c in combos][:n]
+    return [ProbeGrid("t", f, c) for f in ("convnet", "random") for c in combos][:n]
 
 
-def _sweep(cluster_nodes: list[int], specs: list[dict], tasks: dict, probe: ProbeConfig, out: Path) -> float:
+def _sweep(cluster_nodes: list[int], specs: list[ProbeGrid], tasks: dict, probe: ProbeConfig, out: Path) -> float:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -52,9 +52,8 @@ def _sweep(cluster_nodes: list[int], specs: list[dict], tasks: dict, probe: Prob
         uri, art = tracking.resolve_uri(None, out)
         tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
         t0 = time.perf_counter()
-        rows, errors = run_probe_trials(specs, tasks, probe, tracker, storage_path=out / "ray", name="bench",
-                                        cpus_per_trial=1, max_concurrent=0, max_failures=0,
-                                        combos_per_trial=1)  # one grid per trial: the overhead this measures
+        search = SearchConfig(max_failures=0, combos_per_trial=1)  # one grid per trial: the overhead this measures
+        rows, errors = run_probe_trials(specs, tasks, probe, tracker, search=search, storage=out / "ray", name="bench")
         wall = time.perf_counter() - t0
         assert not errors and len(rows) == len(specs), errors
         return wall

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from raymir.models.kim2018 import KimNet
-from raymir.trainjob import autocast_dtype
-from raymir.transfer import SPLITS, TransferConfig, embed_tracks, evaluate, mlp, scores, transfer_splits
+from raymir.probes.transfer import SPLITS, TransferConfig, embed_tracks, evaluate, mlp, scores, transfer_splits
+from raymir.train.job import autocast_dtype
 
 HEADS = {"g": 16, "s": 10, "e": 10, "d": 10, "m": 10}
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from raymir.models.park2017 import CROP_FRAMES, Park2017, track_feature
-from raymir.siamese import hinge_loss, sample_triplets
-from raymir.trainjob import autocast_dtype
+from raymir.train.job import autocast_dtype
+from raymir.train.siamese import hinge_loss, sample_triplets
 
 
 def train_rate(mode: str, *, batch: int, steps: int, autocast: torch.dtype | None, n_artists: int = 120) -> float:

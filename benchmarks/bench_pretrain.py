@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from raymir import artist_train, multitask
 from raymir.audio import MelParams, repeat_pad
-from raymir.crops import CropBatches, crop_batches
 from raymir.models.choi2017 import Choi2017
 from raymir.models.kim2018 import KimNet
-from raymir.pretrain import ClipDataset
-from raymir.trainjob import autocast_dtype
+from raymir.train import kim as multitask
+from raymir.train import park as artist_train
+from raymir.train.choi import ClipDataset
+from raymir.train.crops import CropBatches, crop_batches
+from raymir.train.job import autocast_dtype
 
 
 def train_rate(net: torch.nn.Module, make_batch, loss_fn, *, device: torch.device, steps: int,

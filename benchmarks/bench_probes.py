@@ -36,7 +36,7 @@ from sklearn.svm import SVC
 
 from raymir import tracking
 from raymir.audio import MelParams
-from raymir.config import ProbeConfig, all_layer_combos
+from raymir.config import ProbeConfig, SearchConfig, all_layer_combos
 from raymir.data.synthetic import SyntheticParams, load_synthetic
 from raymir.extract import layer_features
 from raymir.models.choi2017 import Choi2017
@@ -44,7 +44,7 @@ from raymir.probes import svm
 from raymir.probes.folds import make_folds
 from raymir.probes.lssvm import lssvm_predict
 from raymir.probes.svm import Engine, grid_points, grid_search_combos
-from raymir.search import TaskData, feature_matrix, run_probe_trials
+from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, feature_matrix, run_probe_trials
 
 
 def sklearn_grid(X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], probe: ProbeConfig) -> GridSearchCV:
@@ -151,13 +151,13 @@ def main() -> None:
             ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             uri, art = tracking.resolve_uri(None, tmp / "out")
             tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
-            specs = [{"task": "genre", "feature": "random", "layers": c} for c in combos]
+            specs = [ProbeGrid("genre", "random", c) for c in combos]
             times, rows = {}, {}
             for nested in (False, True) if args.nested else (False,):
                 p = dataclasses.replace(probe, nested=nested)
                 t0 = time.perf_counter()
-                out, errors = run_probe_trials(specs, {"genre": data}, p, tracker, storage_path=tmp / "ray",
-                                               name=f"bench-{nested}", cpus_per_trial=1, max_concurrent=0, max_failures=0)
+                out, errors = run_probe_trials(specs, {"genre": data}, p, tracker, search=SearchConfig(max_failures=0),
+                                               storage=tmp / "ray", name=f"bench-{nested}")
                 times[nested] = time.perf_counter() - t0
                 rows[nested] = {r["layers"]: r for r in out}
                 assert not errors, errors

@@ -1,9 +1,9 @@
 """``python -m raymir cache``: what the artifact cache under an output directory holds, or clear it;
 ``python -m raymir ui``: the MLflow UI on a sweep's database, on 127.0.0.1.
 
-    python -m raymir cache                       # size per kind under ./raymir_out/cache
+    python -m raymir cache                       # size per artifact under ./raymir_out/cache
     python -m raymir cache --output DIR --clear  # delete all of it
-    python -m raymir cache --clear features      # delete only some kinds
+    python -m raymir cache --clear features      # delete only some artifacts
     python -m raymir ui [--output DIR] [--port 5000]
 """
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("cache", help="report or clear the artifact cache")
     c.add_argument("--output", default="raymir_out", help="the sweep output directory (default: raymir_out)")
-    c.add_argument("--clear", nargs="*", metavar="KIND", help="delete the cache (or only these kinds)")
+    c.add_argument("--clear", nargs="*", metavar="ARTIFACT", help="delete the cache (or only these artifacts, e.g. features)")
     u = sub.add_parser("ui", help="serve the MLflow UI for a sweep's runs (127.0.0.1:5000)")
     u.add_argument("--output", default="raymir_out", help="the sweep output directory holding mlflow.db")
     u.add_argument("--tracking-uri", help="serve this store instead (e.g. a database elsewhere)")
@@ -65,15 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.clear) - {k for k, _, _ in rows})
         if unknown:
             have = ", ".join(k for k, _, _ in rows) or "nothing"
-            print(f"error: no cached kind {', '.join(unknown)} under {root} (has: {have})", file=sys.stderr)
+            print(f"error: no cached artifact {', '.join(unknown)} under {root} (has: {have})", file=sys.stderr)
             return 2
-        print(f"cleared {_human(cache.clear(root, kinds=tuple(args.clear)))} from {root}")
+        print(f"cleared {_human(cache.clear(root, artifacts=tuple(args.clear)))} from {root}")
         return 0
     if not rows:
         print(f"{root}: empty")
         return 0
-    for kind, n, size in rows:
-        print(f"{kind:<16}{n:>7} entries {_human(size):>12}")
+    for artifact, n, size in rows:
+        print(f"{artifact:<16}{n:>7} entries {_human(size):>12}")
     print(f"{'total':<16}{sum(r[1] for r in rows):>7} entries {_human(sum(r[2] for r in rows)):>12}   ({root})")
     return 0
 

@@ -7,7 +7,6 @@ that the same code runs on CPU and GPU, batched, inside the model. It matches
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
@@ -15,27 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class MelParams:
-    """Mel front-end parameters (defaults: Choi et al. 2017's released code)."""
-
-    sr: int = 12000
-    n_fft: int = 512
-    hop_length: int = 256
-    n_mels: int = 96
-    fmin: float = 0.0
-    fmax: float = 6000.0
-    duration: float = 29.0  # seconds fed to the model; shorter clips are repeated
-    top_db: float = 80.0
-
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.sr * self.duration))
-
-    @property
-    def n_frames(self) -> int:
-        return 1 + self.n_samples // self.hop_length
+from raymir.config.sections import MelParams
 
 
 def repeat_pad(y: np.ndarray, n_samples: int) -> np.ndarray:

@@ -42,13 +42,18 @@ def is_done(path: Path) -> bool:
     return (Path(path) / DONE).exists()
 
 
-def cached(root: Path, kind: str, params: Any, build: Callable[[Path], None]) -> Path:
-    """Return the artifact directory for ``params``, building it with ``build(tmp_dir)`` if absent.
+def path_of(root: Path, artifact: str, params: Any) -> Path:
+    """Where the ``artifact`` (stage output: "pretrain", "features", "source", …) for ``params`` lives."""
+    return Path(root) / artifact / key_of(params)
+
+
+def cached(root: Path, artifact: str, params: Any, build: Callable[[Path], None]) -> Path:
+    """Return the ``artifact`` directory for ``params``, building it with ``build(tmp_dir)`` if absent.
 
     ``build`` writes its files into the directory it is given; the directory is published
     atomically only after ``build`` returns.
     """
-    final = Path(root) / kind / key_of(params)
+    final = path_of(root, artifact, params)
     if is_done(final):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -84,19 +89,19 @@ def _size(path: Path, seen: set[tuple[int, int]]) -> int:
 
 
 def report(root: Path) -> list[tuple[str, int, int]]:
-    """(kind, finished entries, bytes) per artifact kind under ``root``, largest first."""
+    """(artifact, finished entries, bytes) per artifact under ``root``, largest first."""
     rows, seen = [], set()
-    for kind in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
-        entries = [e for e in kind.iterdir() if e.is_dir()]
-        rows.append((kind.name, sum(is_done(e) for e in entries), _size(kind, seen)))
+    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else ():
+        entries = [e for e in folder.iterdir() if e.is_dir()]
+        rows.append((folder.name, sum(is_done(e) for e in entries), _size(folder, seen)))
     return sorted(rows, key=lambda r: -r[2])
 
 
-def clear(root: Path, *, kinds: tuple[str, ...] = ()) -> int:
-    """Delete the cached artifacts (of ``kinds``, or all); returns the bytes freed."""
+def clear(root: Path, *, artifacts: tuple[str, ...] = ()) -> int:
+    """Delete the cached ``artifacts`` (all of them when empty); returns the bytes freed."""
     freed = 0
-    for kind, _, size in report(root):
-        if not kinds or kind in kinds:
-            shutil.rmtree(Path(root) / kind)
+    for artifact, _, size in report(root):
+        if not artifacts or artifact in artifacts:
+            shutil.rmtree(Path(root) / artifact)
             freed += size
     return freed

@@ -49,8 +49,19 @@ def mfcc_features(audio: np.ndarray, sr: int) -> np.ndarray:
     return np.stack([mfcc_stats(np.asarray(y), sr) for y in audio]) if len(audio) else np.zeros((0, 120))
 
 
-def cached_features(cache_root: Path, *, kind: str, subset_key: str, params: dict, compute) -> np.ndarray:
+def feature_key(feature: str, subset_key: str, params: dict) -> dict:
+    """What a feature matrix depends on: the feature ("convnet", "random", "mfcc"), the subset's content, the extractor."""
+    return {"features": feature, "subset": subset_key, **params}
+
+
+def cached_features(cache_root: Path, *, feature: str, subset_key: str, params: dict, compute) -> np.ndarray:
     """Features stored under hash(subset content key, extractor params); ``compute()`` runs only on a miss."""
-    key = {"features": kind, "subset": subset_key, **params}
+    key = feature_key(feature, subset_key, params)
     path = cache.cached(cache_root, "features", key, lambda d: np.save(d / "features.npy", compute()))
     return np.load(path / "features.npy")
+
+
+def cached_mfcc(cache_root: Path, subset) -> np.ndarray:
+    """The MFCC baseline of every clip of ``subset`` (a ``raymir.data.subset.Subset``): [n, 120], cached by content."""
+    return cached_features(cache_root, feature="mfcc", subset_key=subset.key, params={"n_mfcc": 20},
+                           compute=lambda: mfcc_features(subset.audio, subset.sr))

@@ -47,23 +47,15 @@ def start_ray(address: str | None) -> None:
                  resources={DRIVER_RESOURCE: 1000})
 
 
-def driver_resources() -> dict[str, float]:
-    """Resources for a trial whose work runs in its own Ray Train workers."""
-    import ray
+@dataclass(frozen=True)
+class RunOptions:
+    """Where and how one invocation runs (the command line's flags), as opposed to what it computes (the sweep file)."""
 
-    if ray.cluster_resources().get(DRIVER_RESOURCE, 0) > 0:
-        return {"cpu": 0, DRIVER_RESOURCE: 1}
-    return {"cpu": 0.01}  # clusters started without the resource: a sliver of a CPU
-
-
-def train_concurrency(*, num_workers: int, cpus_per_worker: float, use_gpu: bool) -> int:
-    """How many Ray Train jobs of this shape the cluster holds at once (its CPUs or GPUs over one job's)."""
-    import ray
-
-    res = ray.cluster_resources()
-    if use_gpu:
-        return max(1, int(res.get("GPU", 0) // num_workers))
-    return max(1, int(res.get("CPU", 1) // (num_workers * cpus_per_worker)))
+    tracking_uri: str | None = None  # MLflow; default MLFLOW_TRACKING_URI or sqlite under the output directory
+    address: str | None = None  # Ray cluster; default RAY_ADDRESS or a private local one
+    output: str | None = None  # default: the sweep file's ``output``
+    storage: str | None = None  # Ray Train / Tune state; default RAYMIR_STORAGE or <output>/ray
+    fresh: bool = False  # a new parent run even when an unfinished one of the same settings exists
 
 
 @dataclass
@@ -75,6 +67,7 @@ class SweepRun:
     uri: str
     tracker: tracking.Tracker
     storage: str = ""  # Ray Train / Tune state and checkpoints: a path or URI every node sees
+    address: str | None = None  # the Ray cluster to connect to (None: RAY_ADDRESS or a local one)
     fresh: bool = False  # a new parent run even when an unfinished one of the same settings exists
     t_start: float = field(default_factory=time.time)
 
@@ -94,25 +87,24 @@ def resolve_storage(storage: str | None, out: Path) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
-def open_sweep(name: str, *, output: str, tracking_uri: str | None, storage: str | None = None,
-               fresh: bool = False) -> SweepRun:
-    """Resolve the output directory, Ray's storage and the MLflow store, and create (once, before any
-    trial) the sweep's MLflow experiment."""
-    out = Path(output).resolve()
-    uri, artifacts = tracking.resolve_uri(tracking_uri, out)
-    return SweepRun(name, out, uri, tracking.setup_experiment(uri, name, artifacts),
-                    storage=resolve_storage(storage, out), fresh=fresh)
+def open_sweep(cfg, opts: RunOptions) -> SweepRun:
+    """Resolve the output directory (``opts.output``, else the sweep's ``output``), Ray's storage and the
+    MLflow store, and create (once, before any trial) the sweep's MLflow experiment."""
+    out = Path(opts.output or cfg.output).resolve()
+    uri, artifacts = tracking.resolve_uri(opts.tracking_uri, out)
+    return SweepRun(cfg.name, out, uri, tracking.setup_experiment(uri, cfg.name, artifacts),
+                    storage=resolve_storage(opts.storage, out), address=opts.address, fresh=opts.fresh)
 
 
 @contextmanager
-def parent_run(run: SweepRun, *, address: str | None, params: dict) -> Iterator[tracking.Tracker]:
+def parent_run(run: SweepRun, *, params: dict) -> Iterator[tracking.Tracker]:
     """Connect to Ray and open the parent MLflow run; if the sweep raises, the run is marked FAILED.
 
     An unfinished parent run of the same settings (a killed driver, failed trials) is reopened
     unless ``run.fresh``: its trials' Ray Tune state and child runs are found again, so only what
     did not finish runs.
     """
-    start_ray(address)
+    start_ray(run.address)
     run.tracker = tracking.start_parent(run.tracker, sweep=run.name, params=params, resume=not run.fresh)
     if run.tracker.resumed:
         log(f"resuming the unfinished run {run.tracker.parent_run_id} (resume #{run.tracker.resumed}); "

@@ -11,20 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from raymir import agf_combos, artist_labels, artist_tags, layer_combos
-from raymir.agf_combos import DataError
-from raymir.config import (
-    AgfSweepConfig,
-    ArtistLabelsConfig,
-    ArtistTagsConfig,
-    ConfigError,
-    SweepConfigs,
-    list_sweeps,
-    load_sweep,
-)
-from raymir.data.clips import DatasetError
+from raymir.config import ConfigError, SweepConfigs, list_sweeps, load_sweep
 from raymir.data.datasets import DATASETS
-from raymir.search import batch_specs
+from raymir.errors import DatasetError
+from raymir.recipes import RECIPES
+from raymir.session import RunOptions
 
 
 def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | None = None,
@@ -32,17 +23,8 @@ def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | No
     """Run a whole sweep (any recipe); returns at least {"rows", "errors", "tracker", "report_dir"}.
 
     An unfinished earlier run of the same settings is resumed unless ``fresh``."""
-    kw = {"tracking_uri": tracking_uri, "address": address, "output": output, "storage": storage, "fresh": fresh}
-    if isinstance(cfg, AgfSweepConfig):
-        return agf_combos.run(cfg, **kw)
-    if isinstance(cfg, ArtistLabelsConfig):
-        return artist_labels.run(cfg, **kw)
-    if isinstance(cfg, ArtistTagsConfig):
-        return artist_tags.run(cfg, **kw)
-    return layer_combos.run(cfg, **kw)
-
-
-DATA_ERRORS = (DataError, DatasetError)  # bad corpus input, reported without a traceback
+    opts = RunOptions(tracking_uri=tracking_uri, address=address, output=output, storage=storage, fresh=fresh)
+    return RECIPES[cfg.recipe].load().run(cfg, opts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,22 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        if isinstance(cfg, AgfSweepConfig):
-            print(f"{cfg.name}: ok ({2 ** len(cfg.tasks) - 1} task combinations × {', '.join(cfg.archs)})")
-        elif isinstance(cfg, ArtistLabelsConfig):
-            print(f"{cfg.name}: ok ({len(cfg.models)} models × {len(cfg.n_artists)} artist counts + "
-                  f"{len(cfg.baselines)} baselines; probes {', '.join(cfg.probe.tasks)})")
-        elif isinstance(cfg, ArtistTagsConfig):
-            print(f"{cfg.name}: ok (models {', '.join(cfg.models)}; probes {', '.join(cfg.probe.tasks)})")
-        else:
-            specs = layer_combos.trial_specs(cfg)
-            trials = batch_specs(specs, per_trial=cfg.search.combos_per_trial)
-            print(f"{cfg.name}: ok ({len(specs)} probe grids in {len(trials)} Ray Tune trials)")
+        print(f"{cfg.name}: ok ({RECIPES[cfg.recipe].load().summary(cfg)})")
         return 0
     try:
         result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output,
                      storage=args.storage, fresh=args.fresh)
-    except DATA_ERRORS as exc:  # bad corpus: name the file/row, no traceback; finished stages stay cached
+    except DatasetError as exc:  # bad corpus: name the file/row, no traceback; finished stages stay cached
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0 if not result["errors"] else 1

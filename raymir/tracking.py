@@ -14,6 +14,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,14 +128,16 @@ def finished_child(tracker: Tracker, trial_key: str) -> tuple[dict, dict] | None
     return dict(data.params), dict(data.metrics)
 
 
-def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metrics: dict,
+def log_trial(tracker: Tracker, trial_key: str, *, name: str = "", params: dict, metrics: dict,
               artifacts: tuple[Path, ...] = (), artifact_path: str | None = None, history: list[dict] = (),
               status: str = "FINISHED", error: str | None = None) -> str:
     """Log one trial as a child run; returns its run id.
 
     Idempotent by ``trial_key``: a finished child is returned as it is; a failed attempt's run is
-    reused by the retry, so each trial ends with exactly one child run.
+    reused by the retry, so each trial ends with exactly one child run. ``name`` defaults to the key
+    with spaces for slashes ("genre convnet 135").
     """
+    name = name or trial_key.replace("/", " ")
     client = tracker.client
     existing = find_child(tracker, trial_key)
     if existing and existing[1] == "FINISHED":
@@ -153,6 +157,19 @@ def log_trial(tracker: Tracker, trial_key: str, *, name: str, params: dict, metr
         client.log_artifact(run_id, str(path), artifact_path=artifact_path)
     client.set_terminated(run_id, status=status)
     return run_id
+
+
+@contextmanager
+def failures_logged(tracker: Tracker, children: dict[str, dict]) -> Iterator[None]:
+    """Run the block; if it raises, log each child (trial key → params) as a FAILED run carrying the
+    error, then re-raise, so Ray Tune retries the trial or reports it."""
+    try:
+        yield
+    except Exception as exc:
+        for trial_key, params in children.items():
+            log_trial(tracker, trial_key, params=params, metrics={}, status="FAILED",
+                      error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def log_history(tracker: Tracker, run_id: str, history: list[dict]) -> None:

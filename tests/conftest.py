@@ -17,3 +17,12 @@ def ray_session():
                  dashboard_host="127.0.0.1", logging_level="WARNING", log_to_driver=False,
                  resources={"raymir_driver": 1000})
     yield ray
+
+
+def pytest_collection_modifyitems(items):
+    """A test that starts Ray (through the ``ray_session`` fixture) is an integration test; modules whose
+    tests start MLflow or whole sweeps say so themselves (``pytestmark``). The rest is the fast lane:
+    ``python -m pytest -m "not slow and not integration"``."""
+    for item in items:
+        if "ray_session" in item.fixturenames:
+            item.add_marker(pytest.mark.integration)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from raymir.artist_data import artist_split, probe_sets, training_tracks
 from raymir.config import ArtistProbeConfig
 from raymir.data.subset import Subset
 from raymir.probes.suite import ProbeSet, run_suite
+from raymir.recipes.artist_data import artist_split, probe_sets, training_tracks
 
 
 def _corpus(n_genres=5, per_genre=6, tracks=3, seed=0):

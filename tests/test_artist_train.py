@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from raymir.artist_train import ArtistTrainConfig, prepare_artist_inputs, train_artist_model
+from raymir.config import ParkTrainConfig
 from raymir.models.park2017 import Park2017, track_feature
 from raymir.probes.retrieval import chance_map, retrieval_scores
+from raymir.train.park import prepare_artist_inputs, train_artist_model
 
 
 def _inputs(tmp_path):
@@ -26,8 +27,8 @@ def _inputs(tmp_path):
 def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp_path, mode):
     d, spec, artists, train = _inputs(tmp_path)
     # the Siamese run cuts its crops in two DataLoader processes inside the Ray Train worker
-    cfg = ArtistTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2, loader_workers=2 * (mode == "siamese"))
-    model = train_artist_model(d, mode=mode, train_idx=train, train=cfg, storage_path=tmp_path / "ray",
+    cfg = ParkTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2, loader_workers=2 * (mode == "siamese"))
+    model = train_artist_model(d, model=mode, train_idx=train, cfg=cfg, storage_path=tmp_path / "ray",
                                name=f"park-{mode}")
     assert [h["epoch"] for h in model.history] == [2, 5]
     assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
@@ -43,8 +44,8 @@ def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp
 @pytest.mark.slow  # torch.compile's one-off code generation: ~30-60 s on 2 CPU cores
 def test_compiled_basic_training_checkpoints_a_plain_model(ray_session, tmp_path):
     d, spec, _, train = _inputs(tmp_path)
-    cfg = ArtistTrainConfig(epochs=2, batch_size=8, reports=1, compile=True)
-    model = train_artist_model(d, mode="basic", train_idx=train, train=cfg, storage_path=tmp_path / "ray",
+    cfg = ParkTrainConfig(epochs=2, batch_size=8, reports=1, compile=True)
+    model = train_artist_model(d, model="basic", train_idx=train, cfg=cfg, storage_path=tmp_path / "ray",
                                name="park-compiled")
     assert [h["epoch"] for h in model.history] == [1] and np.isfinite(model.history[0]["train_loss"])
     Park2017(model.n_artists).load_state_dict(model.state_dict)  # strict: compiling kept the parameter names

@@ -46,7 +46,7 @@ def test_cache_command_reports_and_clears(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:2] == ["corpus", "1"] and out[1].split()[:2] == ["features", "1"]  # largest first
     assert main(["cache", "--output", str(tmp_path), "--clear", "nosuch"]) == 2
-    assert "no cached kind nosuch" in capsys.readouterr().err
+    assert "no cached artifact nosuch" in capsys.readouterr().err
     assert main(["cache", "--output", str(tmp_path), "--clear", "features"]) == 0
     assert [k for k, _, _ in cache.report(root)] == ["corpus"]
     assert main(["cache", "--output", str(tmp_path), "--clear"]) == 0

@@ -1,7 +1,7 @@
 import pytest
 
 from raymir.config import ConfigError, gamma_value, list_sweeps, load_sweep
-from raymir.layer_combos import trial_specs
+from raymir.recipes.layer_combos import probe_grids
 from raymir.sweep import main
 
 
@@ -11,7 +11,7 @@ def test_default_sweep_is_valid_and_has_the_full_grid():
     assert cfg.probe.C == (0.1, 2.0, 8.0, 32.0) and cfg.probe.scaler == (True, False)
     assert [gamma_value(g, 160) for g in cfg.probe.gamma] == [2**-3, 2**-5, 2**-7, 2**-9, 2**-11, 2**-13, 1 / 160]
     # 7 targets × (31 convnet + 31 random + mfcc + convnet+mfcc)
-    assert len(trial_specs(cfg)) == 7 * 64
+    assert len(probe_grids(cfg)) == 7 * 64
 
 
 def test_presets_and_overrides():
@@ -44,10 +44,14 @@ def test_bad_yaml_file_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match="broken.yaml"):
         load_sweep(str(bad))
     odd = tmp_path / "odd.yaml"
-    odd.write_text("probe:\n  folds: ten\nunknown_section: 1\n")
+    odd.write_text("recipe: layer_combos\nprobe:\n  folds: ten\nunknown_section: 1\n")
     with pytest.raises(ConfigError) as err:
         load_sweep(str(odd))
     assert "probe.folds: expected an integer" in str(err.value) and "unknown_section" in str(err.value)
+    nameless = tmp_path / "nameless.yaml"  # a sweep file says which study it is
+    nameless.write_text("probe:\n  folds: 3\n")
+    with pytest.raises(ConfigError, match="recipe: missing"):
+        load_sweep(str(nameless))
 
 
 def test_list_and_check(capsys):

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from raymir import artist_train, multitask
-from raymir.crops import CropBatches, crop_batches, crop_starts, cut_crops, rank_slices
+from raymir.train import kim as multitask
+from raymir.train import park as artist_train
+from raymir.train.crops import CropBatches, crop_batches, crop_starts, cut_crops, rank_slices
 
 
 def _spec(tmp_path, n=12, n_mels=4, n_frames=200):

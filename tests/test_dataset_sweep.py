@@ -183,9 +183,10 @@ def test_artist_labels_on_a_manifest_source_and_a_jsonl_target(ray_session, tmp_
     assert "probe tagging (held-out artists): cannot make 3 folds of 6 clips by 2 artists" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # opens the sweep's MLflow store before the source is refused
 def test_layer_combos_takes_a_real_tagging_source_and_rejects_one_without_tags(tmp_path, capsys):
     from raymir.config import load_sweep
-    from raymir.layer_combos import load_target_and_source
+    from raymir.recipes.layer_combos import load_target_and_source
 
     _mtat(tmp_path / "mtat")
     _gtzan(tmp_path / "gtzan")

@@ -1,7 +1,7 @@
 import torch
 
 from raymir.models.kim2018 import EMBED_DIM, KimNet, n_params, widened
-from raymir.multitask import soft_cross_entropy
+from raymir.train.kim import soft_cross_entropy
 
 HEADS = {"g": 16, "s": 10, "e": 10, "d": 10, "m": 10}
 

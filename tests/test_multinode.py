@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.integration  # whole sweeps in subprocesses
+
 SCRIPT = textwrap.dedent("""
     import json, socket, sys, time
     from ray.cluster_utils import Cluster

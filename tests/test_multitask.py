@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from raymir.config import KimTrainConfig, TransferConfig
 from raymir.models.kim2018 import KimNet
-from raymir.multitask import CROP_FRAMES, TrainConfig, bin_stats, prepare_inputs, train_source
-from raymir.transfer import TransferConfig, embed_tracks, transfer_splits
+from raymir.probes.transfer import embed_tracks, transfer_splits
+from raymir.train.kim import CROP_FRAMES, bin_stats, prepare_inputs, train_source
 
 
 def test_job_resumes_from_its_checkpoint(ray_session, tmp_path):
@@ -23,12 +24,12 @@ def test_job_resumes_from_its_checkpoint(ray_session, tmp_path):
                    splits=splits)
     common = {"tasks": ["g", "m"], "shared": True, "width": 1.0,
               "transfer": TransferConfig(hidden=16, epochs=2), "storage_path": tmp_path / "ray", "name": "kim-resume"}
-    first = train_source(inputs, train=TrainConfig(epochs=1, batch_size=8, reports=2), **common)
+    first = train_source(inputs, train=KimTrainConfig(epochs=1, batch_size=8, reports=2), **common)
     assert [h["epoch"] for h in first.history] == [0, 1]  # 2 tasks × 1 epoch
     assert first.embeddings.shape == (n, 2, 512)
     assert {"val_f1_macro", "val_logloss", "val_artist_accuracy", "val_loss_g", "val_loss_m"} <= set(first.metrics)
     # the same job name with more epochs continues from the last checkpoint instead of starting over
-    second = train_source(inputs, train=TrainConfig(epochs=2, batch_size=8, reports=4), **common)
+    second = train_source(inputs, train=KimTrainConfig(epochs=2, batch_size=8, reports=4), **common)
     assert [h["epoch"] for h in second.history] == [0, 1, 2, 3]
     assert second.history[:2] == first.history
 
@@ -43,7 +44,7 @@ def test_compiled_job_checkpoints_a_plain_net_with_the_same_embeddings(ray_sessi
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     prepare_inputs(inputs, spec=spec, targets={"g": np.eye(2, dtype=np.float32)[genre]}, genre=genre, splits=splits)
-    res = train_source(inputs, tasks=["g"], shared=False, width=0.5, train=TrainConfig(
+    res = train_source(inputs, tasks=["g"], shared=False, width=0.5, train=KimTrainConfig(
         epochs=1, batch_size=8, reports=1, precision="fp32", compile=True), transfer=TransferConfig(hidden=8, epochs=1),
         storage_path=tmp_path / "ray", name="kim-compiled")
     plain = KimNet({"g": 2}, shared=False, width=0.5)

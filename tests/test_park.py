@@ -5,7 +5,7 @@ import torch
 
 from raymir.models.park2017 import CROP_FRAMES, PARK_MEL, Park2017, ParkFrontend, track_feature
 from raymir.probes.retrieval import chance_map, retrieval_scores
-from raymir.siamese import hinge_loss, sample_triplets
+from raymir.train.siamese import hinge_loss, sample_triplets
 
 
 def test_frontend_matches_librosa():

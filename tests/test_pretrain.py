@@ -1,23 +1,25 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from raymir.audio import MelParams
+from raymir.config import MelParams, PretrainConfig
 from raymir.data.synthetic import SyntheticParams, load_synthetic
-from raymir.pretrain import macro_roc_auc, pretrain, split_train_val
+from raymir.train.choi import macro_roc_auc, pretrain, split_train_val
 
 
 def test_two_worker_ray_train_run_checkpoints_and_resumes(ray_session, tmp_path):
     params = SyntheticParams(duration=2.0, source_artists_per_genre=2, source_tracks_per_artist=2)
     source = load_synthetic(params, sr=12000, cache_root=tmp_path / "cache", names=("source",))["source"]
-    kw = dict(model="choi2017", label="tags", mel=MelParams(), batch_size=4, lr=1e-3, num_workers=2,
-              use_gpu=False, cpus_per_worker=1.0, val_fraction=0.25, seed=0, storage_path=tmp_path / "ray", name="t")
-    first = pretrain(source.path, source, epochs=1, **kw)
+    cfg = PretrainConfig(batch_size=4, lr=1e-3, num_workers=2, val_fraction=0.25, seed=0)
+    kw = dict(label="tags", mel=MelParams(), storage_path=tmp_path / "ray", name="t")
+    first = pretrain(source, cfg=replace(cfg, epochs=1), **kw)
     assert [h["epoch"] for h in first.history] == [0]
     assert 0.0 <= first.history[0]["val_roc_auc"] <= 1.0
     assert set(first.state_dict) >= {"head.weight", "blocks.0.0.weight"}
     # the same run name resumes from its last checkpoint: only the new epoch is trained
-    second = pretrain(source.path, source, epochs=2, **kw)
+    second = pretrain(source, cfg=replace(cfg, epochs=2), **kw)
     assert [h["epoch"] for h in second.history] == [0, 1]
     assert second.history[0] == first.history[0]
     assert not torch.equal(first.state_dict["head.weight"], second.state_dict["head.weight"])
@@ -53,10 +55,10 @@ def test_a_dead_worker_restarts_the_run_from_its_last_checkpoint(ray_session, tm
 
     params = SyntheticParams(duration=2.0, source_artists_per_genre=2, source_tracks_per_artist=2)
     source = load_synthetic(params, sr=12000, cache_root=tmp_path / "cache", names=("source",))["source"]
-    kw = dict(model="choi2017", label="tags", mel=MelParams(), batch_size=4, lr=1e-3, num_workers=2, use_gpu=False,
-              cpus_per_worker=1.0, val_fraction=0.25, seed=0, storage_path=tmp_path / "ray", name="dies", epochs=6)
+    cfg = PretrainConfig(batch_size=4, lr=1e-3, num_workers=2, val_fraction=0.25, seed=0, epochs=6)
+    kw = dict(label="tags", mel=MelParams(), cfg=cfg, storage_path=tmp_path / "ray", name="dies")
     result = {}
-    job = threading.Thread(target=lambda: result.update(res=pretrain(source.path, source, **kw)))
+    job = threading.Thread(target=lambda: result.update(res=pretrain(source, **kw)))
     job.start()
     killed = None
     deadline = time.time() + 240
@@ -84,9 +86,9 @@ def test_compiled_training_with_loader_processes_checkpoints_a_plain_model(ray_s
 
     params = SyntheticParams(duration=2.0, source_artists_per_genre=2, source_tracks_per_artist=2)
     source = load_synthetic(params, sr=12000, cache_root=tmp_path / "cache", names=("source",))["source"]
-    res = pretrain(source.path, source, model="choi2017", label="tags", mel=MelParams(), epochs=1, batch_size=4,
-                   lr=1e-3, num_workers=1, use_gpu=False, cpus_per_worker=1.0, val_fraction=0.25, seed=0,
-                   storage_path=tmp_path / "ray", name="compiled", loader_workers=1, compile=True)
+    cfg = PretrainConfig(epochs=1, batch_size=4, lr=1e-3, num_workers=1, val_fraction=0.25, seed=0, loader_workers=1,
+                         compile=True)
+    res = pretrain(source, label="tags", cfg=cfg, mel=MelParams(), storage_path=tmp_path / "ray", name="compiled")
     assert [h["epoch"] for h in res.history] == [0] and 0.0 <= res.history[0]["val_roc_auc"] <= 1.0
     plain = Choi2017(source.labels["tags"].shape[1])
     plain.load_state_dict(res.state_dict)  # strict: the compiled run kept the plain model's parameter names

@@ -16,7 +16,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from raymir.config import load_sweep
-from raymir.layer_combos import trial_specs
+from raymir.recipes.layer_combos import probe_grids
+
+pytestmark = pytest.mark.integration  # whole sweeps in subprocesses
 
 ARGS = ["layer_combos", "--preset", "tiny", "--set", "probe.tasks=[genre,emotion_arousal]"]
 
@@ -66,7 +68,7 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
     env = os.environ | {"RAY_TMPDIR": ray_tmp, "RAY_ADDRESS": ""}
     cmd = [sys.executable, "-m", "raymir.sweep", *ARGS, "--output", str(out)]
-    n_trials = len(trial_specs(load_sweep(ARGS[0], preset="tiny", overrides=("probe.tasks=[genre,emotion_arousal]",))))
+    n_trials = len(probe_grids(load_sweep(ARGS[0], preset="tiny", overrides=("probe.tasks=[genre,emotion_arousal]",))))
     try:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)

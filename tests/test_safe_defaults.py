@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import raymir
-from raymir import trainjob
+from raymir.train import job as trainjob
 
 SOURCES = sorted(Path(raymir.__file__).parent.rglob("*.py"))
 

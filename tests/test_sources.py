@@ -6,7 +6,7 @@ import pytest
 from raymir.data.clips import DatasetError
 from raymir.data.sources import artist_source, artist_tags_from_tracks, tagging_source, with_labels
 from raymir.data.subset import Subset
-from raymir.pretrain import split_train_val
+from raymir.train.choi import split_train_val
 
 
 def _subset(tmp_path, *, labels, classes=None, groups=None, name="toy"):

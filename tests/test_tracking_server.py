@@ -11,7 +11,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from raymir import tracking
+
+pytestmark = pytest.mark.integration  # MLflow stores and servers
 
 
 def _trial(args):

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from raymir.models.kim2018 import KimNet
-from raymir.moments import blockwise_moments
-from raymir.transfer import ChunkRows, TransferConfig, chunks, embed_tracks, evaluate, gather, scores, transfer_splits
+from raymir.probes.moments import blockwise_moments
+from raymir.probes.transfer import ChunkRows, TransferConfig, chunks, embed_tracks, evaluate, gather, scores, transfer_splits
 
 
 def test_splits_are_disjoint_and_artist_split_holds_unseen_artists():

@@ -33,9 +33,22 @@ from raymir.config.common import (
 from raymir.config.layer_combos import FeatureConfig, SweepConfig
 from raymir.config.layer_combos import check as _check_layer_combos
 from raymir.config.loader import ConfigError, build, list_sweeps, read_sweep, sweep_dirs
-from raymir.probes.svm import gamma_value
+from raymir.config.sections import (
+    ARTIST_MODELS,
+    PARK_MEL,
+    SYNTHETIC_TASKS,
+    AgfParams,
+    KimTrainConfig,
+    MelParams,
+    ParkTrainConfig,
+    PretrainConfig,
+    SyntheticParams,
+    TransferConfig,
+    gamma_value,
+)
 
-RECIPES: dict[str, tuple[type, typing.Callable[[Any], list[str]]]] = {
+# recipe name → (its sweep file's schema, its checks); ``raymir.recipes.RECIPES`` adds how each runs.
+SCHEMAS: dict[str, tuple[type, typing.Callable[[Any], list[str]]]] = {
     "layer_combos": (SweepConfig, _check_layer_combos),
     "agf_combos": (AgfSweepConfig, _check_agf),
     "artist_labels": (ArtistLabelsConfig, check_artist_labels),
@@ -47,10 +60,11 @@ SweepConfigs = SweepConfig | AgfSweepConfig | ArtistLabelsConfig | ArtistTagsCon
 def load_sweep(name_or_path: str, *, preset: str | None = None, overrides: tuple[str, ...] = ()) -> SweepConfigs:
     """Load, merge preset and ``key=value`` overrides, validate; raise ConfigError listing every problem."""
     path, data, errors = read_sweep(name_or_path, preset=preset, overrides=overrides)
-    recipe = data.get("recipe", "layer_combos")
-    if recipe not in RECIPES:
-        raise ConfigError(str(path), [f"recipe: unknown recipe {recipe!r} (available: {', '.join(RECIPES)})"])
-    cls, check = RECIPES[recipe]
+    recipe = data.get("recipe")
+    if recipe not in SCHEMAS:
+        what = "missing" if recipe is None else f"unknown recipe {recipe!r}"
+        raise ConfigError(str(path), [f"recipe: {what} (available: {', '.join(SCHEMAS)})"])
+    cls, check = SCHEMAS[recipe]
     cfg = build(cls, data, "", errors)
     if cfg is not None:
         errors += check(cfg)
@@ -59,8 +73,9 @@ def load_sweep(name_or_path: str, *, preset: str | None = None, overrides: tuple
     return cfg
 
 
-__all__ = ["AGF_TASKS", "ARCHS", "FEATURES", "KIM_MEL", "RECIPES", "SUITE_TASKS", "AgfSweepConfig",
-           "ArtistLabelsConfig", "ArtistProbeConfig", "ArtistTagsConfig", "ConfigError", "DataConfig",
-           "DataSource", "FeatureConfig", "GridConfig", "ProbeConfig", "SearchConfig", "SweepBase", "SweepConfig",
-           "SweepConfigs", "all_layer_combos", "gamma_value", "list_sweeps", "load_sweep", "sweep_dirs",
-           "task_combos"]
+__all__ = ["AGF_TASKS", "ARCHS", "ARTIST_MODELS", "FEATURES", "KIM_MEL", "PARK_MEL", "SCHEMAS", "SUITE_TASKS",
+           "SYNTHETIC_TASKS", "AgfParams", "AgfSweepConfig", "ArtistLabelsConfig", "ArtistProbeConfig",
+           "ArtistTagsConfig", "ConfigError", "DataConfig", "DataSource", "FeatureConfig", "GridConfig",
+           "KimTrainConfig", "MelParams", "ParkTrainConfig", "PretrainConfig", "ProbeConfig", "SearchConfig",
+           "SweepBase", "SweepConfig", "SweepConfigs", "SyntheticParams", "TransferConfig", "all_layer_combos",
+           "gamma_value", "list_sweeps", "load_sweep", "sweep_dirs", "task_combos"]

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raymir.audio import MelParams
-from raymir.config.common import SearchConfig, SweepBase, check_data, check_search
-from raymir.multitask import TrainConfig
-from raymir.targets.agf import AgfParams
-from raymir.transfer import TransferConfig
+from raymir.config.common import SearchConfig, SweepBase, check_data, check_search, check_training
+from raymir.config.sections import KIM_MEL, AgfParams, KimTrainConfig, MelParams, TransferConfig
 
 AGF_TASKS = "gsedm"  # genre + the four artist group factors, in the order of the paper's names ("gsedm")
 ARCHS = ("STN", "MTN", "wSTN")
-KIM_MEL = MelParams(sr=22050, n_fft=1024, hop_length=512, n_mels=128, fmin=0.0, fmax=11025.0, duration=30.0)
 
 
 @dataclass(frozen=True)
@@ -24,7 +20,7 @@ class AgfSweepConfig(SweepBase):
     agf: AgfParams = field(default_factory=AgfParams)
     tasks: str = AGF_TASKS  # the tasks whose non-empty subsets are swept
     archs: tuple[str, ...] = ARCHS
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: KimTrainConfig = field(default_factory=KimTrainConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -65,17 +61,11 @@ def check(cfg: AgfSweepConfig) -> list[str]:
     for k in ("n_words", "descriptor_words", "n_topics"):
         if getattr(a, k) < 2:
             p.append(f"agf.{k}: must be ≥ 2, got {getattr(a, k)}")
-    for k in ("epochs", "batch_size", "num_workers", "reports"):
-        if getattr(tr, k) < 1:
-            p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
+    p += check_training(tr, "train", counts=("epochs", "batch_size", "num_workers", "reports"))
     if tr.task_sampling not in ("batch", "epoch"):
         p.append(f"train.task_sampling: must be batch or epoch, got {tr.task_sampling!r}")
-    if tr.precision not in ("auto", "bf16", "fp32"):
-        p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
-    if tr.loader_workers < 0:
-        p.append(f"train.loader_workers: must be ≥ 0, got {tr.loader_workers}")
-    if tr.lr <= 0 or tf.lr <= 0:
-        p.append("train.lr and transfer.lr must be > 0")
+    if tf.lr <= 0:
+        p.append(f"transfer.lr: must be > 0, got {tf.lr}")
     if not 0 < tf.val_fraction < 0.5:
         p.append(f"transfer.val_fraction: must be in (0, 0.5), got {tf.val_fraction}")
     if not 0 <= tf.dropout < 1:

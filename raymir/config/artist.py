@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raymir.artist_train import MODES as ARTIST_MODES
-from raymir.artist_train import ArtistTrainConfig
-from raymir.audio import MelParams
 from raymir.config.common import (
     GridConfig,
     SearchConfig,
@@ -17,9 +14,9 @@ from raymir.config.common import (
     check_grid,
     check_pretrain,
     check_search,
+    check_training,
 )
-from raymir.models.park2017 import PARK_MEL
-from raymir.pretrain import PretrainConfig
+from raymir.config.sections import ARTIST_MODELS, PARK_MEL, MelParams, ParkTrainConfig, PretrainConfig
 
 SUITE_TASKS = ("genre", "emotion", "tagging", "retrieval")
 
@@ -40,11 +37,11 @@ class ArtistLabelsConfig(SweepBase):
 
     recipe: str = "artist_labels"
     mel: MelParams = PARK_MEL
-    models: tuple[str, ...] = ARTIST_MODES
+    models: tuple[str, ...] = ARTIST_MODELS
     n_artists: tuple[int, ...] = (20, 40, 80, 120)
     heldout_artists_per_genre: int = 4  # never trained on: the retrieval and tagging probe sets
     baselines: tuple[str, ...] = ("mfcc", "random")
-    train: ArtistTrainConfig = field(default_factory=ArtistTrainConfig)
+    train: ParkTrainConfig = field(default_factory=ParkTrainConfig)
     probe: ArtistProbeConfig = field(default_factory=ArtistProbeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -85,8 +82,8 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
     c, tr = cfg.corpus, cfg.train
     real = bool(cfg.data.source.dataset)  # a real source: its number of artists is known once it is read
     for m in cfg.models:
-        if m not in ARTIST_MODES:
-            p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODES)})")
+        if m not in ARTIST_MODELS:
+            p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODELS)})")
     for b in cfg.baselines:
         if b not in ("mfcc", "random"):
             p.append(f"baselines: unknown baseline {b!r} (available: mfcc, random)")
@@ -107,15 +104,9 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
     seconds, key = (cfg.data.duration, "data.duration") if real and cfg.data.duration else (c.duration, "corpus.duration")
     if seconds * cfg.mel.sr / cfg.mel.hop_length < 129:
         p.append(f"{key}: the artist models train on 3-s crops; got {seconds} s clips")
-    for k in ("epochs", "batch_size", "num_workers", "reports", "n_negatives"):
-        if getattr(tr, k) < 1:
-            p.append(f"train.{k}: must be ≥ 1, got {getattr(tr, k)}")
-    if tr.precision not in ("auto", "bf16", "fp32"):
-        p.append(f"train.precision: must be auto, bf16 or fp32, got {tr.precision!r}")
-    if tr.loader_workers < 0:
-        p.append(f"train.loader_workers: must be ≥ 0, got {tr.loader_workers}")
-    if tr.lr <= 0 or tr.margin <= 0:
-        p.append("train.lr and train.margin must be > 0")
+    p += check_training(tr, "train", counts=("epochs", "batch_size", "num_workers", "reports", "n_negatives"))
+    if tr.margin <= 0:
+        p.append(f"train.margin: must be > 0, got {tr.margin}")
     return p + check_search(cfg.search)
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raymir.data.synthetic import TARGET_TASKS, SyntheticParams
-from raymir.probes.svm import GAMMA_POWER
+from raymir.config.sections import GAMMA_POWER, PRECISIONS, SYNTHETIC_TASKS, SyntheticParams
 
 FEATURES = ("convnet", "random", "mfcc", "convnet+mfcc")
 SOLVERS = ("libsvm", "lssvm")
@@ -73,7 +72,7 @@ class GridConfig:
 class ProbeConfig(GridConfig):
     """The grid on the synthetic target tasks (``layer_combos``)."""
 
-    tasks: tuple[str, ...] = tuple(TARGET_TASKS)
+    tasks: tuple[str, ...] = SYNTHETIC_TASKS
 
 
 @dataclass(frozen=True)
@@ -175,29 +174,31 @@ def check_corpus(c: SyntheticParams) -> list[str]:
     return p
 
 
+def check_training(t, prefix: str, *, counts: tuple[str, ...] = ("epochs", "batch_size", "num_workers")) -> list[str]:
+    """What every training section (``PretrainConfig``, ``KimTrainConfig``, ``ParkTrainConfig``) must satisfy:
+    ``counts`` ≥ 1, a known precision, loader processes ≥ 0, a positive learning rate."""
+    p = [f"{prefix}.{k}: must be ≥ 1, got {getattr(t, k)}" for k in counts if getattr(t, k) < 1]
+    if t.precision not in PRECISIONS:
+        p.append(f"{prefix}.precision: must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {t.precision!r}")
+    if t.loader_workers < 0:
+        p.append(f"{prefix}.loader_workers: must be ≥ 0, got {t.loader_workers}")
+    if t.lr <= 0:
+        p.append(f"{prefix}.lr: must be > 0, got {t.lr}")
+    return p
 
 
 def check_pretrain(pt, mel) -> list[str]:
     """Tagging pretraining of the Choi convnet (``PretrainConfig``) on its front end (``MelParams``)."""
-    from raymir.models import MODELS
+    from raymir.models import MODELS  # the registry of nets (imports torch: only when a sweep is checked)
 
     p: list[str] = []
     if mel.n_frames < 1280:
         p.append(f"mel: the Choi convnet needs ≥ 1280 frames (29 s at 12 kHz, hop 256); got {mel.n_frames}")
     if pt.model not in MODELS:
         p.append(f"pretrain.model: unknown model {pt.model!r} (available: {', '.join(MODELS)})")
-    for k in ("epochs", "batch_size", "num_workers"):
-        if getattr(pt, k) < 1:
-            p.append(f"pretrain.{k}: must be ≥ 1, got {getattr(pt, k)}")
     if not 0 < pt.val_fraction < 1:
         p.append(f"pretrain.val_fraction: must be in (0, 1), got {pt.val_fraction}")
-    if pt.precision not in ("auto", "bf16", "fp32"):
-        p.append(f"pretrain.precision: must be auto, bf16 or fp32, got {pt.precision!r}")
-    if pt.loader_workers < 0:
-        p.append(f"pretrain.loader_workers: must be ≥ 0, got {pt.loader_workers}")
-    if pt.lr <= 0:
-        p.append(f"pretrain.lr: must be > 0, got {pt.lr}")
-    return p
+    return p + check_training(pt, "pretrain")
 
 
 def check_search(s: SearchConfig) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raymir.audio import MelParams
 from raymir.config.common import (
     FEATURES,
     ProbeConfig,
@@ -17,8 +16,7 @@ from raymir.config.common import (
     check_pretrain,
     check_search,
 )
-from raymir.data.synthetic import TARGET_TASKS
-from raymir.pretrain import PretrainConfig
+from raymir.config.sections import SYNTHETIC_TASKS, MelParams, PretrainConfig
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,6 @@ def check(cfg: SweepConfig) -> list[str]:
         if str(combo) not in valid:
             p.append(f"features.layers: {combo!r} is not a layer combination (digits 1-5, increasing, e.g. '135')")
     for t in pr.tasks:
-        if t not in TARGET_TASKS:
-            p.append(f"probe.tasks: unknown task {t!r} (available: {', '.join(TARGET_TASKS)})")
+        if t not in SYNTHETIC_TASKS:
+            p.append(f"probe.tasks: unknown task {t!r} (available: {', '.join(SYNTHETIC_TASKS)})")
     return p + check_grid(pr) + check_search(cfg.search)

@@ -14,13 +14,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A sweep file (or override) is invalid; ``problems`` lists every issue found."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+from raymir.errors import ConfigError  # noqa: F401 (raised by the loader; re-exported by raymir.config)
 
 
 def _coerce(value: Any, tp: Any, key: str, errors: list[str]) -> Any:

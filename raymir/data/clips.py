@@ -23,12 +23,9 @@ import numpy as np
 from raymir import cache
 from raymir.data.decode import DecodeError, decode
 from raymir.data.subset import Subset
+from raymir.errors import DatasetError  # noqa: F401 (adapters raise it from here)
 
 INGEST_VERSION = 1  # bump when decoding or the label layout changes: invalidates cached subsets
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot serve a sweep at all (no usable clips, unreadable metadata, …)."""
 
 
 @dataclass(frozen=True)

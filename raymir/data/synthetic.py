@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from raymir import cache
+from raymir.config.sections import SYNTHETIC_TASKS, SyntheticParams
 from raymir.data import music, nonmusic, taxonomy
 from raymir.data.subset import Subset, TargetTask
 
@@ -40,26 +41,9 @@ TARGET_TASKS: dict[str, TargetTask] = {
         TargetTask("sound_events", "sound_events", "event", "classification"),
     )
 }
+# The config names these tasks without importing the data code; the two lists must agree.
+assert tuple(TARGET_TASKS) == SYNTHETIC_TASKS, "config.sections.SYNTHETIC_TASKS is out of date"
 SUBSETS = ("source", "genre", "ballroom", "speech_music", "emotion", "vocal", "sound_events", "fma")
-
-
-@dataclass(frozen=True)
-class SyntheticParams:
-    """Size and difficulty of the synthetic corpus."""
-
-    seed: int = 0
-    duration: float = 6.0  # seconds per clip (repeated to the model's input length)
-    overlap: float = 0.5  # 0 = genres fully separable by every trait; 1 = traits shared widely
-    label_noise: float = 0.05  # probability a genre/dance label is wrong; tag drop/insert rate
-    n_tags: int = 50
-    source_artists_per_genre: int = 8
-    source_tracks_per_artist: int = 6
-    target_artists_per_genre: int = 5
-    target_tracks_per_artist: int = 4
-    clips_per_class: int = 20  # ballroom, speech/music and sound-event classes
-    event_folds: int = 10  # predefined folds of the sound-event subset (by recording)
-    fma_artists_per_genre: int = 7  # FMA-like subset: 16 genres × artists × tracks
-    fma_tracks_per_artist: int = 5
 
 
 # --- tags ---------------------------------------------------------------------------------
@@ -265,13 +249,17 @@ def build_subset(name: str, p: SyntheticParams, *, sr: int, out_dir: Path, worke
     return subset
 
 
+def corpus_key(p: SyntheticParams, *, sr: int, name: str) -> dict:
+    """What a rendered subset depends on: the generator's version, the corpus settings, the sample rate."""
+    return {"generator": GENERATOR_VERSION, "params": asdict(p), "sr": sr, "subset": name}
+
+
 def load_synthetic(p: SyntheticParams, *, sr: int, cache_root: Path, names: tuple[str, ...] = SUBSETS,
                    workers: int = 0) -> dict[str, Subset]:
     """Subsets of the synthetic corpus at sample rate ``sr``, rendered once and cached by content."""
     out = {}
     for name in names:
-        key = {"generator": GENERATOR_VERSION, "params": asdict(p), "sr": sr, "subset": name}
-        path = cache.cached(cache_root, "corpus", key,
+        path = cache.cached(cache_root, "corpus", corpus_key(p, sr=sr, name=name),
                             lambda d, name=name: build_subset(name, p, sr=sr, out_dir=d, workers=workers))
         out[name] = Subset.load(path)
     return out

@@ -14,9 +14,8 @@ import librosa
 import torch
 from torch import nn
 
-from raymir.audio import MelParams
+from raymir.config.sections import PARK_MEL, MelParams
 
-PARK_MEL = MelParams(sr=22050, n_fft=1024, hop_length=512, n_mels=128, fmin=0.0, fmax=11025.0, duration=3.0)
 CROP_FRAMES = 129  # 3 s at 22.05 kHz, hop 512
 EMBED_DIM = 256
 

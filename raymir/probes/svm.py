@@ -14,7 +14,6 @@ every C. Unscaled Grams do not depend on the training set and are computed once 
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC, SVR
 
+from raymir.config.sections import gamma_value
 from raymir.probes.kernels import BYTES, BlockGrams, block_grams, kernel_bytes, rbf, standardised
 from raymir.probes.lssvm import lssvm_predict, on_device, solve_precision, solver_device
 
@@ -114,18 +114,6 @@ class GridResult:
             row |= {f"fold{k}": float(s) for k, s in enumerate(self.fold_scores[i])}
             rows.append(row)
         return rows
-
-
-GAMMA_POWER = re.compile(r"^2\^(-?\d+)$")
-
-
-def gamma_value(g: float | str, n_features: int) -> float:
-    """Resolve a grid γ: a number, "2^k", or "1/n_features"."""
-    if isinstance(g, str):
-        if g == "1/n_features":
-            return 1.0 / n_features
-        return 2.0 ** int(GAMMA_POWER.match(g).group(1))
-    return float(g)
 
 
 def grid_points(probe, n_features: int) -> list[GridPoint]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 import librosa
 import numpy as np
@@ -26,6 +25,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import LatentDirichletAllocation
 from sklearn.preprocessing import QuantileTransformer
 
+from raymir.config.sections import AgfParams
 from raymir.targets.descriptors import DESCRIPTORS, descriptor_matrix
 
 FACTORS = ("m", "d", "e", "s")
@@ -33,21 +33,6 @@ FACTORS = ("m", "d", "e", "s")
 
 class AgfWarning(UserWarning):
     """Something about the artist group factors a researcher should know (excluded artists, shrunk dictionaries)."""
-
-
-@dataclass(frozen=True)
-class AgfParams:
-    """Dictionary and topic sizes (paper: 2048 words, 40 topics) and the frame analysis."""
-
-    n_words: int = 2048  # MFCC and ΔMFCC dictionaries
-    descriptor_words: int = 2048  # song-descriptor dictionary
-    n_topics: int = 40
-    descriptors: str = "librosa"  # librosa | essentia
-    n_mfcc: int = 20
-    n_fft: int = 2048
-    hop_length: int = 1024
-    max_fit_frames: int = 100_000  # frames sampled to fit the k-means dictionaries
-    seed: int = 0
 
 
 def frame_mfcc(y: np.ndarray, sr: int, *, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int = 1024

@@ -11,46 +11,64 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from raymir import cache, tracking
-from raymir.artist_data import artist_split, artist_subsets, probe_sets, source_genres, training_tracks
-from raymir.artist_report import row_key, write_artist_report
-from raymir.artist_train import MODES, prepare_artist_inputs, train_artist_model
 from raymir.audio import spectrograms
-from raymir.config import ArtistLabelsConfig
-from raymir.data.clips import DatasetError
+from raymir.config import ARTIST_MODELS, ArtistLabelsConfig
 from raymir.data.subset import Subset
-from raymir.extract import cached_features, mfcc_features
+from raymir.errors import DatasetError
+from raymir.extract import cached_mfcc
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.session import (
-    driver_resources,
-    finish_sweep,
-    flat,
-    log,
-    log_datasets,
-    open_sweep,
-    parent_run,
-    train_concurrency,
-)
+from raymir.recipes.artist_data import artist_split, artist_subsets, probe_sets, source_genres, training_tracks
+from raymir.recipes.artist_report import row_key, write_artist_report
+from raymir.session import RunOptions, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.train.park import prepare_artist_inputs, train_artist_model
 
 ENCODER_FILES = ("state_dict.pt", "encoder.json")
 TRACK_SECONDS = 30.0  # seconds read per track of a real dataset unless data.duration says otherwise
 
 
-def run_key(spec: dict) -> str:
-    """The MLflow/Tune identity of a trial, e.g. "basic/80", "mfcc"."""
-    return spec["model"] if spec["model"] not in MODES else f"{spec['model']}/{spec['n_artists']}"
+@dataclass(frozen=True)
+class ArtistRun:
+    """One trial: an artist model ("basic" | "siamese") trained on ``n_artists`` artists, or a baseline
+    ("mfcc" | "random", ``n_artists`` 0)."""
+
+    model: str
+    n_artists: int = 0
+
+    @property
+    def key(self) -> str:
+        """The MLflow/Tune identity of a trial, e.g. "basic/80", "mfcc"."""
+        return self.model if self.model not in ARTIST_MODELS else f"{self.model}/{self.n_artists}"
 
 
-def trial_specs(cfg: ArtistLabelsConfig) -> list[dict]:
-    specs = [{"model": m, "n_artists": n} for n in cfg.n_artists for m in cfg.models]
-    return specs + [{"model": b, "n_artists": 0} for b in cfg.baselines]
+def artist_runs(cfg: ArtistLabelsConfig) -> list[ArtistRun]:
+    runs = [ArtistRun(m, n) for n in cfg.n_artists for m in cfg.models]
+    return runs + [ArtistRun(b) for b in cfg.baselines]
+
+
+def summary(cfg: ArtistLabelsConfig) -> str:
+    """What the sweep will run, in one line (``--check``)."""
+    return (f"{len(cfg.models)} models × {len(cfg.n_artists)} artist counts + {len(cfg.baselines)} baselines; "
+            f"probes {', '.join(cfg.probe.tasks)}")
+
+
+def inputs_key(cfg: ArtistLabelsConfig, subset_keys: dict[str, str]) -> dict:
+    """What the training jobs' spectrograms depend on: every subset's content and the front end."""
+    return {"subsets": subset_keys, "mel": asdict(cfg.mel)}
+
+
+def model_key(cfg: ArtistLabelsConfig, inputs_name: str, model: str, train_idx: np.ndarray) -> dict:
+    """What a trained artist model depends on: its inputs, the model, its training tracks and settings."""
+    # "mode" is the key's historical name for the model: renaming it would miss every cached model.
+    return {"inputs": inputs_name, "mode": model, "train_idx": np.asarray(train_idx).tolist(),
+            "train": asdict(cfg.train)}
 
 
 def _write_inputs(d: Path, subsets: dict[str, Subset], front: ParkFrontend) -> None:
@@ -88,26 +106,21 @@ def park_features(net: Park2017, inputs: Path, need: dict[str, np.ndarray], *, b
 
 
 def _mfcc(subset_paths: dict[str, str], need: dict[str, np.ndarray], cache_root: Path) -> dict[str, np.ndarray]:
-    out = {}
-    for source in need:
-        sub = Subset.load(Path(subset_paths[source]))
-        out[source] = cached_features(cache_root, kind="mfcc", subset_key=sub.key, params={"n_mfcc": 20},
-                                      compute=lambda sub=sub: mfcc_features(sub.audio, sub.sr))
-    return out
+    return {source: cached_mfcc(cache_root, Subset.load(Path(subset_paths[source]))) for source in need}
 
 
-def _train(spec: dict, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: np.ndarray, cache_root: Path,
+def _train(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: np.ndarray, cache_root: Path,
            storage: Path | str) -> Path:
     """The trained encoder's directory (trained on a cache miss)."""
-    key = {"inputs": inputs.name, "mode": spec["model"], "train_idx": train_idx.tolist(), "train": asdict(cfg.train)}
+    key = model_key(cfg, inputs.name, run.model, train_idx)
 
     def build(d: Path) -> None:
-        res = train_artist_model(inputs, mode=spec["model"], train_idx=train_idx, train=cfg.train,
+        res = train_artist_model(inputs, model=run.model, train_idx=train_idx, cfg=cfg.train,
                                  storage_path=storage, name=f"park-{cache.key_of(key)}")
         torch.save(res.state_dict, d / "state_dict.pt")
         (d / "history.json").write_text(json.dumps(res.history))
         (d / "encoder.json").write_text(json.dumps({
-            "model": "park2017", "mode": spec["model"], "n_artists": res.n_artists, "n_mels": cfg.mel.n_mels,
+            "model": "park2017", "mode": run.model, "n_artists": res.n_artists, "n_mels": cfg.mel.n_mels,
             "mel": asdict(cfg.mel), "feature": "per 3-s segment: max over time of the last conv layer; mean over "
                                                "segments (raymir.models.park2017.track_feature)",
             "load": "Park2017(n_artists if mode == 'basic' else None, n_mels=n_mels)"
@@ -122,18 +135,18 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
     """Train one artist model (or take a baseline), run the probe suite, log the child run."""
     import ray.tune as tune
 
-    spec = config["spec"]
-    model, n = spec["model"], spec["n_artists"]
+    run: ArtistRun = config["spec"]
+    model, n = run.model, run.n_artists
     params: dict = {"model": model, "n_artists": n}
     history: list[dict] = []
     artifacts: tuple[Path, ...] = ()
-    try:
+    with tracking.failures_logged(tracker, {run.key: params}):
         need = _rows_needed(sets)
         t0 = time.time()
-        if model in MODES:
+        if model in ARTIST_MODELS:
             artists = np.load(inputs / "artists.npy")
             train_idx = training_tracks(artists, pool, n)
-            path = _train(spec, cfg, inputs=inputs, train_idx=train_idx, cache_root=cache_root, storage=storage)
+            path = _train(run, cfg, inputs=inputs, train_idx=train_idx, cache_root=cache_root, storage=storage)
             history = json.loads((path / "history.json").read_text())
             net = Park2017(n if model == "basic" else None, n_mels=cfg.mel.n_mels)
             net.load_state_dict(torch.load(path / "state_dict.pt", weights_only=True))
@@ -150,25 +163,17 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
         t2 = time.time()
         metrics = run_suite(features, sets, cfg.probe)
         metrics |= {"seconds_train": t1 - t0, "seconds_features": t2 - t1, "seconds_probes": time.time() - t2}
-    except Exception as exc:  # a FAILED child run with the error; Tune retries or reports it
-        tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=params, metrics={},
-                           status="FAILED", error=f"{type(exc).__name__}: {exc}")
-        raise
     params["feature"] = "mfcc" if model == "mfcc" else "park2017 track feature (256-d)"
-    tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), params=params, metrics=metrics,
-                       history=history, artifacts=artifacts, artifact_path="encoder")
+    tracking.log_trial(tracker, run.key, params=params, metrics=metrics, history=history, artifacts=artifacts,
+                       artifact_path="encoder")
     tune.report({"model": model, "n_artists": n} | metrics)
 
 
-def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
+def run(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
-    import ray.tune as tune
+    from raymir.fanout import fan_out_jobs
 
-    from raymir.search import fan_out
-
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
-                       fresh=fresh)
+    sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
 
     subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=cache_root, log=log)
@@ -182,26 +187,19 @@ def run(cfg: ArtistLabelsConfig, *, tracking_uri: str | None = None, address: st
     heldout_rows = np.flatnonzero(np.isin(artists, heldout))
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
                       heldout_rows=heldout_rows, target=cfg.data.dataset)  # a real dataset's subset has its name
-    inputs = cache.cached(cache_root, "park_inputs", {"subsets": {n: s.key for n, s in subsets.items()},
-                                                      "mel": asdict(cfg.mel)},
+    inputs = cache.cached(cache_root, "park_inputs", inputs_key(cfg, {n: s.key for n, s in subsets.items()}),
                           lambda d: _write_inputs(d, subsets, ParkFrontend(cfg.mel)))
-    specs = trial_specs(cfg)
+    runs = artist_runs(cfg)
     log(f"corpus: {len(source)} source tracks by {len(pool) + len(heldout)} artists ({len(heldout)} held out for "
         f"retrieval and tagging), probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; "
-        f"{len(specs)} trials ({time.time() - sweep.t_start:.0f} s of preparation)")
+        f"{len(runs)} trials ({time.time() - sweep.t_start:.0f} s of preparation)")
 
-    tr = cfg.train
-    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+    with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
-        trainable = tune.with_parameters(
-            _artist_trial, cfg=cfg, inputs=inputs, subset_paths={n: str(s.path) for n, s in subsets.items()},
-            sets=sets, pool=pool, cache_root=cache_root, storage=sweep.storage, tracker=tracker)
-        rows, errors = fan_out(
-            tune.with_resources(trainable, driver_resources()), specs, key=run_key,
-            keep=row_key, name=f"artist-{tracker.parent_run_id[:12]}",
-            storage=sweep.storage, max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
-                num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
-            max_failures=cfg.search.max_failures, label="artist models")
+        rows, errors = fan_out_jobs(
+            _artist_trial, runs, scaling=cfg.train, search=cfg.search, keep=row_key,
+            name=f"artist-{tracker.parent_run_id[:12]}", storage=sweep.storage, label="artist models",
+            cfg=cfg, inputs=inputs, subset_paths={n: str(s.path) for n, s in subsets.items()}, sets=sets, pool=pool,
+            cache_root=cache_root, tracker=tracker)
         return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,
                             unit="runs")
-

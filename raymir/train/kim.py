@@ -7,7 +7,7 @@ task drawn at random, and a multi-task net runs ``epochs × n_tasks`` epochs, so
 branch gets as many updates as a single-task net (the paper's rule: 200 STN, 1000 MTN epochs).
 
 After training, rank 0 embeds every track's 1-s chunks and evaluates the transfer MLP
-(``raymir.transfer``); the final checkpoint holds the weights and the embeddings.
+(``raymir.probes.transfer``); the final checkpoint holds the weights and the embeddings.
 
 The job's inputs live in one directory (``prepare_inputs``): ``spec.npy`` [n, n_mels, T]
 float16 log-mel, ``targets.npz`` (task → [n, K], NaN rows where a track has no target),
@@ -21,40 +21,22 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from raymir import trainjob
-from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
+from raymir.config.sections import KimTrainConfig, TransferConfig
 from raymir.models.kim2018 import KimNet, n_params
-from raymir.moments import blockwise_moments
-from raymir.transfer import TransferConfig, embed_tracks, evaluate
+from raymir.probes.moments import blockwise_moments
+from raymir.probes.transfer import embed_tracks, evaluate
+from raymir.train import job
+from raymir.train.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
 
 EMBEDDINGS_FILE = "embeddings.npy"
 CROP_FRAMES = 43  # 1 s at 22.05 kHz, hop 512
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Source-net training (paper: Adam 1e-3, batch 64, 200 epochs per task)."""
-
-    epochs: int = 200  # per task; a net with N tasks trains N × epochs
-    batch_size: int = 64  # per worker
-    lr: float = 1e-3
-    task_sampling: str = "batch"  # batch (2019 code) | epoch (2018 code)
-    num_workers: int = 1  # Ray Train workers (DDP ranks) per job
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    precision: str = "auto"  # auto: bf16 autocast where the hardware has native bf16 | bf16 | fp32
-    channels_last: bool = True
-    compile: bool = False  # torch.compile each stem and branch (pays a compile time once per job)
-    loader_workers: int = 0  # DataLoader processes per Train worker cutting crops (0: in the training process)
-    reports: int = 4  # metric reports (and checkpoints) per job
-    seed: int = 0
 
 
 def prepare_inputs(directory: Path, *, spec: np.ndarray, targets: dict[str, np.ndarray], genre: np.ndarray,
@@ -136,45 +118,46 @@ def train_loop(config: dict) -> None:
     with np.load(data / "targets.npz") as z:
         targets = {t: z[t].astype(np.float32) for t in config["tasks"]}
     splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((data / "splits.json").read_text()).items()}
+    cfg: KimTrainConfig = config["train"]
     tasks = list(config["tasks"])
-    torch.manual_seed(config["seed"])
+    torch.manual_seed(cfg.seed)
     model = KimNet({t: targets[t].shape[1] for t in tasks}, shared=config["shared"], width=config["width"],
                    n_mels=spec.shape[1])
     with np.load(data / "stats.npz") as st:
         model.set_standardisation(torch.from_numpy(st["mean"]), torch.from_numpy(st["std"]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    start_epoch, history, _ = trainjob.restore(model, optimizer)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start_epoch, history, _ = job.restore(model, optimizer)
     device = ray.train.torch.get_device()
-    autocast = trainjob.autocast_dtype(config["precision"], device)
-    if config["channels_last"]:
+    autocast = job.autocast_dtype(cfg.precision, device)
+    if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if config["compile"]:  # block by block, in place: one graph per block and mode, whichever task a step
+    if cfg.compile:  # block by block, in place: one graph per block and mode, whichever task a step
         # trains (a whole-model graph would recompile per task), and the state_dict keeps its names
         for block in (*([model.stem] if model.shared else model.stems.values()), *model.branches.values()):
             block.compile()
     # Only the sampled task's branch runs in a step, so DDP must tolerate unused parameters.
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
     net = model.module if hasattr(model, "module") else model
-    B = config["batch_size"]
-    total_epochs = config["epochs"] * len(tasks)
-    n_reports = min(total_epochs, config["reports"])  # evenly spaced; always the last epoch
+    B = cfg.batch_size
+    total_epochs = cfg.epochs * len(tasks)
+    n_reports = min(total_epochs, cfg.reports)  # evenly spaced; always the last epoch
     report_at = {(i + 1) * total_epochs // n_reports - 1 for i in range(n_reports)}
     train_idx, val_idx = splits["train"], splits["val"]
     sums = {t: [0.0, 0] for t in tasks}
-    plan = partial(batch_plan, seed=config["seed"], rank=rank, world=world, train_idx=train_idx, batch_size=B,
-                   n_tasks=len(tasks), task_sampling=config["task_sampling"], n_frames=spec.shape[2])
+    plan = partial(batch_plan, seed=cfg.seed, rank=rank, world=world, train_idx=train_idx, batch_size=B,
+                   n_tasks=len(tasks), task_sampling=cfg.task_sampling, n_frames=spec.shape[2])
     crops = CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, total_epochs), frames=CROP_FRAMES)
-    batches = crop_batches(crops, workers=config["loader_workers"], pin=device.type == "cuda")
+    batches = crop_batches(crops, workers=cfg.loader_workers, pin=device.type == "cuda")
 
     for epoch in range(start_epoch, total_epochs):
         model.train()
         for _ in range(crops.per_epoch):
             x, idx, task_i = next(batches)
             task = tasks[task_i]
-            x = trainjob.to_device(x, device).float()  # float16 from the file, converted on the device
-            if config["channels_last"]:
+            x = job.to_device(x, device).float()  # float16 from the file, converted on the device
+            if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            tgt = trainjob.to_device(torch.from_numpy(targets[task][idx.numpy()]), device)
+            tgt = job.to_device(torch.from_numpy(targets[task][idx.numpy()]), device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = model(x, task)
             loss = soft_cross_entropy(logits.float(), tgt)
@@ -197,7 +180,7 @@ def train_loop(config: dict) -> None:
             emb_path = Path(scratch.name) / EMBEDDINGS_FILE
             emb = embed_tracks(net, spec, frames=CROP_FRAMES, device=device, autocast=autocast, path=emb_path)
             genre = np.load(data / "genre.npy")
-            metrics |= evaluate([emb], genre, splits, int(genre.max()) + 1, TransferConfig(**config["transfer"]),
+            metrics |= evaluate([emb], genre, splits, int(genre.max()) + 1, config["transfer"],
                                 device=device)
             metrics |= {"n_params": n_params(net), "seconds_transfer": time.time() - t0,
                         "seconds_training": t0 - t_start}
@@ -205,7 +188,7 @@ def train_loop(config: dict) -> None:
 
             def write(d: Path, src=emb_path) -> None:
                 shutil.move(src, d / EMBEDDINGS_FILE)
-        trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history, write=write)
+        job.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history, write=write)
         if scratch is not None:
             scratch.cleanup()
 
@@ -218,17 +201,16 @@ class SourceResult:
     metrics: dict[str, float]
 
 
-def train_source(data_dir: Path, *, tasks: list[str], shared: bool, width: float, train: TrainConfig,
+def train_source(data_dir: Path, *, tasks: list[str], shared: bool, width: float, train: KimTrainConfig,
                  transfer: TransferConfig, storage_path: Path | str, name: str) -> SourceResult:
     """Run one source-net job (a head per task in ``tasks``) with a Ray Train TorchTrainer; re-running
     ``name`` resumes it."""
-    config = {"data_dir": str(data_dir), "tasks": tasks, "shared": shared, "width": width,
-              "transfer": asdict(transfer)} | asdict(train)
+    config = {"data_dir": str(data_dir), "tasks": tasks, "shared": shared, "width": width, "train": train,
+              "transfer": transfer}
     t0 = time.time()
-    result = trainjob.fit(train_loop, config, num_workers=train.num_workers, use_gpu=train.use_gpu,
-                          cpus_per_worker=train.cpus_per_worker, storage_path=storage_path, name=name)
+    result = job.fit(train_loop, config, scaling=train, storage_path=storage_path, name=name)
     metrics = dict(result.metrics) | {"seconds_job": time.time() - t0}
     with result.checkpoint.as_directory() as d:
-        state = trainjob.load_state(Path(d))
+        state = job.load_state(Path(d))
         emb = np.load(Path(d) / EMBEDDINGS_FILE, mmap_mode="r")  # stays readable after the context: mapped
     return SourceResult(state["model"], json.loads(state["history"]), emb, metrics)

@@ -11,6 +11,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,19 +71,21 @@ def report(metrics: dict, *, rank: int, model: torch.nn.Module, optimizer: torch
         ray.train.report(metrics, checkpoint=ckpt)
 
 
-def fit(loop: Callable[[dict], None], config: dict, *, num_workers: int, use_gpu: bool, cpus_per_worker: float,
-        storage_path: Path | str, name: str, keep: int = 1):
-    """Run ``loop`` on ``num_workers`` DDP workers with a TorchTrainer; returns the Ray Train Result.
+def fit(loop: Callable[[dict], None], config: dict, *, scaling: Any, storage_path: Path | str, name: str,
+        keep: int = 1):
+    """Run ``loop`` on DDP workers with a TorchTrainer; returns the Ray Train Result.
 
-    A stable ``name`` under the same ``storage_path`` makes a re-run resume from the latest checkpoint.
+    ``scaling`` is the job's training section (``PretrainConfig``, ``KimTrainConfig``, ``ParkTrainConfig``): its
+    ``num_workers``, ``use_gpu`` and ``cpus_per_worker`` size the job. A stable ``name`` under the same
+    ``storage_path`` makes a re-run resume from the latest checkpoint.
     """
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    resources = {"CPU": cpus_per_worker} | ({"GPU": 1} if use_gpu else {})
+    resources = {"CPU": scaling.cpus_per_worker} | ({"GPU": 1} if scaling.use_gpu else {})
     trainer = TorchTrainer(
         loop, train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+        scaling_config=ray.train.ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(name=name, storage_path=str(storage_path),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep),

@@ -11,52 +11,54 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from raymir import tracking
-from raymir.artist_data import artist_subsets, probe_sets
-from raymir.artist_report import row_key, write_artist_report
 from raymir.config import ArtistTagsConfig
 from raymir.data.subset import Subset
-from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
+from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
-from raymir.pretrain import cached_pretrain
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.session import (
-    driver_resources,
-    finish_sweep,
-    flat,
-    log,
-    log_datasets,
-    open_sweep,
-    parent_run,
-    train_concurrency,
-)
+from raymir.recipes.artist_data import artist_subsets, probe_sets
+from raymir.recipes.artist_report import row_key, write_artist_report
+from raymir.session import RunOptions, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.train.choi import cached_pretrain
 
 LABELS = {"artist_tags": "artist_tags", "choi_tags": "tags"}  # model → the source label it learns
+
+
+@dataclass(frozen=True)
+class TagsRun:
+    """One trial: a model ("artist_tags" | "choi_tags" | "mfcc") and the layers its feature concatenates."""
+
+    model: str
+    layers: str  # "5", "12345"; "-" for MFCC
+
+    @property
+    def key(self) -> str:
+        return self.model if self.layers == "-" else f"{self.model}/{self.layers}"
 
 
 def layers_of(cfg: ArtistTagsConfig, model: str) -> str:
     return {"artist_tags": cfg.artist_tags_layers, "choi_tags": cfg.choi_tags_layers}.get(model, "-")
 
 
-def run_key(spec: dict) -> str:
-    return spec["model"] if spec["layers"] == "-" else f"{spec['model']}/{spec['layers']}"
+def summary(cfg: ArtistTagsConfig) -> str:
+    """What the sweep will run, in one line (``--check``)."""
+    return f"models {', '.join(cfg.models)}; probes {', '.join(cfg.probe.tasks)}"
 
 
 def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cache_root: Path, storage: Path | str,
               ) -> tuple[dict[str, np.ndarray], dict, list[dict], Path | None]:
     """{subset: [n, d]} features of one model, plus its params, training history and weights file."""
     if model == "mfcc":
-        return {n: cached_features(cache_root, kind="mfcc", subset_key=s.key, params={"n_mfcc": 20},
-                                   compute=lambda s=s: mfcc_features(s.audio, s.sr))
-                for n, s in subsets.items() if n != "source"}, {}, [], None
+        return {n: cached_mfcc(cache_root, s) for n, s in subsets.items() if n != "source"}, {}, [], None
     source, label = subsets["source"], LABELS[model]
-    state, history, path = cached_pretrain(source, label=label, pretrain_cfg=cfg.pretrain, mel=cfg.mel,
+    state, history, path = cached_pretrain(source, label=label, cfg=cfg.pretrain, mel=cfg.mel,
                                            cache_root=cache_root, storage=storage, log=log)
     n_tags = int(source.labels[label].shape[1])
     net = MODELS[cfg.pretrain.model](n_tags, mel=cfg.mel)
@@ -68,7 +70,7 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
         if n == "source":
             continue
         per_layer = cached_features(  # [n, 5, 32]: the same cache entries as layer_combos' convnet features
-            cache_root, kind="convnet", subset_key=s.key, params={"model": state_digest(state), "mel": asdict(cfg.mel)},
+            cache_root, feature="convnet", subset_key=s.key, params={"model": state_digest(state), "mel": asdict(cfg.mel)},
             compute=lambda s=s: layer_features(net, s.audio, n_samples=cfg.mel.n_samples, batch_size=8))
         feats[n] = per_layer[:, layers].reshape(len(per_layer), -1)
     params = {"label": label, "n_tags": n_tags, "n_artists": len(np.unique(source.labels["artist"])),
@@ -80,65 +82,51 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
                 cache_root: Path, storage: Path | str, tracker: tracking.Tracker) -> None:
     import ray.tune as tune
 
-    spec = config["spec"]
-    key, name = run_key(spec), run_key(spec).replace("/", " ")
-    params: dict = {"model": spec["model"], "layers": spec["layers"]}
-    try:
+    run: TagsRun = config["spec"]
+    params: dict = {"model": run.model, "layers": run.layers}
+    with tracking.failures_logged(tracker, {run.key: params}):
         t0 = time.time()
         subsets = {n: Subset.load(Path(p)) for n, p in subset_paths.items()}
-        features, more, history, weights = _features(spec["model"], cfg, subsets, cache_root, storage)
+        features, more, history, weights = _features(run.model, cfg, subsets, cache_root, storage)
         t1 = time.time()
         metrics = run_suite(features, sets, cfg.probe) | {"seconds_train_features": t1 - t0,
                                                           "seconds_probes": time.time() - t1}
-    except Exception as exc:
-        tracking.log_trial(tracker, key, name=name, params=params, metrics={}, status="FAILED",
-                           error=f"{type(exc).__name__}: {exc}")
-        raise
     artifacts: tuple[Path, ...] = ()
     if weights is not None:
         encoder = Path(tune.get_context().get_trial_dir()) / "encoder.json"
         encoder.write_text(json.dumps({
-            "model": cfg.pretrain.model, "n_classes": more["n_tags"], "mel": asdict(cfg.mel), "layers": spec["layers"],
+            "model": cfg.pretrain.model, "n_classes": more["n_tags"], "mel": asdict(cfg.mel), "layers": run.layers,
             "feature": "global average pool of each chosen layer, concatenated (raymir.extract.layer_features)",
             "load": "MODELS[model](n_classes, mel=MelParams(**mel))"
                     ".load_state_dict(torch.load(path, weights_only=True))"}))
         artifacts = (weights, encoder)
-    tracking.log_trial(tracker, key, name=name, params=params | more, metrics=metrics, history=history,
+    tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics, history=history,
                        artifacts=artifacts, artifact_path="encoder")
-    tune.report({"model": spec["model"], "layers": spec["layers"], "n_artists": more.get("n_artists", 0)} | metrics)
+    tune.report({"model": run.model, "layers": run.layers, "n_artists": more.get("n_artists", 0)} | metrics)
 
 
-def run(cfg: ArtistTagsConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
+def run(cfg: ArtistTagsConfig, opts: RunOptions = RunOptions()) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
-    import ray.tune as tune
+    from raymir.fanout import fan_out_jobs
 
-    from raymir.search import fan_out
-
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
-                       fresh=fresh)
+    sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
 
     subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True, log=log)
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
                       target=cfg.data.dataset)  # a real dataset's subset has its name
-    specs = [{"model": m, "layers": layers_of(cfg, m)} for m in cfg.models]
+    runs = [TagsRun(m, layers_of(cfg, m)) for m in cfg.models]
     source = subsets["source"]
     log(f"corpus: {len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; probe sets "
         f"{', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models {', '.join(cfg.models)} "
         f"({time.time() - sweep.t_start:.0f} s of preparation)")
 
-    pt = cfg.pretrain
-    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+    with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
-        trainable = tune.with_parameters(_tags_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()},
-                                         sets=sets, cache_root=cache_root, storage=sweep.storage, tracker=tracker)
-        rows, errors = fan_out(
-            tune.with_resources(trainable, driver_resources()), specs, key=run_key,
-            keep=row_key,
-            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=sweep.storage,
-            max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
-                num_workers=pt.num_workers, cpus_per_worker=pt.cpus_per_worker, use_gpu=pt.use_gpu),
-            max_failures=cfg.search.max_failures, label="models")
+        rows, errors = fan_out_jobs(
+            _tags_trial, runs, scaling=cfg.pretrain, search=cfg.search, keep=row_key,
+            name=f"artist-tags-{tracker.parent_run_id[:12]}", storage=sweep.storage, label="models",
+            cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()}, sets=sets, cache_root=cache_root,
+            tracker=tracker)
         return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,
                             unit="runs")

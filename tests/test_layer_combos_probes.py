@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 
 from raymir import tracking
-from raymir.config import ProbeConfig
-from raymir.search import TaskData, feature_matrix, run_probe_trials
+from raymir.config import ProbeConfig, SearchConfig
+from raymir.recipes.layer_combos_probes import ProbeGrid, ProbeTrial, TaskData, batch_grids, feature_matrix, run_probe_trials
 
 
 def _data(n=40, seed=0):
@@ -31,11 +31,12 @@ def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path
     bad = TaskData("classification", good.labels[:10], good.folds, good.features)  # labels do not match
     uri, art = tracking.resolve_uri(None, tmp_path)
     tracker = tracking.start_parent(tracking.setup_experiment(uri, "t", art), sweep="t", params={})
-    specs = [{"task": "good", "feature": "convnet", "layers": c} for c in ("3", "12")]  # one trial: both
-    specs.append({"task": "bad", "feature": "convnet", "layers": "3"})
+    grids = [ProbeGrid("good", "convnet", c) for c in ("3", "12")]  # one trial: both
+    grids.append(ProbeGrid("bad", "convnet", "3"))
     probe = ProbeConfig(folds=4, C=(1.0,), gamma=("2^-3",), nested=False)
-    rows, errors = run_probe_trials(specs, {"good": good, "bad": bad}, probe, tracker, storage_path=tmp_path / "ray",
-                                    name="t", cpus_per_trial=1, max_concurrent=2, max_failures=1)
+    search = SearchConfig(cpus_per_trial=1, max_concurrent_trials=2, max_failures=1)
+    rows, errors = run_probe_trials(grids, {"good": good, "bad": bad}, probe, tracker, search=search,
+                                    storage=tmp_path / "ray", name="t")
     assert len(errors) == 1 and errors[0].startswith("bad/convnet/3")
     # the failure is an MLflow child run too: FAILED, with its error, once despite the retry
     failed = tracker.client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'bad/convnet/3'")
@@ -49,30 +50,29 @@ def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path
 def test_a_trial_that_fails_once_is_retried_and_logged_once(ray_session, tmp_path):
     import ray.tune as tune
 
-    from raymir.search import fan_out
+    from raymir.fanout import fan_out
 
     def _flaky(config, *, marker_dir, tracker):
         """Fails on its first attempt (a preempted node, a transient error), succeeds when retried."""
         import ray.tune as tune
 
-        spec = config["spec"]
-        marker = Path(marker_dir) / spec["name"]
+        name = config["spec"].task  # any spec with a ``key`` will do: a probe grid's task names the trial here
+        marker = Path(marker_dir) / name
         first = not marker.exists()
         marker.touch()
-        if first and spec["name"] == "flaky":
-            tracking.log_trial(tracker, spec["name"], name=spec["name"], params={}, metrics={}, status="FAILED",
+        if first and name == "flaky":
+            tracking.log_trial(tracker, name, name=name, params={}, metrics={}, status="FAILED",
                                error="RuntimeError: first attempt")
             raise RuntimeError("first attempt")
-        tracking.log_trial(tracker, spec["name"], name=spec["name"], params={"attempt": 1 if first else 2},
-                           metrics={"score": 1.0})
-        tune.report({"name": spec["name"], "score": 1.0})
+        tracking.log_trial(tracker, name, name=name, params={"attempt": 1 if first else 2}, metrics={"score": 1.0})
+        tune.report({"name": name, "score": 1.0})
 
     uri, art = tracking.resolve_uri(None, tmp_path)
     tracker = tracking.start_parent(tracking.setup_experiment(uri, "retry", art), sweep="retry", params={})
     trainable = tune.with_resources(tune.with_parameters(_flaky, marker_dir=str(tmp_path), tracker=tracker), {"cpu": 1})
-    rows, errors = fan_out(trainable, [{"name": "flaky"}, {"name": "steady"}], key=lambda s: s["name"],
-                           keep=lambda k: k in ("name", "score"), name="retry", storage=tmp_path / "ray",
-                           max_concurrent=2, max_failures=1, label="trials")
+    rows, errors = fan_out(trainable, [ProbeGrid("flaky", "-", "-"), ProbeGrid("steady", "-", "-")],
+                           search=SearchConfig(max_concurrent_trials=2, max_failures=1),
+                           keep=lambda k: k in ("name", "score"), name="retry", storage=tmp_path / "ray", label="trials")
     assert not errors and sorted(r["name"] for r in rows) == ["flaky", "steady"]
     runs = tracker.client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'flaky'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].data.params["attempt"] == "2"
@@ -80,12 +80,11 @@ def test_a_trial_that_fails_once_is_retried_and_logged_once(ray_session, tmp_pat
 
 
 def test_combinations_of_one_task_and_feature_share_trials_of_the_configured_size():
-    from raymir.search import batch_specs
-
-    specs = [{"task": t, "feature": "convnet", "layers": c} for t in ("a", "b") for c in ("1", "2", "12", "123", "5")]
-    specs.append({"task": "a", "feature": "mfcc", "layers": "-"})
-    batches = batch_specs(specs, per_trial=2)
-    assert [b["combos"] for b in batches if b["task"] == "a" and b["feature"] == "convnet"] == \
-        [["1", "2"], ["12", "123"], ["5"]]
-    assert {"task": "a", "feature": "mfcc", "combos": ["-"]} in batches
-    assert sum(len(b["combos"]) for b in batches) == len(specs)
+    grids = [ProbeGrid(t, "convnet", c) for t in ("a", "b") for c in ("1", "2", "12", "123", "5")]
+    grids.append(ProbeGrid("a", "mfcc", "-"))
+    trials = batch_grids(grids, per_trial=2)
+    assert [t.combos for t in trials if t.task == "a" and t.feature == "convnet"] == \
+        [("1", "2"), ("12", "123"), ("5",)]
+    assert ProbeTrial("a", "mfcc", ("-",)) in trials
+    assert sum(len(t.combos) for t in trials) == len(grids)
+    assert trials[0].key == "a/convnet/1+2" and trials[0].grids()[1].key == "a/convnet/2"

@@ -21,22 +21,10 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from torch import nn
 
-from raymir.moments import blockwise_moments
+from raymir.config.sections import TransferConfig
+from raymir.probes.moments import blockwise_moments
 
 SPLITS = ("val", "val_artist")
-
-
-@dataclass(frozen=True)
-class TransferConfig:
-    """The MLP trained on source-net features (paper: 1024 hidden, dropout 0.5, 50 epochs)."""
-
-    hidden: int = 1024
-    dropout: float = 0.5
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
-    val_fraction: float = 0.15  # of tracks (stratified) and, separately, of artists
-    seed: int = 0
 
 
 def transfer_splits(genre: np.ndarray, artists: np.ndarray, *, val_fraction: float, seed: int) -> dict[str, np.ndarray]:

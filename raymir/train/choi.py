@@ -1,8 +1,9 @@
-"""Source-task pretraining with Ray Train: multi-label tagging (BCE, Adam) on the source subset.
+"""Choi et al. 2017 pretraining with Ray Train: multi-label tagging (BCE, Adam) on the source subset.
 
 ``train_loop`` runs on every Ray Train worker (DDP over gloo on CPU, NCCL on GPU);
-``pretrain`` wires it into a ``TorchTrainer`` and returns the trained weights. Re-running
-with the same name and storage path resumes from the latest checkpoint.
+``pretrain`` wires it into a ``TorchTrainer`` and returns the trained weights;
+``cached_pretrain`` keeps the result in the content-addressed cache. Re-running with the same
+name and storage path resumes from the latest checkpoint.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader, Dataset
 
-from raymir import cache, trainjob
-from raymir.audio import MelParams, tile_shifted
+from raymir import cache
+from raymir.audio import tile_shifted
+from raymir.config.sections import MelParams, PretrainConfig
 from raymir.data.subset import Subset
 from raymir.models import MODELS
+from raymir.train import job
 
 
 class ClipDataset(Dataset):
@@ -72,32 +75,33 @@ def train_loop(config: dict) -> None:
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(config["seed"])
+    cfg: PretrainConfig = config["pretrain"]
+    mel: MelParams = config["mel"]
+    torch.manual_seed(cfg.seed)
     subset = Subset.load(Path(config["subset_dir"]))
     targets = subset.labels[config["label"]]
-    mel = MelParams(**config["mel"])
-    model = MODELS[config["model"]](targets.shape[1], mel=mel)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    start_epoch, history, _ = trainjob.restore(model, optimizer)
+    model = MODELS[cfg.model](targets.shape[1], mel=mel)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start_epoch, history, _ = job.restore(model, optimizer)
     device = ray.train.torch.get_device()
-    autocast = trainjob.autocast_dtype(config["precision"], device)
-    if config["channels_last"]:  # NHWC convolutions: faster in oneDNN (CPU) and cuDNN (GPU) alike
+    autocast = job.autocast_dtype(cfg.precision, device)
+    if cfg.channels_last:  # NHWC convolutions: faster in oneDNN (CPU) and cuDNN (GPU) alike
         model = model.to(memory_format=torch.channels_last)
-    if config["compile"]:
+    if cfg.compile:
         model.compile()  # in place, so the state_dict keeps its names (checkpoints load into a plain model)
     model = ray.train.torch.prepare_model(model)
     # Audio stays memory-mapped; tiling to the model's length and the mel front end run on the device.
     # Loader processes read clips while the device trains; pinned pages copy to a GPU asynchronously.
-    loader = {"batch_size": config["batch_size"], "num_workers": config["loader_workers"],
-              "pin_memory": device.type == "cuda", "persistent_workers": config["loader_workers"] > 0}
+    loader = {"batch_size": cfg.batch_size, "num_workers": cfg.loader_workers,
+              "pin_memory": device.type == "cuda", "persistent_workers": cfg.loader_workers > 0}
     train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), shift=True)
     val_ds = ClipDataset(subset.audio, targets, np.asarray(config["val_idx"]))
     train_dl = ray.train.torch.prepare_data_loader(
-        DataLoader(train_ds, shuffle=True, drop_last=len(train_ds) > config["batch_size"], **loader))
+        DataLoader(train_ds, shuffle=True, drop_last=len(train_ds) > cfg.batch_size, **loader))
     val_dl = ray.train.torch.prepare_data_loader(DataLoader(val_ds, **loader))
     loss_fn = torch.nn.BCEWithLogitsLoss()
 
-    for epoch in range(start_epoch, config["epochs"]):
+    for epoch in range(start_epoch, cfg.epochs):
         if world > 1:
             train_dl.sampler.set_epoch(epoch)
         model.train()
@@ -130,26 +134,7 @@ def train_loop(config: dict) -> None:
         metrics = {"epoch": epoch, "train_loss": float(total.item() / max(steps, 1)), "val_roc_auc": val_auc}
         history.append(metrics)
         net = model.module if hasattr(model, "module") else model
-        trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history)
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Source-task training (Ray Train)."""
-
-    model: str = "choi2017"
-    epochs: int = 16
-    batch_size: int = 8  # per worker
-    lr: float = 3e-3
-    num_workers: int = 2  # Ray Train workers (DDP ranks)
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    val_fraction: float = 0.15
-    precision: str = "auto"  # auto: bf16 autocast where the CPU/GPU has native bf16; or bf16 | fp32
-    channels_last: bool = True
-    loader_workers: int = 0  # DataLoader processes per Train worker (0: load in the training process)
-    compile: bool = False  # torch.compile the model (pays a compile time once per run)
-    seed: int = 0
+        job.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history)
 
 
 @dataclass
@@ -162,45 +147,40 @@ class PretrainResult:
 
 def load_checkpoint(path: Path) -> tuple[dict, list[dict]]:
     """Weights and per-epoch history from a checkpoint directory (weights only: no pickled code)."""
-    state = trainjob.load_state(path)
+    state = job.load_state(path)
     return state["model"], json.loads(state["history"])
 
 
-def pretrain(subset_dir: Path, subset: Subset, *, model: str, label: str, mel: MelParams, epochs: int,
-             batch_size: int, lr: float, num_workers: int, use_gpu: bool, cpus_per_worker: float,
-             val_fraction: float, seed: int, storage_path: Path | str, name: str, precision: str = "auto",
-             channels_last: bool = True, loader_workers: int = 0, compile: bool = False) -> PretrainResult:
-    """Train ``model`` on ``subset.labels[label]`` (multi-label) with a Ray Train TorchTrainer."""
-    train_idx, val_idx = split_train_val(subset, val_fraction=val_fraction, seed=seed)
-    config = {"subset_dir": str(subset_dir), "label": label, "model": model, "mel": asdict(mel), "epochs": epochs,
-              "batch_size": batch_size, "lr": lr, "seed": seed, "precision": precision, "channels_last": channels_last,
-              "loader_workers": loader_workers, "compile": compile,
+def pretrain(subset: Subset, *, label: str, cfg: PretrainConfig, mel: MelParams, storage_path: Path | str,
+             name: str) -> PretrainResult:
+    """Train ``cfg.model`` on ``subset.labels[label]`` (multi-label) with a Ray Train TorchTrainer."""
+    train_idx, val_idx = split_train_val(subset, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    config = {"subset_dir": str(subset.path), "label": label, "pretrain": cfg, "mel": mel,
               "train_idx": train_idx.tolist(), "val_idx": val_idx.tolist()}
-    result = trainjob.fit(train_loop, config, num_workers=num_workers, use_gpu=use_gpu,
-                          cpus_per_worker=cpus_per_worker, storage_path=storage_path, name=name, keep=2)
+    result = job.fit(train_loop, config, scaling=cfg, storage_path=storage_path, name=name, keep=2)
     with result.checkpoint.as_directory() as d:
         state, history = load_checkpoint(Path(d))
     return PretrainResult(state, history, int(subset.labels[label].shape[1]), result.checkpoint.path)
 
 
-def cached_pretrain(source: Subset, *, label: str, pretrain_cfg: PretrainConfig, mel: MelParams, cache_root: Path,
+def pretrain_key(source_key: str, *, label: str, cfg: PretrainConfig, mel: MelParams) -> dict:
+    """What a pretrained net depends on: the source subset's content, the label, the training and front-end settings."""
+    return {"subset": source_key, "pretrain": asdict(cfg), "mel": asdict(mel), "label": label}
+
+
+def cached_pretrain(source: Subset, *, label: str, cfg: PretrainConfig, mel: MelParams, cache_root: Path,
                     storage: Path | str, log=print) -> tuple[dict, list[dict], Path]:
     """Train on ``source.labels[label]``, or fetch the result from the cache: → (state_dict, history, directory).
 
     Cached by the subset's content, the training settings, the front end and the label, so sweeps
     that share a source model (e.g. the tag-trained convnet) train it once.
     """
-    key = {"subset": source.key, "pretrain": asdict(pretrain_cfg), "mel": asdict(mel), "label": label}
+    key = pretrain_key(source.key, label=label, cfg=cfg, mel=mel)
 
     def build(d: Path) -> None:
-        pt = pretrain_cfg
-        log(f"pretraining {pt.model} on {label} of {len(source)} clips: {pt.epochs} epochs, {pt.num_workers} Ray "
-            f"Train worker(s), {'GPU' if pt.use_gpu else 'CPU'}")
-        res = pretrain(source.path, source, model=pt.model, label=label, mel=mel, epochs=pt.epochs,
-                       batch_size=pt.batch_size, lr=pt.lr, num_workers=pt.num_workers, use_gpu=pt.use_gpu,
-                       cpus_per_worker=pt.cpus_per_worker, val_fraction=pt.val_fraction, seed=pt.seed,
-                       storage_path=storage, name=f"pretrain-{cache.key_of(key)}", precision=pt.precision,
-                       channels_last=pt.channels_last, loader_workers=pt.loader_workers, compile=pt.compile)
+        log(f"pretraining {cfg.model} on {label} of {len(source)} clips: {cfg.epochs} epochs, {cfg.num_workers} Ray "
+            f"Train worker(s), {'GPU' if cfg.use_gpu else 'CPU'}")
+        res = pretrain(source, label=label, cfg=cfg, mel=mel, storage_path=storage, name=f"pretrain-{cache.key_of(key)}")
         torch.save(res.state_dict, d / "state_dict.pt")
         (d / "history.json").write_text(json.dumps(res.history))
         (d / "n_classes.txt").write_text(str(res.n_classes))

@@ -13,38 +13,18 @@ name resumes from its last checkpoint.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from raymir import trainjob
-from raymir.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
+from raymir.config.sections import ARTIST_MODELS, ParkTrainConfig
 from raymir.models.park2017 import CROP_FRAMES, Park2017
-from raymir.siamese import hinge_loss, sample_triplets
-
-MODES = ("basic", "siamese")
-
-
-@dataclass(frozen=True)
-class ArtistTrainConfig:
-    """Artist-label training (Adam; the paper trains on random 3-s crops)."""
-
-    epochs: int = 20
-    batch_size: int = 32  # anchors per worker and step
-    lr: float = 1e-3
-    margin: float = 0.4  # Siamese hinge margin
-    n_negatives: int = 4
-    num_workers: int = 1
-    use_gpu: bool = False
-    cpus_per_worker: float = 1.0
-    precision: str = "auto"
-    compile: bool = False  # torch.compile the model (pays a compile time once per job)
-    loader_workers: int = 0  # DataLoader processes per Train worker cutting crops (0: in the training process)
-    reports: int = 4
-    seed: int = 0
+from raymir.train import job
+from raymir.train.crops import Batch, CropBatches, crop_batches, crop_starts, rank_slices, save_spec
+from raymir.train.siamese import hinge_loss, sample_triplets
 
 
 def prepare_artist_inputs(directory: Path, *, spec: np.ndarray, artists: np.ndarray) -> None:
@@ -89,40 +69,41 @@ def train_loop(config: dict) -> None:
     artists = np.load(data / "artists.npy")
     train = np.asarray(config["train_idx"], dtype=int)
     names, label = np.unique(artists[train], return_inverse=True)  # class index per training track
-    basic = config["mode"] == "basic"
-    torch.manual_seed(config["seed"])
+    cfg: ParkTrainConfig = config["train"]
+    basic = config["model"] == "basic"
+    torch.manual_seed(cfg.seed)
     model = Park2017(len(names) if basic else None, n_mels=spec.shape[1])
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    start_epoch, history, _ = trainjob.restore(model, optimizer)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start_epoch, history, _ = job.restore(model, optimizer)
     device = ray.train.torch.get_device()
-    autocast = trainjob.autocast_dtype(config["precision"], device)
-    if config["compile"]:
+    autocast = job.autocast_dtype(cfg.precision, device)
+    if cfg.compile:
         model.compile()  # in place, so the state_dict keeps its names (checkpoints load into a plain model)
     model = ray.train.torch.prepare_model(model)
     net = model.module if hasattr(model, "module") else model
-    B, epochs = config["batch_size"], config["epochs"]
-    n_reports = min(epochs, config["reports"])
+    B, epochs = cfg.batch_size, cfg.epochs
+    n_reports = min(epochs, cfg.reports)
     report_at = {(i + 1) * epochs // n_reports - 1 for i in range(n_reports)}
     total, steps = 0.0, 0
-    plan = partial(batch_plan, seed=config["seed"], rank=rank, world=world, train=train, label=label, batch_size=B,
-                   siamese=not basic, n_negatives=config["n_negatives"], n_frames=spec.shape[2])
+    plan = partial(batch_plan, seed=cfg.seed, rank=rank, world=world, train=train, label=label, batch_size=B,
+                   siamese=not basic, n_negatives=cfg.n_negatives, n_frames=spec.shape[2])
     crops = CropBatches(data / "spec.npy", plan, epochs=range(start_epoch, epochs), frames=CROP_FRAMES)
-    batches = crop_batches(crops, workers=config["loader_workers"], pin=device.type == "cuda")
+    batches = crop_batches(crops, workers=cfg.loader_workers, pin=device.type == "cuda")
     for epoch in range(start_epoch, epochs):
         model.train()
         for _ in range(crops.per_epoch):
             x, _, anchors = next(batches)
-            x = trainjob.to_device(x[:, 0], device).float()  # [B, n_mels, frames]; float16 in the file
+            x = job.to_device(x[:, 0], device).float()  # [B, n_mels, frames]; float16 in the file
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 if basic:
                     logits = model(x)
-                    target = trainjob.to_device(torch.from_numpy(label[anchors.numpy()]), device)
+                    target = job.to_device(torch.from_numpy(label[anchors.numpy()]), device)
                     loss = torch.nn.functional.cross_entropy(logits.float(), target)
                 else:
                     emb = model(x).float()
                     k = len(anchors)
-                    loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, config["n_negatives"], -1),
-                                      margin=config["margin"])
+                    loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, cfg.n_negatives, -1),
+                                      margin=cfg.margin)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -133,7 +114,7 @@ def train_loop(config: dict) -> None:
         metrics = {"epoch": epoch, "train_loss": float(total) / max(steps, 1)}
         total, steps = 0.0, 0
         history.append(metrics)
-        trainjob.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history,
+        job.report(metrics, rank=rank, model=net, optimizer=optimizer, epoch=epoch, history=history,
                         extra={"n_artists": len(names)})
 
 
@@ -144,14 +125,13 @@ class ArtistModel:
     n_artists: int
 
 
-def train_artist_model(data_dir: Path, *, mode: str, train_idx: np.ndarray, train: ArtistTrainConfig,
+def train_artist_model(data_dir: Path, *, model: str, train_idx: np.ndarray, cfg: ParkTrainConfig,
                        storage_path: Path | str, name: str) -> ArtistModel:
-    """Run one basic or Siamese training job on tracks ``train_idx`` with a Ray Train TorchTrainer."""
-    if mode not in MODES:
-        raise ValueError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
-    config = {"data_dir": str(data_dir), "mode": mode, "train_idx": np.asarray(train_idx).tolist()} | asdict(train)
-    result = trainjob.fit(train_loop, config, num_workers=train.num_workers, use_gpu=train.use_gpu,
-                          cpus_per_worker=train.cpus_per_worker, storage_path=storage_path, name=name)
+    """Run one basic or Siamese (``model``) training job on tracks ``train_idx`` with a Ray Train TorchTrainer."""
+    if model not in ARTIST_MODELS:
+        raise ValueError(f"model: {model!r} is not one of {', '.join(ARTIST_MODELS)}")
+    config = {"data_dir": str(data_dir), "model": model, "train_idx": np.asarray(train_idx).tolist(), "train": cfg}
+    result = job.fit(train_loop, config, scaling=cfg, storage_path=storage_path, name=name)
     with result.checkpoint.as_directory() as d:
-        state = trainjob.load_state(Path(d))
+        state = job.load_state(Path(d))
     return ArtistModel(state["model"], json.loads(state["history"]), int(state["n_artists"]))

@@ -16,29 +16,47 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from raymir import cache, tracking
-from raymir.agf_report import write_agf_report
 from raymir.audio import MelSpectrogram, spectrograms
 from raymir.config import AgfSweepConfig, task_combos
 from raymir.data.sources import artist_source, load_data
 from raymir.data.subset import Subset
+from raymir.errors import DatasetError
 from raymir.models.kim2018 import KimNet, n_params, widened
-from raymir.multitask import EMBEDDINGS_FILE, prepare_inputs, train_source
-from raymir.session import driver_resources, finish_sweep, flat, log, log_dataset, open_sweep, parent_run, train_concurrency
+from raymir.probes.transfer import SPLITS, evaluate, transfer_splits
+from raymir.recipes.agf_combos_report import write_agf_report
+from raymir.session import RunOptions, finish_sweep, flat, log, log_dataset, open_sweep, parent_run
 from raymir.targets.agf import artist_group_factors
-from raymir.transfer import SPLITS, evaluate, transfer_splits
+from raymir.train.kim import EMBEDDINGS_FILE, prepare_inputs, train_source
 
 ENCODER_FILES = ("state_dict.pt", "encoder.json")
 
 
-class DataError(ValueError):
-    """The corpus cannot serve this sweep (e.g. no subgenre labels for task ``s``)."""
+@dataclass(frozen=True)
+class SourceRun:
+    """One source setup: its tasks ("gsedm"), architecture (STN | MTN | wSTN) and width; a wSTN also
+    names the parameter count it matches and the number of tasks N of the nets it is compared with."""
+
+    tasks: str
+    arch: str
+    width: float = 1.0
+    target_params: int = 0  # wSTN only
+    n: int = 0  # wSTN only
+
+    @property
+    def key(self) -> str:
+        """The MLflow/Tune identity of a run, e.g. "gsedm/MTN", "g/wSTN-5"."""
+        return f"{self.tasks}/{self.arch}" + (f"-{self.n}" if self.arch == "wSTN" else "")
+
+    @property
+    def n_tasks(self) -> int:
+        return self.n or len(self.tasks)
 
 
 # --- stages (driver) ----------------------------------------------------------------------------
@@ -51,7 +69,7 @@ def load_corpus(cfg: AgfSweepConfig, *, cache_root: Path) -> tuple[Subset, list 
     if d.dataset:
         corpus, skipped = load_data(d, sr=cfg.mel.sr, duration=d.duration or cfg.mel.duration, cache_root=cache_root)
         if "genre" not in corpus.labels or np.ndim(corpus.labels["genre"]) != 1 or "genre" not in corpus.classes:
-            raise DataError(f"{d.dataset} at {d.path}: agf_combos needs a genre class label (a 'genre' column)")
+            raise DatasetError(f"{d.dataset} at {d.path}: agf_combos needs a genre class label (a 'genre' column)")
         corpus = artist_source(corpus, cache_root=cache_root)
         if "subgenres" in corpus.labels:  # multi-hot, stored as lists
             corpus.labels["subgenres"] = corpus.labels["subgenres"].astype(np.float32)
@@ -75,10 +93,10 @@ def targets_for(cfg: AgfSweepConfig, corpus: Subset, splits: dict[str, np.ndarra
     if not factors:
         return out
     if "s" in factors and "subgenres" not in corpus.labels:
-        raise DataError(f"{corpus.name}: task 's' needs subgenre labels (a 'subgenres' column); "
+        raise DatasetError(f"{corpus.name}: task 's' needs subgenre labels (a 'subgenres' column); "
                         "drop 's' from tasks or add the labels")
     train = splits["train"]
-    key = {"corpus": corpus.key, "train": train.tolist(), "agf": asdict(cfg.agf)}
+    key = agf_key(cfg, corpus.key, train)
 
     def build(d: Path) -> None:
         t0 = time.time()
@@ -102,61 +120,71 @@ def targets_for(cfg: AgfSweepConfig, corpus: Subset, splits: dict[str, np.ndarra
     return out
 
 
-def run_specs(cfg: AgfSweepConfig, heads: dict[str, int]) -> tuple[list[dict], list[dict]]:
-    """(trained runs, transfer-only STN combinations). A spec: tasks, arch, width, target_params."""
+def agf_key(cfg: AgfSweepConfig, corpus_key: str, train: np.ndarray) -> dict:
+    """What the artist group factors depend on: the corpus, its training tracks and the AGF settings."""
+    return {"corpus": corpus_key, "train": np.asarray(train).tolist(), "agf": asdict(cfg.agf)}
+
+
+def inputs_key(cfg: AgfSweepConfig, corpus_key: str, splits: dict[str, np.ndarray]) -> dict:
+    """What the training jobs' inputs (spectrograms, targets, splits) depend on."""
+    return {"corpus": corpus_key, "mel": asdict(cfg.mel), "splits": {k: np.asarray(v).tolist() for k, v in splits.items()},
+            "agf": asdict(cfg.agf), "tasks": cfg.tasks}
+
+
+def source_key(run: SourceRun, cfg: AgfSweepConfig, inputs_name: str) -> dict:
+    """What a trained source net depends on (a wSTN's ``n`` does not: equal widths train one net)."""
+    return {"inputs": inputs_name, "tasks": run.tasks, "arch": run.arch, "width": run.width,
+            "train": asdict(cfg.train), "transfer": asdict(cfg.transfer)}
+
+
+def source_runs(cfg: AgfSweepConfig, heads: dict[str, int]) -> tuple[list[SourceRun], list[SourceRun]]:
+    """(nets to train, multi-task STNs made of the single-task nets)."""
     combos = task_combos(cfg.tasks)
     trained, reused = [], []
     for combo in combos:
         if len(combo) == 1:
             if "STN" in cfg.archs or "wSTN" in cfg.archs:  # wSTN and multi-task STNs build on them
-                trained.append({"tasks": combo, "arch": "STN", "width": 1.0})
+                trained.append(SourceRun(combo, "STN"))
             continue
         if "MTN" in cfg.archs:
-            trained.append({"tasks": combo, "arch": "MTN", "width": 1.0})
+            trained.append(SourceRun(combo, "MTN"))
         if "STN" in cfg.archs:
-            reused.append({"tasks": combo, "arch": "STN", "width": 1.0})
+            reused.append(SourceRun(combo, "STN"))
     if "wSTN" in cfg.archs:
         for n in range(2, len(cfg.tasks) + 1):  # as many parameters as the N-task multi-task nets (their mean)
             sizes = [n_params(KimNet({t: heads[t] for t in c}, shared=True)) for c in combos if len(c) == n]
             target = int(np.mean(sizes))
-            width = widened(heads["g"], target).width
-            trained.append({"tasks": "g", "arch": "wSTN", "width": width, "target_params": target, "n": n})
+            trained.append(SourceRun("g", "wSTN", widened(heads["g"], target).width, target_params=target, n=n))
     return trained, reused
 
 
-def run_key(spec: dict) -> str:
-    """The MLflow/Tune identity of a run, e.g. "gsedm/MTN", "g/wSTN-5"."""
-    return f"{spec['tasks']}/{spec['arch']}" + (f"-{spec['n']}" if spec["arch"] == "wSTN" else "")
+def summary(cfg: AgfSweepConfig) -> str:
+    """What the sweep will run, in one line (``--check``)."""
+    return f"{2 ** len(cfg.tasks) - 1} task combinations × {', '.join(cfg.archs)}"
 
 
 # --- trials (Ray Tune) --------------------------------------------------------------------------
 
-def _params(spec: dict, cfg: AgfSweepConfig, metrics: dict) -> dict:
+def _params(run: SourceRun, cfg: AgfSweepConfig, metrics: dict) -> dict:
     vf = cfg.transfer.val_fraction
-    p = {"tasks": spec["tasks"], "arch": spec["arch"], "n_tasks": spec.get("n", len(spec["tasks"])),
-         "n_params": int(metrics["n_params"]), "width": spec["width"],
-         "split": f"val: stratified {vf:.0%} of tracks; val_artist: all tracks of {vf:.0%} of artists"}
-    if "target_params" in spec:
-        p["target_params"] = spec["target_params"]
+    p = {"tasks": run.tasks, "arch": run.arch, "n_tasks": run.n_tasks, "n_params": int(metrics["n_params"]),
+         "width": run.width, "split": f"val: stratified {vf:.0%} of tracks; val_artist: all tracks of {vf:.0%} of artists"}
+    if run.arch == "wSTN":
+        p["target_params"] = run.target_params
     return p
 
 
-def _write_encoder(d: Path, state: dict, spec: dict, heads: dict[str, int], n_mels: int) -> None:
+def _write_encoder(d: Path, state: dict, run: SourceRun, heads: dict[str, int], n_mels: int) -> None:
     torch.save(state, d / "state_dict.pt")
     (d / "encoder.json").write_text(json.dumps({
-        "model": "kim2018", "tasks": {t: heads["g" if spec["arch"] == "wSTN" else t] for t in spec["tasks"]},
-        "shared": spec["arch"] == "MTN", "width": spec["width"], "n_mels": n_mels,
+        "model": "kim2018", "tasks": {t: heads["g" if run.arch == "wSTN" else t] for t in run.tasks},
+        "shared": run.arch == "MTN", "width": run.width, "n_mels": n_mels,
         "load": "KimNet(tasks, shared=shared, width=width).load_state_dict(torch.load(path, weights_only=True))"}))
 
 
-def source_key(spec: dict, cfg: AgfSweepConfig, inputs_key: str) -> dict:
-    return {"inputs": inputs_key, "tasks": spec["tasks"], "arch": spec["arch"], "width": spec["width"],
-            "train": asdict(cfg.train), "transfer": asdict(cfg.transfer)}
-
-
-def _log_run(tracker: tracking.Tracker, spec: dict, **kwargs) -> str:
-    """The run's MLflow child (idempotent by its key)."""
-    return tracking.log_trial(tracker, run_key(spec), name=run_key(spec).replace("/", " "), **kwargs)
+def _failed(run: SourceRun) -> dict[str, dict]:
+    """The child run logged if this run's trial raises."""
+    return {run.key: {"tasks": run.tasks, "arch": run.arch}}
 
 
 def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
@@ -164,28 +192,24 @@ def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dic
     """Train one STN/MTN/wSTN (cached by content), evaluate its transfer, log its child run."""
     import ray.tune as tune
 
-    spec = config["spec"]
-    key = source_key(spec, cfg, inputs.name)
+    run: SourceRun = config["spec"]
+    key = source_key(run, cfg, inputs.name)
 
     def build(d: Path) -> None:
-        res = train_source(inputs, tasks=list(spec["tasks"]), shared=spec["arch"] == "MTN", width=spec["width"],
+        res = train_source(inputs, tasks=list(run.tasks), shared=run.arch == "MTN", width=run.width,
                            train=cfg.train, transfer=cfg.transfer, storage_path=storage, name=f"kim-{cache.key_of(key)}")
-        _write_encoder(d, res.state_dict, spec, heads, cfg.mel.n_mels)
+        _write_encoder(d, res.state_dict, run, heads, cfg.mel.n_mels)
         np.save(d / EMBEDDINGS_FILE, res.embeddings)
         (d / "history.json").write_text(json.dumps(res.history))
         (d / "metrics.json").write_text(json.dumps({k: v for k, v in res.metrics.items() if k != "epoch"}))
 
-    try:
+    with tracking.failures_logged(tracker, _failed(run)):
         path = cache.cached(cache_root, "source", key, build)
-    except Exception as exc:  # a FAILED child run with the error; Tune retries or reports it
-        _log_run(tracker, spec, params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
-                 error=f"{type(exc).__name__}: {exc}")
-        raise
     metrics = json.loads((path / "metrics.json").read_text())
     history = json.loads((path / "history.json").read_text())
-    _log_run(tracker, spec, params=_params(spec, cfg, metrics), metrics=metrics, history=history,
-             artifacts=tuple(path / f for f in ENCODER_FILES), artifact_path="encoder")
-    tune.report(_row(spec, metrics))
+    tracking.log_trial(tracker, run.key, params=_params(run, cfg, metrics), metrics=metrics, history=history,
+                       artifacts=tuple(path / f for f in ENCODER_FILES), artifact_path="encoder")
+    tune.report(_row(run, metrics))
 
 
 def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict[str, int], cache_root: Path,
@@ -193,30 +217,27 @@ def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict
     """A multi-task STN: the single-task nets' embeddings, concatenated, into the transfer MLP."""
     import ray.tune as tune
 
-    spec = config["spec"]
-    try:
-        parts = [cache_root / "source" / cache.key_of(source_key({"tasks": t, "arch": "STN", "width": 1.0}, cfg,
-                                                                   inputs.name)) for t in spec["tasks"]]
+    run: SourceRun = config["spec"]
+    with tracking.failures_logged(tracker, _failed(run)):
+        parts = [cache.path_of(cache_root, "source", source_key(SourceRun(t, "STN"), cfg, inputs.name))
+                 for t in run.tasks]
         emb = [np.load(p / EMBEDDINGS_FILE, mmap_mode="r") for p in parts]  # concatenated batch by batch
         genre = np.load(inputs / "genre.npy")
         splits = {k: np.asarray(v, dtype=int) for k, v in json.loads((inputs / "splits.json").read_text()).items()}
         metrics = evaluate(emb, genre, splits, int(genre.max()) + 1, cfg.transfer)
         state: dict = {}
         metrics["n_params"] = 0
-        for p, t in zip(parts, spec["tasks"]):  # the combination's encoder: the single-task nets side by side
+        for p, t in zip(parts, run.tasks):  # the combination's encoder: the single-task nets side by side
             state |= torch.load(p / "state_dict.pt", weights_only=True)
             part = json.loads((p / "metrics.json").read_text())
             metrics["n_params"] += part["n_params"]
             metrics |= {k: v for k, v in part.items() if k.endswith(f"_loss_{t}")}
-    except Exception as exc:
-        _log_run(tracker, spec, params={"tasks": spec["tasks"], "arch": spec["arch"]}, metrics={}, status="FAILED",
-                 error=f"{type(exc).__name__}: {exc}")
-        raise
     d = Path(tune.get_context().get_trial_dir())
-    _write_encoder(d, state, spec, heads, cfg.mel.n_mels)
-    _log_run(tracker, spec, params=_params(spec, cfg, metrics), metrics=metrics | {"reused_single_task_nets": 1.0},
-             artifacts=tuple(d / f for f in ENCODER_FILES), artifact_path="encoder")
-    tune.report(_row(spec, metrics))
+    _write_encoder(d, state, run, heads, cfg.mel.n_mels)
+    tracking.log_trial(tracker, run.key, params=_params(run, cfg, metrics),
+                       metrics=metrics | {"reused_single_task_nets": 1.0},
+                       artifacts=tuple(d / f for f in ENCODER_FILES), artifact_path="encoder")
+    tune.report(_row(run, metrics))
 
 
 _ROW_KEYS = {"tasks", "arch", "n_tasks", "n_params", "target_params"}
@@ -226,25 +247,22 @@ def _keep(key: str) -> bool:
     return key in _ROW_KEYS or key.startswith(SPLITS)
 
 
-def _row(spec: dict, metrics: dict) -> dict:
-    row = {"tasks": spec["tasks"], "arch": spec["arch"], "n_tasks": spec.get("n", len(spec["tasks"])),
-           "n_params": int(metrics["n_params"])}
-    if "target_params" in spec:
-        row["target_params"] = spec["target_params"]
+def _row(run: SourceRun, metrics: dict) -> dict:
+    row = {"tasks": run.tasks, "arch": run.arch, "n_tasks": run.n_tasks, "n_params": int(metrics["n_params"])}
+    if run.arch == "wSTN":
+        row["target_params"] = run.target_params
     return row | {k: float(v) for k, v in metrics.items() if k.startswith(tuple(f"{s}_" for s in SPLITS))}
 
 
 # --- the recipe ---------------------------------------------------------------------------------
 
-def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
+def run(cfg: AgfSweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     import ray.tune as tune
 
-    from raymir.search import fan_out
+    from raymir.fanout import fan_out, fan_out_jobs
 
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
-                       fresh=fresh)
+    sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
     t0 = time.time()
     corpus, skipped = load_corpus(cfg, cache_root=cache_root)
@@ -254,35 +272,27 @@ def run(cfg: AgfSweepConfig, *, tracking_uri: str | None = None, address: str | 
         f"{len(np.unique(genre))} genres; train {len(splits['train'])}, val {len(splits['val'])}, "
         f"val_artist {len(splits['val_artist'])} ({time.time() - t0:.0f} s)")
     targets = targets_for(cfg, corpus, splits, cache_root=cache_root)
-    inputs = cache.cached(cache_root, "agf_inputs", {"corpus": corpus.key, "mel": asdict(cfg.mel),
-                                                     "splits": {k: v.tolist() for k, v in splits.items()},
-                                                     "agf": asdict(cfg.agf), "tasks": cfg.tasks},
+    inputs = cache.cached(cache_root, "agf_inputs", inputs_key(cfg, corpus.key, splits),
                           lambda d: prepare_inputs(d, spec=spectrograms(corpus.audio, MelSpectrogram(cfg.mel),
                                                                         path=d / "spec.npy"),
                                                    targets=targets, genre=genre, splits=splits))
     heads = {t: v.shape[1] for t, v in targets.items()}
-    trained, reused = run_specs(cfg, heads)
+    trained, reused = source_runs(cfg, heads)
     log(f"{len(trained)} source nets to train (Ray Train jobs in Ray Tune trials), {len(reused)} multi-task STNs "
         f"from the single-task nets; {time.time() - t0:.0f} s of preparation")
 
-    tr, storage = cfg.train, sweep.storage
-    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+    storage = sweep.storage
+    with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
         if skipped is not None:
             log_dataset(tracker, corpus, skipped)
         common = {"cfg": cfg, "inputs": inputs, "heads": heads, "cache_root": cache_root, "tracker": tracker}
         name = f"agf-{tracker.parent_run_id[:12]}"
-        rows, errors = fan_out(
-            tune.with_resources(tune.with_parameters(_source_trial, storage=storage, **common), driver_resources()),
-            trained, key=run_key, keep=_keep, name=f"{name}-train", storage=storage,
-            max_concurrent=cfg.search.max_concurrent_trials or train_concurrency(
-                num_workers=tr.num_workers, cpus_per_worker=tr.cpus_per_worker, use_gpu=tr.use_gpu),
-            max_failures=cfg.search.max_failures, label="source nets")
+        rows, errors = fan_out_jobs(_source_trial, trained, scaling=cfg.train, search=cfg.search, keep=_keep,
+                                    name=f"{name}-train", storage=storage, label="source nets", **common)
         if reused:
             more, errs = fan_out(
                 tune.with_resources(tune.with_parameters(_combo_trial, **common), {"cpu": cfg.search.cpus_per_trial}),
-                reused, key=run_key, keep=_keep, name=f"{name}-stn", storage=storage,
-                max_concurrent=cfg.search.max_concurrent_trials, max_failures=cfg.search.max_failures,
-                label="multi-task STNs")
+                reused, search=cfg.search, keep=_keep, name=f"{name}-stn", storage=storage, label="multi-task STNs")
             rows, errors = rows + more, errors + errs
         return finish_sweep(sweep, report=write_agf_report(rows, sweep.report_dir), rows=rows, errors=errors,
                             unit="runs")

@@ -23,13 +23,13 @@ from raymir.data.datasets import predefined_folds, target_tasks
 from raymir.data.sources import load_subsets, tagging_source
 from raymir.data.subset import Subset, TargetTask
 from raymir.data.synthetic import TARGET_TASKS
-from raymir.extract import cached_features, layer_features, mfcc_features, state_digest
+from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
-from raymir.pretrain import cached_pretrain
 from raymir.probes.folds import make_folds
-from raymir.report import write_report
-from raymir.search import TaskData, batch_specs, run_probe_trials
-from raymir.session import finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, batch_grids, run_probe_trials
+from raymir.recipes.layer_combos_report import write_report
+from raymir.session import RunOptions, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.train.choi import cached_pretrain
 
 
 def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
@@ -41,13 +41,13 @@ def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, ran
     for name, sub in subsets.items():
         t0 = time.time()
         feats = {}
-        for kind in ("convnet", "random"):
-            feats[kind] = cached_features(
-                cache_root, kind=kind, subset_key=sub.key, params={"model": digests[kind], "mel": asdict(cfg.mel)},
-                compute=lambda net=nets[kind], sub=sub: layer_features(net, sub.audio, n_samples=cfg.mel.n_samples,
-                                                                       batch_size=cfg.features.batch_size))
-        feats["mfcc"] = cached_features(cache_root, kind="mfcc", subset_key=sub.key, params={"n_mfcc": 20},
-                                        compute=lambda sub=sub: mfcc_features(sub.audio, sub.sr))
+        for feature in ("convnet", "random"):
+            feats[feature] = cached_features(
+                cache_root, feature=feature, subset_key=sub.key,
+                params={"model": digests[feature], "mel": asdict(cfg.mel)},
+                compute=lambda net=nets[feature], sub=sub: layer_features(net, sub.audio, n_samples=cfg.mel.n_samples,
+                                                                          batch_size=cfg.features.batch_size))
+        feats["mfcc"] = cached_mfcc(cache_root, sub)
         out[name] = feats
         log(f"features for {name}: {len(sub)} clips ready in {time.time() - t0:.1f} s")
     return out
@@ -67,25 +67,30 @@ def load_target_and_source(cfg: SweepConfig, *, cache_root: Path
     return subsets, probe_tasks, skipped
 
 
-def trial_specs(cfg: SweepConfig, tasks: list[str] | None = None) -> list[dict]:
-    """One spec per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``."""
-    specs = []
+def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None) -> list[ProbeGrid]:
+    """One grid per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``."""
+    grids = []
     for task in cfg.probe.tasks if tasks is None else tasks:
-        for kind in cfg.features.kinds:
-            if kind in ("convnet", "random"):
-                specs += [{"task": task, "feature": kind, "layers": c} for c in cfg.layer_combos]
-            elif kind == "mfcc":
-                specs.append({"task": task, "feature": "mfcc", "layers": "-"})
+        for feature in cfg.features.kinds:
+            if feature in ("convnet", "random"):
+                grids += [ProbeGrid(task, feature, c) for c in cfg.layer_combos]
+            elif feature == "mfcc":
+                grids.append(ProbeGrid(task, "mfcc", "-"))
             else:
-                specs.append({"task": task, "feature": "convnet+mfcc", "layers": "12345"})
-    return specs
+                grids.append(ProbeGrid(task, "convnet+mfcc", "12345"))
+    return grids
 
 
-def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | None = None,
-        output: str | None = None, storage: str | None = None, fresh: bool = False) -> dict:
+def summary(cfg: SweepConfig) -> str:
+    """What the sweep will run, in one line (``--check``)."""
+    grids = probe_grids(cfg)
+    trials = batch_grids(grids, per_trial=cfg.search.combos_per_trial)
+    return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials"
+
+
+def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
-    sweep = open_sweep(cfg.name, output=output or cfg.output, tracking_uri=tracking_uri, storage=storage,
-                       fresh=fresh)
+    sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
 
     t0 = time.time()
@@ -93,9 +98,9 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
     n_clips = sum(len(s) for s in subsets.values())
     log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
 
-    with parent_run(sweep, address=address, params=flat(asdict(cfg))) as tracker:
+    with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
-        state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", pretrain_cfg=cfg.pretrain,
+        state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", cfg=cfg.pretrain,
                                                   mel=cfg.mel, cache_root=cache_root, storage=sweep.storage, log=log)
         n_classes = subsets["source"].labels["tags"].shape[1]
         trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
@@ -121,14 +126,11 @@ def run(cfg: SweepConfig, *, tracking_uri: str | None = None, address: str | Non
             folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
                                predefined=predefined_folds(sub), seed=cfg.probe.seed)
             tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
-        specs = trial_specs(cfg, [t.name for t in probe_tasks])
-        n_trials = len(batch_specs(specs, per_trial=cfg.search.combos_per_trial))
-        log(f"probing: {len(specs)} grids in {n_trials} Ray Tune trials (tasks {', '.join(t.name for t in probe_tasks)})")
-        rows, errors = run_probe_trials(
-            specs, tasks, cfg.probe, tracker, storage_path=sweep.storage, name=f"probes-{tracker.parent_run_id[:12]}",
-            cpus_per_trial=cfg.search.cpus_per_trial, max_concurrent=cfg.search.max_concurrent_trials,
-            max_failures=cfg.search.max_failures, combos_per_trial=cfg.search.combos_per_trial,
-            gpus_per_trial=cfg.search.gpus_per_trial)
+        grids = probe_grids(cfg, [t.name for t in probe_tasks])
+        n_trials = len(batch_grids(grids, per_trial=cfg.search.combos_per_trial))
+        log(f"probing: {len(grids)} grids in {n_trials} Ray Tune trials (tasks {', '.join(t.name for t in probe_tasks)})")
+        rows, errors = run_probe_trials(grids, tasks, cfg.probe, tracker, search=cfg.search, storage=sweep.storage,
+                                        name=f"probes-{tracker.parent_run_id[:12]}")
         engines = sorted({r.get("engine", "") for r in rows} - {""})
         log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
         result = finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,

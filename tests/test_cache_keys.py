@@ -1,0 +1,59 @@
+"""Every stage's cache key, for the default and tiny presets of the four shipped sweeps, is the one
+recorded in ``tests/data/cache_keys.json``: a user's existing cache keeps hitting after a refactor,
+and a change that alters a key (and so recomputes a stage for everyone) shows up here on purpose."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raymir import cache
+from raymir.config import load_sweep
+from raymir.data.synthetic import SUBSETS, corpus_key
+from raymir.extract import feature_key
+from raymir.recipes import agf_combos, artist_labels
+from raymir.session import flat
+from raymir.train.choi import pretrain_key
+
+RECORDED = json.loads((Path(__file__).parent / "data" / "cache_keys.json").read_text())
+# Stand-ins for what comes from the data (content hashes, split indices): the keys' shapes are under test.
+SPLITS = {"train": np.array([0, 2, 3]), "val": np.array([1]), "val_artist": np.array([4])}
+TRAIN_IDX = np.array([0, 1, 5, 7])
+
+
+def stage_keys(sweep: str, preset: str | None) -> dict[str, str]:
+    cfg = load_sweep(sweep, preset=preset)
+    keys = {f"corpus/{name}": corpus_key(cfg.corpus, sr=cfg.mel.sr, name=name) for name in SUBSETS}
+    if sweep in ("layer_combos", "artist_tags"):
+        for label in ("tags", "artist_tags"):
+            keys[f"pretrain/{label}"] = pretrain_key("SOURCE", label=label, cfg=cfg.pretrain, mel=cfg.mel)
+        keys["features/convnet"] = feature_key("convnet", "SUBSET", {"model": "DIGEST", "mel": asdict(cfg.mel)})
+        keys["features/mfcc"] = feature_key("mfcc", "SUBSET", {"n_mfcc": 20})
+    if sweep == "agf_combos":
+        keys["agf"] = agf_combos.agf_key(cfg, "CORPUS", SPLITS["train"])
+        keys["agf_inputs"] = agf_combos.inputs_key(cfg, "CORPUS", SPLITS)
+        for run in (agf_combos.SourceRun("g", "STN"), agf_combos.SourceRun("gsedm", "MTN"),
+                    agf_combos.SourceRun("g", "wSTN", 1.5, target_params=1000, n=5)):
+            keys[f"source/{run.tasks}/{run.arch}"] = agf_combos.source_key(run, cfg, "INPUTS")
+    if sweep == "artist_labels":
+        keys["park_inputs"] = artist_labels.inputs_key(cfg, {"source": "SOURCE", "genre": "GENRE"})
+        for model in ("basic", "siamese"):
+            keys[f"artist_model/{model}"] = artist_labels.model_key(cfg, "INPUTS", model, TRAIN_IDX)
+        keys["features/mfcc"] = feature_key("mfcc", "SUBSET", {"n_mfcc": 20})
+    keys["parent_params"] = flat(asdict(cfg))  # the parent run's params: resuming finds the run by their hash
+    return {k: cache.key_of(v) for k, v in keys.items()}
+
+
+@pytest.mark.parametrize("sweep", ["layer_combos", "agf_combos", "artist_labels", "artist_tags"])
+@pytest.mark.parametrize("preset", [None, "tiny"])
+def test_stage_cache_keys_are_unchanged(sweep, preset):
+    assert stage_keys(sweep, preset) == RECORDED[f"{sweep}:{preset or 'default'}"]
+
+
+def test_a_changed_setting_changes_the_keys_that_depend_on_it():
+    cfg = load_sweep("layer_combos", preset="tiny", overrides=("pretrain.epochs=3",))
+    recorded = RECORDED["layer_combos:tiny"]
+    assert cache.key_of(pretrain_key("SOURCE", label="tags", cfg=cfg.pretrain, mel=cfg.mel)) != recorded["pretrain/tags"]
+    assert cache.key_of(corpus_key(cfg.corpus, sr=cfg.mel.sr, name="genre")) == recorded["corpus/genre"]
