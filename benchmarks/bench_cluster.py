@@ -38,7 +38,7 @@ def _specs(n: int) -> list[ProbeGrid]:
     return [ProbeGrid("t", f, c) for f in ("convnet", "random") for c in combos][:n]
 
 
-def _sweep(cluster_nodes: list[int], specs: list[ProbeGrid], tasks: dict, probe: ProbeConfig, out: Path) -> float:
+def _sweep(cluster_nodes: list[int], grids: list[ProbeGrid], tasks: dict, probe: ProbeConfig, out: Path) -> float:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -53,9 +53,9 @@ def _sweep(cluster_nodes: list[int], specs: list[ProbeGrid], tasks: dict, probe:
         tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
         t0 = time.perf_counter()
         search = SearchConfig(max_failures=0, combos_per_trial=1)  # one grid per trial: the overhead this measures
-        rows, errors = run_probe_trials(specs, tasks, probe, tracker, search=search, storage=out / "ray", name="bench")
+        rows, errors = run_probe_trials(grids, tasks, probe, tracker, search=search, storage=out / "ray", name="bench")
         wall = time.perf_counter() - t0
-        assert not errors and len(rows) == len(specs), errors
+        assert not errors and len(rows) == len(grids), errors
         return wall
     finally:
         ray.shutdown()
@@ -68,18 +68,18 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=240)
     args = ap.parse_args()
     tasks = {"t": _task(args.clips)}
-    specs = _specs(args.trials)
+    grids = _specs(args.trials)
     probe = ProbeConfig(folds=5, nested=False, C=(0.1, 2.0, 8.0), gamma=("2^-5", "1/n_features"))
     t0 = time.perf_counter()
-    for spec in specs:
-        run_probe(spec, tasks["t"], probe)
+    for grid in grids:
+        run_probe(grid, tasks["t"], probe)
     fit = time.perf_counter() - t0
-    print(f"{len(specs)} probe trials of {args.clips} clips ({len(probe.kernels) * len(probe.scaler)} kernel/scaler "
-          f"× C × γ configs, 5 folds each); serial fitting: {fit:.1f} s ({fit / len(specs):.2f} s per trial)")
+    print(f"{len(grids)} probe trials of {args.clips} clips ({len(probe.kernels) * len(probe.scaler)} kernel/scaler "
+          f"× C × γ configs, 5 folds each); serial fitting: {fit:.1f} s ({fit / len(grids):.2f} s per trial)")
     print(f"{'cluster':<22}{'wall':>8}{'ideal':>8}{'overhead':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         for label, nodes in (("1 node × 2 CPUs", [2]), ("2 nodes × 1 CPU", [1, 1])):
-            wall = _sweep(nodes, specs, tasks, probe, Path(tmp) / label.split()[0])
+            wall = _sweep(nodes, grids, tasks, probe, Path(tmp) / label.split()[0])
             ideal = fit / sum(nodes)
             print(f"{label:<22}{wall:>7.1f}s{ideal:>7.1f}s{1 - ideal / wall:>9.0%}")
 

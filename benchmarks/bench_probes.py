@@ -151,12 +151,12 @@ def main() -> None:
             ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             uri, art = tracking.resolve_uri(None, tmp / "out")
             tracker = tracking.start_parent(tracking.setup_experiment(uri, "bench", art), sweep="bench", params={})
-            specs = [ProbeGrid("genre", "random", c) for c in combos]
+            grids = [ProbeGrid("genre", "random", c) for c in combos]
             times, rows = {}, {}
             for nested in (False, True) if args.nested else (False,):
                 p = dataclasses.replace(probe, nested=nested)
                 t0 = time.perf_counter()
-                out, errors = run_probe_trials(specs, {"genre": data}, p, tracker, search=SearchConfig(max_failures=0),
+                out, errors = run_probe_trials(grids, {"genre": data}, p, tracker, search=SearchConfig(max_failures=0),
                                                storage=tmp / "ray", name=f"bench-{nested}")
                 times[nested] = time.perf_counter() - t0
                 rows[nested] = {r["layers"]: r for r in out}

@@ -1,9 +1,9 @@
-"""The Ray Tune fan-out every recipe uses: one trial per spec, a progress line, resume, and
+"""The Ray Tune fan-out every recipe uses: one trial per description, a progress line, resume, and
 Train-inside-Tune trials whose drivers hold no CPU.
 
-A spec is a recipe's small frozen trial description with a ``key`` (its MLflow and Tune identity,
+A trial description is a recipe's small frozen dataclass with a ``key`` (its MLflow and Tune identity,
 e.g. ``"genre/convnet/135"``, ``"gsedm/MTN"``, ``"basic/80"``). Each trial function receives it as
-``config["spec"]``.
+``config["trial"]``.
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ class ProgressLine(tune.Callback):
         self._print()
 
 
-def fan_out(trainable, specs: Sequence[Any], *, search: SearchConfig, keep: Callable[[str], bool], name: str,
+def fan_out(trainable, trials: Sequence[Any], *, search: SearchConfig, keep: Callable[[str], bool], name: str,
             storage: Path | str, label: str, max_concurrent: int | None = None) -> tuple[list[dict], list[str]]:
-    """One Ray Tune trial per spec (``config["spec"]``): → (the reported rows, "key: error" per failed trial).
+    """One Ray Tune trial per description (``config["trial"]``): → (the reported rows, "key: error" per failed trial).
 
     ``keep`` picks a row's fields out of what the trial reported (Tune adds its own bookkeeping).
     ``search`` gives the retries and, unless ``max_concurrent`` says otherwise, the concurrency.
@@ -78,16 +78,16 @@ def fan_out(trainable, specs: Sequence[Any], *, search: SearchConfig, keep: Call
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(
-            trainable, param_space={"spec": tune.grid_search(list(specs))},
+            trainable, param_space={"trial": tune.grid_search(list(trials))},
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrent or None, reuse_actors=True),
             run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
-                                      callbacks=[ProgressLine(len(specs), label=label)],
+                                      callbacks=[ProgressLine(len(trials), label=label)],
                                       failure_config=tune.FailureConfig(max_failures=search.max_failures)))
     rows, errors = [], []
     for result in tuner.fit():
-        spec = (result.config or {}).get("spec")
+        trial = (result.config or {}).get("trial")
         if result.error is not None:
-            errors.append(f"{spec.key if spec is not None else '?'}: {result.error}")
+            errors.append(f"{trial.key if trial is not None else '?'}: {result.error}")
         elif result.metrics:
             rows.append({k: v for k, v in result.metrics.items() if keep(k)})
     return rows, errors
@@ -109,16 +109,16 @@ def train_concurrency(scaling: Any) -> int:
     return max(1, int(res.get("CPU", 1) // (scaling.num_workers * scaling.cpus_per_worker)))
 
 
-def fan_out_jobs(trial: Callable[..., None], specs: Sequence[Any], *, scaling: Any, search: SearchConfig,
+def fan_out_jobs(trial_fn: Callable[..., None], trials: Sequence[Any], *, scaling: Any, search: SearchConfig,
                  keep: Callable[[str], bool], name: str, storage: Path | str, label: str,
                  **params: Any) -> tuple[list[dict], list[str]]:
-    """Train-inside-Tune: one trial per spec, each driving its own Ray Train job (sized by the training
+    """Train-inside-Tune: one trial per description, each driving its own Ray Train job (sized by the training
     section ``scaling``); the trial's driver holds no CPU, so the job's workers get them all.
 
-    ``params`` go to ``trial`` through the object store (``tune.with_parameters``), and so does ``storage``:
+    ``params`` go to ``trial_fn`` through the object store (``tune.with_parameters``), and so does ``storage``:
     the Tune run's and the Train jobs' checkpoints share it. As many jobs run at once as the cluster
     holds, unless ``search.max_concurrent_trials`` says otherwise.
     """
-    trainable = tune.with_resources(tune.with_parameters(trial, storage=storage, **params), driver_resources())
-    return fan_out(trainable, specs, search=search, keep=keep, name=name, storage=storage, label=label,
+    trainable = tune.with_resources(tune.with_parameters(trial_fn, storage=storage, **params), driver_resources())
+    return fan_out(trainable, trials, search=search, keep=keep, name=name, storage=storage, label=label,
                    max_concurrent=search.max_concurrent_trials or train_concurrency(scaling))

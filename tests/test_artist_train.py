@@ -23,16 +23,16 @@ def _inputs(tmp_path):
     return d, spec, artists, train
 
 
-@pytest.mark.parametrize("mode", ["basic", "siamese"])
-def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp_path, mode):
+@pytest.mark.parametrize("variant", ["basic", "siamese"])
+def test_artist_training_learns_and_transfers_to_unseen_artists(ray_session, tmp_path, variant):
     d, spec, artists, train = _inputs(tmp_path)
     # the Siamese run cuts its crops in two DataLoader processes inside the Ray Train worker
-    cfg = ParkTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2, loader_workers=2 * (mode == "siamese"))
-    model = train_artist_model(d, model=mode, train_idx=train, cfg=cfg, storage_path=tmp_path / "ray",
-                               name=f"park-{mode}")
+    cfg = ParkTrainConfig(epochs=6, batch_size=8, lr=3e-3, reports=2, loader_workers=2 * (variant == "siamese"))
+    model = train_artist_model(d, model=variant, train_idx=train, cfg=cfg, storage_path=tmp_path / "ray",
+                               name=f"park-{variant}")
     assert [h["epoch"] for h in model.history] == [2, 5]
     assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
-    net = Park2017(model.n_artists if mode == "basic" else None)
+    net = Park2017(model.n_artists if variant == "basic" else None)
     net.load_state_dict(model.state_dict)
     feats = track_feature(net, torch.from_numpy(spec)).numpy()
     held = artists >= 6

@@ -56,7 +56,7 @@ def test_a_trial_that_fails_once_is_retried_and_logged_once(ray_session, tmp_pat
         """Fails on its first attempt (a preempted node, a transient error), succeeds when retried."""
         import ray.tune as tune
 
-        name = config["spec"].task  # any spec with a ``key`` will do: a probe grid's task names the trial here
+        name = config["trial"].task  # any description with a ``key`` will do: a probe grid's task names the trial here
         marker = Path(marker_dir) / name
         first = not marker.exists()
         marker.touch()

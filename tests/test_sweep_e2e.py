@@ -32,10 +32,10 @@ def test_every_trial_is_a_child_run_with_the_contract(tiny_run):
     children = client.search_runs([tracker.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{tracker.parent_run_id}'")
     probes = [r for r in children if r.data.tags["raymir.trial"] != "pretrain"]
-    specs = probe_grids(cfg)
-    assert len(probes) == len(specs) == 3 * (3 + 3 + 1 + 1)
+    grids = probe_grids(cfg)
+    assert len(probes) == len(grids) == 3 * (3 + 3 + 1 + 1)
     seen = {(r.data.params["task"], r.data.params["feature"], r.data.params["layers"]) for r in probes}
-    assert seen == {(s.task, s.feature, s.layers) for s in specs}
+    assert seen == {(s.task, s.feature, s.layers) for s in grids}
     for r in probes:
         p, m = r.data.params, r.data.metrics
         assert p["kernel"] in ("linear", "rbf") and float(p["C"]) in (0.1, 8.0) and p["scaler"] in ("True", "False")

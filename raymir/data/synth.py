@@ -145,23 +145,23 @@ def render_voice(
     return out
 
 
-def _one_shot(kind: str, sr: int, rng: np.random.Generator, *, tune: float = 1.0) -> np.ndarray:
+def _one_shot(drum: str, sr: int, rng: np.random.Generator, *, tune: float = 1.0) -> np.ndarray:
     """A single drum hit: kick, snare, hat or rim → y [m]."""
-    dur = {"kick": 0.35, "snare": 0.22, "hat": 0.08, "open_hat": 0.3, "rim": 0.05}[kind]
+    dur = {"kick": 0.35, "snare": 0.22, "hat": 0.08, "open_hat": 0.3, "rim": 0.05}[drum]
     m = int(dur * sr)
     t = np.arange(m) / sr
-    if kind == "kick":
+    if drum == "kick":
         f = 45 * tune + 90 * np.exp(-t / 0.03)
         return (np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.12)).astype(np.float32)
     noise = rng.standard_normal(m)
-    if kind == "snare":
+    if drum == "snare":
         tone = np.sin(2 * np.pi * 185 * tune * t) * np.exp(-t / 0.05)
         body = lfilter([1, -0.6], [1], noise) * np.exp(-t / 0.07)
         return (0.5 * tone + 0.6 * body).astype(np.float32)
-    if kind == "rim":
+    if drum == "rim":
         return (np.sin(2 * np.pi * 900 * tune * t) * np.exp(-t / 0.012) + 0.3 * noise * np.exp(-t / 0.005)).astype(np.float32)
     hp = lfilter([1, -1], [1, -0.3], noise)  # crude high-pass: hats are mostly high bands
-    decay = 0.02 if kind == "hat" else 0.12
+    decay = 0.02 if drum == "hat" else 0.12
     return (0.35 * hp * np.exp(-t / decay)).astype(np.float32)
 
 
@@ -175,7 +175,7 @@ def render_drums(
     """
     out = np.zeros(n, dtype=np.float32)
     n_bars = int(np.ceil(n / sr / (steps_per_bar * step_s))) + 1
-    for kind, steps in pattern.items():
+    for drum, steps in pattern.items():
         if not steps:
             continue
         hits = np.zeros(n, dtype=np.float32)
@@ -186,7 +186,7 @@ def render_drums(
                 i = int(max(t, 0) * sr)
                 if i < n:
                     hits[i] += rng.uniform(0.6, 1.0)
-        out += fftconvolve(hits, _one_shot(kind, sr, rng, tune=tune))[:n].astype(np.float32)
+        out += fftconvolve(hits, _one_shot(drum, sr, rng, tune=tune))[:n].astype(np.float32)
     return out
 
 

@@ -103,7 +103,7 @@ def _artist_tags(a: dict) -> set[str]:
     return tags
 
 
-# --- clip specs ----------------------------------------------------------------------------
+# --- clip plans ----------------------------------------------------------------------------
 
 def _music_tracks(rng, p: SyntheticParams, *, artists_per_genre: int, tracks: int, artist_offset: int,
                   vocal: bool | None = None) -> tuple[list[music.Track], list[dict]]:
@@ -144,8 +144,8 @@ def _music_labels(tracks: list[music.Track], artists: list[dict], rng, p: Synthe
     return labels, classes
 
 
-def _specs(name: str, p: SyntheticParams) -> tuple[list[tuple], dict, dict, np.ndarray | None, np.ndarray | None]:
-    """Clip specs (renderer, args) plus labels, class names, groups and folds of one subset."""
+def _plans(name: str, p: SyntheticParams) -> tuple[list[tuple], dict, dict, np.ndarray | None, np.ndarray | None]:
+    """Clip plans (renderer, args) plus labels, class names, groups and folds of one subset."""
     rng = np.random.default_rng([p.seed, SUBSETS.index(name)])
     offset = 100_000 * SUBSETS.index(name)  # artist ids never collide across subsets
     if name in ("source", "genre", "emotion", "vocal"):
@@ -156,40 +156,40 @@ def _specs(name: str, p: SyntheticParams) -> tuple[list[tuple], dict, dict, np.n
         labels, classes = _music_labels(tracks, artists, rng, p)
         return [("music", t) for t in tracks], labels, classes, labels["artist"], None
     if name == "fma":
-        return _fma_specs(rng, p, offset)
+        return _fma_plans(rng, p, offset)
     if name == "ballroom":
         styles = list(music.DANCES)
-        specs, dance = [], []
+        plans, dance = [], []
         for s_i, style in enumerate(styles):
             for _ in range(p.clips_per_class):
                 a = music.sample_artist(int(rng.integers(len(music.GENRES))), -1, rng, overlap=1.0)
-                specs.append(("music", music.dance_track(style, a, rng)))
+                plans.append(("music", music.dance_track(style, a, rng)))
                 dance.append(s_i if rng.random() >= p.label_noise else int(rng.integers(len(styles))))
-        return specs, {"dance": np.array(dance)}, {"dance": styles}, None, None
+        return plans, {"dance": np.array(dance)}, {"dance": styles}, None, None
     if name == "speech_music":
-        specs = [("speech", int(rng.integers(2**31))) for _ in range(p.clips_per_class)]
+        plans = [("speech", int(rng.integers(2**31))) for _ in range(p.clips_per_class)]
         for _ in range(p.clips_per_class):
             a = music.sample_artist(int(rng.integers(len(music.GENRES))), -1, rng, overlap=p.overlap)
-            specs.append(("music", music.sample_track(a, rng)))
+            plans.append(("music", music.sample_track(a, rng)))
         y = np.array([0] * p.clips_per_class + [1] * p.clips_per_class)
-        return specs, {"speech_music": y}, {"speech_music": ["speech", "music"]}, None, None
+        return plans, {"speech_music": y}, {"speech_music": ["speech", "music"]}, None, None
     if name == "sound_events":
-        specs, ev, rec = [], [], []
+        plans, ev, rec = [], [], []
         clips_per_recording = max(1, min(4, p.clips_per_class // p.event_folds))
         for c in range(len(nonmusic.EVENTS)):
             for i in range(p.clips_per_class):
                 recording = c * 10_000 + i // clips_per_recording
-                specs.append(("event", (c, int(rng.integers(2**31)), recording)))
+                plans.append(("event", (c, int(rng.integers(2**31)), recording)))
                 ev.append(c)
                 rec.append(recording)
         rec = np.array(rec)
         # Official-style folds: whole recordings go to one fold, cycling within each class.
         folds = np.array([(r % 10_000) % p.event_folds for r in rec]) + 1
-        return specs, {"event": np.array(ev)}, {"event": list(nonmusic.EVENTS)}, rec, folds
+        return plans, {"event": np.array(ev)}, {"event": list(nonmusic.EVENTS)}, rec, folds
     raise KeyError(name)
 
 
-def _fma_specs(rng, p: SyntheticParams, offset: int) -> tuple[list[tuple], dict, dict, np.ndarray, None]:
+def _fma_plans(rng, p: SyntheticParams, offset: int) -> tuple[list[tuple], dict, dict, np.ndarray, None]:
     tracks, genre, artist, album, subs = [], [], [], [], []
     n_subs = len(taxonomy.SUBGENRE_NAMES)
     for g in range(len(taxonomy.TOP_GENRES)):
@@ -212,29 +212,29 @@ def _fma_specs(rng, p: SyntheticParams, offset: int) -> tuple[list[tuple], dict,
     return [("music", t) for t in tracks], labels, classes, labels["artist"], None
 
 
-def _render(spec: tuple, sr: int, duration: float) -> np.ndarray:
-    kind, arg = spec
-    if kind == "music":
+def _render(plan: tuple, sr: int, duration: float) -> np.ndarray:
+    renderer, arg = plan
+    if renderer == "music":
         return music.render_music(arg, sr=sr, duration=duration)
-    if kind == "speech":
+    if renderer == "speech":
         return nonmusic.render_speech(arg, sr=sr, duration=duration)
     cls, seed, recording = arg
     return nonmusic.render_event(cls, seed, sr=sr, duration=duration, recording=recording)
 
 
 def _render_chunk(args: tuple) -> list[np.ndarray]:
-    specs, sr, duration = args
-    return [_render(s, sr, duration) for s in specs]
+    plans, sr, duration = args
+    return [_render(s, sr, duration) for s in plans]
 
 
 def build_subset(name: str, p: SyntheticParams, *, sr: int, out_dir: Path, workers: int = 0) -> Subset:
     """Render one subset into ``out_dir`` (audio.npy + meta.json) and return it (memory-mapped)."""
-    specs, labels, classes, groups, folds = _specs(name, p)
+    plans, labels, classes, groups, folds = _plans(name, p)
     n = int(round(sr * p.duration))
     audio = np.lib.format.open_memmap(Path(out_dir) / "audio.npy", mode="w+", dtype=np.float32,
-                                      shape=(len(specs), n))
+                                      shape=(len(plans), n))
     workers = workers or min(os.cpu_count() or 1, 4)
-    chunks = [specs[i:i + 16] for i in range(0, len(specs), 16)]
+    chunks = [plans[i:i + 16] for i in range(0, len(plans), 16)]
     if workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(workers) as pool:
             results = pool.map(_render_chunk, [(c, sr, p.duration) for c in chunks])

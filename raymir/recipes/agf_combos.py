@@ -192,7 +192,7 @@ def _source_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dic
     """Train one STN/MTN/wSTN (cached by content), evaluate its transfer, log its child run."""
     import ray.tune as tune
 
-    run: SourceRun = config["spec"]
+    run: SourceRun = config["trial"]
     key = source_key(run, cfg, inputs.name)
 
     def build(d: Path) -> None:
@@ -217,7 +217,7 @@ def _combo_trial(config: dict, *, cfg: AgfSweepConfig, inputs: Path, heads: dict
     """A multi-task STN: the single-task nets' embeddings, concatenated, into the transfer MLP."""
     import ray.tune as tune
 
-    run: SourceRun = config["spec"]
+    run: SourceRun = config["trial"]
     with tracking.failures_logged(tracker, _failed(run)):
         parts = [cache.path_of(cache_root, "source", source_key(SourceRun(t, "STN"), cfg, inputs.name))
                  for t in run.tasks]

@@ -120,10 +120,10 @@ def _train(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: 
         torch.save(res.state_dict, d / "state_dict.pt")
         (d / "history.json").write_text(json.dumps(res.history))
         (d / "encoder.json").write_text(json.dumps({
-            "model": "park2017", "mode": run.model, "n_artists": res.n_artists, "n_mels": cfg.mel.n_mels,
+            "model": "park2017", "variant": run.model, "n_artists": res.n_artists, "n_mels": cfg.mel.n_mels,
             "mel": asdict(cfg.mel), "feature": "per 3-s segment: max over time of the last conv layer; mean over "
                                                "segments (raymir.models.park2017.track_feature)",
-            "load": "Park2017(n_artists if mode == 'basic' else None, n_mels=n_mels)"
+            "load": "Park2017(n_artists if variant == 'basic' else None, n_mels=n_mels)"
                     ".load_state_dict(torch.load(path, weights_only=True))"}))
 
     return cache.cached(cache_root, "artist_model", key, build)
@@ -135,7 +135,7 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
     """Train one artist model (or take a baseline), run the probe suite, log the child run."""
     import ray.tune as tune
 
-    run: ArtistRun = config["spec"]
+    run: ArtistRun = config["trial"]
     model, n = run.model, run.n_artists
     params: dict = {"model": model, "n_artists": n}
     history: list[dict] = []

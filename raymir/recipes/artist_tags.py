@@ -82,7 +82,7 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
                 cache_root: Path, storage: Path | str, tracker: tracking.Tracker) -> None:
     import ray.tune as tune
 
-    run: TagsRun = config["spec"]
+    run: TagsRun = config["trial"]
     params: dict = {"model": run.model, "layers": run.layers}
     with tracking.failures_logged(tracker, {run.key: params}):
         t0 = time.time()

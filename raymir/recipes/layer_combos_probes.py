@@ -153,7 +153,7 @@ def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig
     import ray
     import ray.tune as tune
 
-    trial: ProbeTrial = config["spec"]
+    trial: ProbeTrial = config["trial"]
     rows, todo = [], []
     for grid in trial.grids():
         done = tracking.finished_child(tracker, grid.key) if tracker.resumed else None
