@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raymir.config.common import SearchConfig, SweepBase, check_data, check_search, check_training
+from raymir.config.common import SearchConfig, SweepBase, check_corpus, check_data, check_search, check_training
 from raymir.config.sections import KIM_MEL, AgfParams, KimTrainConfig, MelParams, TransferConfig
 
 AGF_TASKS = "gsedm"  # genre + the four artist group factors, in the order of the paper's names ("gsedm")
@@ -44,10 +44,7 @@ def check(cfg: AgfSweepConfig) -> list[str]:
             p.append(f"archs: unknown architecture {arch!r} (available: {', '.join(ARCHS)})")
     if "wSTN" in cfg.archs and "g" not in cfg.tasks:
         p.append("archs: wSTN is a widened genre net and needs 'g' in tasks")
-    if not 0 <= c.overlap <= 1:
-        p.append(f"corpus.overlap: must be in [0, 1], got {c.overlap}")
-    if not 0 <= c.label_noise < 0.5:
-        p.append(f"corpus.label_noise: must be in [0, 0.5), got {c.label_noise}")
+    p += check_corpus(c)
     if c.fma_artists_per_genre < 2 or c.fma_tracks_per_artist < 1:
         p.append("corpus: fma_artists_per_genre must be ≥ 2 and fma_tracks_per_artist ≥ 1")
     seconds = (cfg.data.duration or cfg.mel.duration) if cfg.data.dataset else c.duration
