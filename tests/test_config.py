@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from raymir.config import ConfigError, gamma_value, list_sweeps, load_sweep
@@ -59,6 +61,32 @@ def test_list_and_check(capsys):
     assert main(["--list"]) == 0
     assert main(["layer_combos", "--check", "--preset", "tiny"]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+DEFAULT_SWEEPS = {"agf_combos", "artist_labels", "artist_tags", "layer_combos"}
+REPO_SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+
+
+def test_default_sweeps_are_found_from_an_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    found = list_sweeps()
+    assert set(found) == DEFAULT_SWEEPS
+    for name, path in found.items():  # the repository's own files, wherever the package reads them from
+        assert path.read_bytes() == (REPO_SWEEPS / f"{name}.yaml").read_bytes()
+    assert load_sweep("agf_combos").recipe == "agf_combos"
+
+
+def test_a_sweeps_folder_in_the_current_directory_wins_on_a_name_clash(tmp_path, monkeypatch):
+    (tmp_path / "sweeps").mkdir()
+    mine = tmp_path / "sweeps" / "layer_combos.yaml"
+    mine.write_text((REPO_SWEEPS / "layer_combos.yaml").read_text().replace("output: raymir_out", "output: my_out"))
+    (tmp_path / "sweeps" / "my_study.yaml").write_text("recipe: artist_tags\n")
+    monkeypatch.chdir(tmp_path)
+    found = list_sweeps()
+    assert set(found) == DEFAULT_SWEEPS | {"my_study"}
+    assert found["layer_combos"] == mine and found["my_study"] == tmp_path / "sweeps" / "my_study.yaml"
+    assert found["agf_combos"].parent != tmp_path / "sweeps"
+    assert load_sweep("layer_combos").output == "my_out"
 
 
 def test_agf_sweep_is_valid_and_has_paper_preset():

@@ -7,6 +7,7 @@ once, so one ``ConfigError`` can name them all with their file and key.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from pathlib import Path
@@ -82,9 +83,27 @@ def build(cls: type, data: dict, prefix: str, errors: list[str]) -> Any:
         return None
 
 
+def default_sweeps_dir() -> Path | None:
+    """The folder of default sweep files that belongs to the running raymir code.
+
+    In a source tree (the checkout on ``sys.path``, or its editable install) that is the tree's own
+    top-level sweeps/, so code and sweep files never come from two different checkouts; an
+    installed wheel carries the same files as the ``raymir.sweeps`` package (YAML files, no code).
+    """
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "sweeps").is_dir():
+        return root / "sweeps"
+    spec = importlib.util.find_spec("raymir.sweeps")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def sweep_dirs() -> list[Path]:
-    """Where sweep files are looked up: ./sweeps, then the sweeps/ shipped beside the package."""
-    return [Path.cwd() / "sweeps", Path(__file__).resolve().parents[2] / "sweeps"]
+    """Where sweep files are looked up, the first winning on a name clash: ./sweeps (the user's own
+    sweeps, or a checkout's when run from its root), then the default sweeps."""
+    default = default_sweeps_dir()
+    return [Path.cwd() / "sweeps", *([default] if default is not None else [])]
 
 
 def list_sweeps() -> dict[str, Path]:

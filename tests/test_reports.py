@@ -1,0 +1,304 @@
+"""Golden values of the report tables: small hand-made result rows in, every cell checked.
+
+The expected numbers are worked out by hand from the rows below (the arithmetic is written out),
+never by calling the report code a second time.
+"""
+
+import csv
+
+from raymir.recipes.agf_combos_report import table3, table4, table5, write_agf_report
+from raymir.recipes.artist_report import summary_table, write_artist_report
+from raymir.recipes.layer_combos_report import by_task, task_table, write_report
+
+
+def _f4(x: float) -> str:
+    """A hand-computed value as the Kim tables print it (4 decimals)."""
+    return f"{x:.4f}"
+
+
+def _read_csv(path):
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+# --- layer_combos (Choi et al. 2017) ---------------------------------------------------------------
+
+
+def _probe(task, feature, layers, score, std, nested, *, kernel="rbf", C=8.0, gamma=0.125, scaler=True):
+    """A probe summary row as a layer_combos trial reports it (accuracy for genre, r2 for the regressions)."""
+    metric = "accuracy" if task == "genre" else "r2"
+    return {"task": task, "feature": feature, "layers": layers, "n_features": 32, "kernel": kernel, "C": C,
+            "gamma": gamma, "scaler": scaler, "metric": metric, f"cv_{metric}": score, f"cv_{metric}_std": std,
+            f"nested_{metric}": nested, "capped_fits": 0, "engine": "libsvm"}
+
+
+# Deliberately out of table order; emotion_arousal comes first, so its table is written first.
+PROBE_ROWS = [
+    _probe("emotion_arousal", "convnet", "5", 0.422, 0.061, 0.395),
+    _probe("genre", "random", "5", 0.489, 0.044, 0.470, kernel="linear", C=2.0, gamma="-"),
+    _probe("genre", "convnet", "1", 0.612, 0.041, 0.598, kernel="linear", C=0.1, gamma="-", scaler=False),
+    _probe("genre", "mfcc", "-", 0.455, 0.038, 0.441, C=32.0, gamma=0.5),
+    _probe("genre", "convnet", "12345", 0.806, 0.027, 0.789, C=32.0, gamma=0.0078125),
+    _probe("emotion_arousal", "random", "5", -0.104, 0.090, -0.150, kernel="linear", C=0.1, gamma="-"),
+    _probe("genre", "random", "1", 0.544, 0.050, 0.520, kernel="linear", C=2.0, gamma="-"),
+    _probe("genre", "convnet+mfcc", "12345", 0.823, 0.025, 0.801, C=32.0, gamma=0.0078125),
+    _probe("emotion_arousal", "convnet", "1", 0.301, 0.072, None, scaler=False),
+    _probe("genre", "convnet", "5", 0.774, 0.032, 0.751),
+    _probe("genre", "random", "12345", 0.531, 0.047, 0.502, kernel="linear", C=8.0, gamma="-"),
+    _probe("emotion_arousal", "mfcc", "-", 0.118, 0.055, 0.097, C=2.0),
+]
+
+# Every genre line's cells: convnets by score (each followed by the random convnet of the same
+# layers), the best random convnet, then 12345+MFCC and MFCC.
+GENRE_LINES = {
+    "convnet 12345": ["convnet", "12345", "0.806", "±", "0.027", "0.789", "rbf", "C=32.0", "γ=0.0078125", "scaler=on"],
+    "random 12345": ["random", "12345", "0.531", "±", "0.047", "0.502", "linear", "C=8.0", "γ=-", "scaler=on"],
+    "convnet 5": ["convnet", "5", "0.774", "±", "0.032", "0.751", "rbf", "C=8.0", "γ=0.125", "scaler=on"],
+    "random 5": ["random", "5", "0.489", "±", "0.044", "0.470", "linear", "C=2.0", "γ=-", "scaler=on"],
+    "convnet 1": ["convnet", "1", "0.612", "±", "0.041", "0.598", "linear", "C=0.1", "γ=-", "scaler=off"],
+    "random 1": ["random", "1", "0.544", "±", "0.050", "0.520", "linear", "C=2.0", "γ=-", "scaler=on"],
+    "convnet+mfcc": ["convnet+mfcc", "12345", "0.823", "±", "0.025", "0.801", "rbf", "C=32.0", "γ=0.0078125",
+                     "scaler=on"],
+    "mfcc": ["mfcc", "-", "0.455", "±", "0.038", "0.441", "rbf", "C=32.0", "γ=0.5", "scaler=on"],
+}
+
+
+def test_task_table_ranks_convnet_combinations_and_keeps_the_top_ones():
+    lines = task_table("genre", by_task(PROBE_ROWS)["genre"], top=2).splitlines()
+    assert lines[0] == "== genre (accuracy: best-grid-point CV mean ± std | nested CV) =="
+    assert lines[1].split() == ["feature", "layers", "cv", "nested", "best", "config"]
+    # top=2 of the three convnets (0.806 > 0.774 > 0.612): layer 1 is cut, and so is its random twin,
+    # which comes back as the best random convnet (0.544 > 0.531 > 0.489).
+    assert [line.split() for line in lines[2:]] == [
+        GENRE_LINES["convnet 12345"], GENRE_LINES["random 12345"],
+        GENRE_LINES["convnet 5"], GENRE_LINES["random 5"],
+        GENRE_LINES["random 1"] + ["(best", "random)"],
+        GENRE_LINES["convnet+mfcc"], GENRE_LINES["mfcc"],
+    ]
+
+
+def test_task_table_of_a_regression_task_with_missing_rows():
+    lines = task_table("emotion_arousal", by_task(PROBE_ROWS)["emotion_arousal"]).splitlines()
+    assert lines[0] == "== emotion_arousal (r2: best-grid-point CV mean ± std | nested CV) =="
+    assert [line.split() for line in lines[2:]] == [
+        # best combination 5 (0.422 > 0.301), its random twin below it
+        ["convnet", "5", "0.422", "±", "0.061", "0.395", "rbf", "C=8.0", "γ=0.125", "scaler=on"],
+        ["random", "5", "-0.104", "±", "0.090", "-0.150", "linear", "C=0.1", "γ=-", "scaler=on"],
+        # layer 1 has no random twin and no nested score: that cell stays empty
+        ["convnet", "1", "0.301", "±", "0.072", "rbf", "C=8.0", "γ=0.125", "scaler=off"],
+        ["random", "5", "-0.104", "±", "0.090", "-0.150", "linear", "C=0.1", "γ=-", "scaler=on", "(best", "random)"],
+        # no convnet+mfcc row for this task
+        ["mfcc", "-", "0.118", "±", "0.055", "0.097", "rbf", "C=2.0", "γ=0.125", "scaler=on"],
+    ]
+
+
+def test_write_report_csv_and_text(tmp_path):
+    text, files = write_report(PROBE_ROWS, tmp_path)
+    assert [f.name for f in files] == ["results.csv", "emotion_arousal.png", "genre.png", "report.txt"]
+    assert (tmp_path / "report.txt").read_text() == text + "\n"
+
+    sections = text.split("\n\n")
+    assert [s.splitlines()[0].split()[1] for s in sections] == ["emotion_arousal", "genre"]  # first-seen order
+    genre = sections[1].splitlines()[2:]
+    # the default top=5 keeps all three convnets: 3 × (convnet, twin) + best random + 12345+MFCC + MFCC
+    assert len(genre) == 3 * 2 + 1 + 2
+    assert genre[0].split() == GENRE_LINES["convnet 12345"]  # the best combination for genre
+    assert genre[4].split() == GENRE_LINES["convnet 1"] and genre[5].split() == GENRE_LINES["random 1"]
+
+    fields, rows = _read_csv(tmp_path / "results.csv")
+    assert fields == ["feature", "layers", "task", "C", "capped_fits", "cv_accuracy", "cv_accuracy_std", "cv_r2",
+                      "cv_r2_std", "engine", "gamma", "kernel", "metric", "n_features", "nested_accuracy", "nested_r2",
+                      "scaler"]
+    assert len(rows) == 12
+    # sorted by (task, feature, layers) as strings: "1" < "12345" < "5", "convnet" < "convnet+mfcc" < "mfcc"
+    assert [(r["task"], r["feature"], r["layers"]) for r in rows] == [
+        ("emotion_arousal", "convnet", "1"), ("emotion_arousal", "convnet", "5"), ("emotion_arousal", "mfcc", "-"),
+        ("emotion_arousal", "random", "5"),
+        ("genre", "convnet", "1"), ("genre", "convnet", "12345"), ("genre", "convnet", "5"),
+        ("genre", "convnet+mfcc", "12345"), ("genre", "mfcc", "-"), ("genre", "random", "1"),
+        ("genre", "random", "12345"), ("genre", "random", "5"),
+    ]
+    assert float(rows[5]["cv_accuracy"]) == 0.806 and rows[5]["cv_r2"] == ""
+    assert rows[0]["nested_r2"] == "" and float(rows[0]["cv_r2"]) == 0.301
+    assert float(rows[3]["cv_r2"]) == -0.104 and rows[3]["kernel"] == "linear" and rows[3]["gamma"] == "-"
+
+
+# --- agf_combos (Kim et al. 2018) --------------------------------------------------------------------
+
+
+def _agf(tasks, arch, logloss, f1, f1_artist, n_params, *, n=None, target=None):
+    row = {"tasks": tasks, "arch": arch, "n_tasks": n or len(tasks), "n_params": n_params, "val_logloss": logloss,
+           "val_f1_macro": f1, "val_artist_f1_macro": f1_artist}
+    return row if target is None else row | {"target_params": target}
+
+
+# Tasks g, s, e of "gsedm": all 7 STN combinations, the 4 multi-task MTNs, wSTNs for N = 2 and 3.
+AGF_ROWS = [
+    _agf("gse", "MTN", 1.65, 0.470, 0.360, 2100),
+    _agf("g", "wSTN", 1.78, 0.415, 0.315, 2110, n=3, target=2100),
+    _agf("se", "STN", 2.10, 0.300, 0.220, 2000),
+    _agf("g", "STN", 1.90, 0.400, 0.300, 1000),
+    _agf("ge", "MTN", 1.95, 0.390, 0.280, 1600),
+    _agf("gs", "STN", 1.80, 0.420, 0.310, 2000),
+    _agf("e", "STN", 2.40, 0.200, 0.150, 1000),
+    _agf("se", "MTN", 2.05, 0.310, 0.240, 1600),
+    _agf("gse", "STN", 1.76, 0.450, 0.350, 3000),
+    _agf("g", "wSTN", 1.88, 0.405, 0.305, 1590, n=2, target=1600),
+    _agf("s", "STN", 2.20, 0.250, 0.200, 1000),
+    _agf("gs", "MTN", 1.85, 0.430, 0.320, 1600),
+    _agf("ge", "STN", 1.70, 0.410, 0.330, 2000),
+]
+
+
+def test_table4_one_line_per_combination_in_paper_order():
+    lines = table4(AGF_ROWS).splitlines()
+    assert lines[0].startswith("== Table 4")
+    assert lines[1].split() == ["tasks", "STN", "logloss", "STN", "F1", "MTN", "logloss", "MTN", "F1", "STN", "F1",
+                                "art", "MTN", "F1", "art", "STN", "params", "MTN", "params"]
+    # by size, then by the order of the letters in "gsedm"; single tasks have no MTN ("-")
+    assert [line.split() for line in lines[2:]] == [
+        ["g", "1.9000", "0.4000", "-", "-", "0.3000", "-", "1000", "-"],
+        ["s", "2.2000", "0.2500", "-", "-", "0.2000", "-", "1000", "-"],
+        ["e", "2.4000", "0.2000", "-", "-", "0.1500", "-", "1000", "-"],
+        ["gs", "1.8000", "0.4200", "1.8500", "0.4300", "0.3100", "0.3200", "2000", "1600"],
+        ["ge", "1.7000", "0.4100", "1.9500", "0.3900", "0.3300", "0.2800", "2000", "1600"],
+        ["se", "2.1000", "0.3000", "2.0500", "0.3100", "0.2200", "0.2400", "2000", "1600"],
+        ["gse", "1.7600", "0.4500", "1.6500", "0.4700", "0.3500", "0.3600", "3000", "2100"],
+    ]
+
+
+def test_table3_means_with_and_without_genre():
+    lines = table3(AGF_ROWS).splitlines()
+    assert lines[0].startswith("== Table 3")
+    assert lines[1].split() == ["STN", "logloss", "MTN", "logloss", "STN", "F1", "MTN", "F1"]
+    # columns: STN logloss, MTN logloss, STN F1, MTN F1; the wSTN rows (tasks "g") take no part
+    assert lines[2].split() == ["without", "g",
+                                _f4((2.20 + 2.40 + 2.10) / 3),  # STN s, e, se
+                                _f4(2.05),  # MTN se
+                                _f4((0.250 + 0.200 + 0.300) / 3),
+                                _f4(0.310)]
+    assert lines[3].split() == ["with", "g",
+                                _f4((1.90 + 1.80 + 1.70 + 1.76) / 4),  # STN g, gs, ge, gse
+                                _f4((1.85 + 1.95 + 1.65) / 3),  # MTN gs, ge, gse
+                                _f4((0.400 + 0.420 + 0.410 + 0.450) / 4),
+                                _f4((0.430 + 0.390 + 0.470) / 3)]
+    assert lines[2].split()[2:] == ["2.2333", "2.0500", "0.2500", "0.3100"]
+    assert lines[3].split()[2:] == ["1.7900", "1.8167", "0.4200", "0.4300"]
+    assert len(lines) == 4
+
+
+def test_table5_best_of_each_size_against_the_wstn():
+    lines = table5(AGF_ROWS).splitlines()
+    assert lines[0].startswith("== Table 5")
+    # N, wSTN logloss, best STN / MTN logloss (lowest), wSTN F1, best STN / MTN F1 (highest), wSTN params, target.
+    # At N = 2 the lowest STN log loss (ge, 1.70) and the highest STN F1 (gs, 0.420) come from different nets.
+    assert [line.split() for line in lines[2:]] == [
+        ["2", "1.8800", _f4(min(1.80, 1.70, 2.10)), _f4(min(1.85, 1.95, 2.05)),
+         "0.4050", _f4(max(0.420, 0.410, 0.300)), _f4(max(0.430, 0.390, 0.310)), "1590", "1600"],
+        ["3", "1.7800", "1.7600", "1.6500", "0.4150", "0.4500", "0.4700", "2110", "2100"],
+    ]
+    assert lines[2].split()[2:7] == ["1.7000", "1.8500", "0.4050", "0.4200", "0.4300"]
+
+    without_mtn = table5([r for r in AGF_ROWS if r["arch"] != "MTN"]).splitlines()
+    assert without_mtn[2].split() == ["2", "1.8800", "1.7000", "-", "0.4050", "0.4200", "-", "1590", "1600"]
+
+
+def test_write_agf_report_csv_order_and_sections(tmp_path):
+    text, files = write_agf_report(AGF_ROWS, tmp_path)
+    assert [f.name for f in files] == ["results.csv", "report.txt", "tasks_vs_performance.png"]
+    assert (tmp_path / "report.txt").read_text() == text + "\n"
+    assert [s.splitlines()[0][:10] for s in text.split("\n\n")] == ["== Table 4", "== Table 3", "== Table 5"]
+
+    fields, rows = _read_csv(tmp_path / "results.csv")
+    assert fields == ["arch", "n_tasks", "tasks", "n_params", "target_params", "val_artist_f1_macro", "val_f1_macro",
+                      "val_logloss"]
+    # by combination (paper order), then arch ("MTN" < "STN" < "wSTN"), then n_tasks
+    assert [(r["tasks"], r["arch"], r["n_tasks"]) for r in rows] == [
+        ("g", "STN", "1"), ("g", "wSTN", "2"), ("g", "wSTN", "3"), ("s", "STN", "1"), ("e", "STN", "1"),
+        ("gs", "MTN", "2"), ("gs", "STN", "2"), ("ge", "MTN", "2"), ("ge", "STN", "2"),
+        ("se", "MTN", "2"), ("se", "STN", "2"), ("gse", "MTN", "3"), ("gse", "STN", "3"),
+    ]
+    assert rows[1]["target_params"] == "1600" and rows[0]["target_params"] == ""
+    assert float(rows[11]["val_f1_macro"]) == 0.470 and float(rows[12]["val_logloss"]) == 1.76
+
+
+def test_write_agf_report_without_runs(tmp_path):
+    text, files = write_agf_report([], tmp_path)
+    assert text == "no finished runs"
+    assert [f.name for f in files] == ["results.csv", "report.txt"]
+
+
+# --- artist_labels / artist_tags (Park et al. 2017, Wang et al. 2019) -----------------------------
+
+
+def _artist(model, n, genre, arousal, valence, roc, pr, rmap, recall, **more):
+    row = {"model": model, "n_artists": n, "genre_accuracy": genre, "genre_accuracy_nested": genre - 0.01,
+           "arousal_r2": arousal, "valence_r2": valence, "tag_roc_auc": roc, "tag_pr_auc": pr, "retrieval_map": rmap,
+           "retrieval_recall_at_10": recall, "retrieval_chance_map": 0.1, "seconds_train": 12.5}
+    return {k: v for k, v in (row | more).items() if v is not None}
+
+
+# Two trained models × two artist counts, two baselines (n_artists 0); the mfcc baseline has no tag_pr_auc.
+ARTIST_ROWS = [
+    _artist("siamese", 30, 0.652, 0.412, 0.205, 0.801, 0.334, 0.281, 0.550),
+    _artist("mfcc", 0, 0.480, 0.300, 0.100, 0.700, None, 0.150, 0.310),
+    _artist("basic", 15, 0.561, 0.351, 0.158, 0.752, 0.281, 0.203, 0.420),
+    _artist("random", 0, 0.333, 0.120, -0.050, 0.610, 0.190, 0.112, 0.205),
+    _artist("siamese", 15, 0.590, 0.380, 0.180, 0.770, 0.300, 0.240, 0.480),
+    _artist("basic", 30, 0.604, 0.397, 0.176, 0.789, 0.322, 0.236, 0.470),
+]
+
+
+def _markdown(text):
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()]
+
+
+def test_artist_summary_table_rows_and_columns():
+    lines = summary_table(ARTIST_ROWS).splitlines()
+    table = _markdown("\n".join(lines[:8]))
+    # the fixed metrics in their order, then recall@k; the nested scores, timings and chance MAP are no columns
+    assert table[0] == ["model", "n_artists", "genre_accuracy", "arousal_r2", "valence_r2", "tag_roc_auc", "tag_pr_auc",
+                        "retrieval_map", "retrieval_recall_at_10"]
+    assert lines[1] == "|---|---:|" + "---:|" * 7
+    # trained models first (by name, then artist count), baselines after with no artist count
+    assert table[2:] == [
+        ["basic", "15", "0.561", "0.351", "0.158", "0.752", "0.281", "0.203", "0.420"],
+        ["basic", "30", "0.604", "0.397", "0.176", "0.789", "0.322", "0.236", "0.470"],
+        ["siamese", "15", "0.590", "0.380", "0.180", "0.770", "0.300", "0.240", "0.480"],
+        ["siamese", "30", "0.652", "0.412", "0.205", "0.801", "0.334", "0.281", "0.550"],
+        ["mfcc", "-", "0.480", "0.300", "0.100", "0.700", "-", "0.150", "0.310"],
+        ["random", "-", "0.333", "0.120", "-0.050", "0.610", "0.190", "0.112", "0.205"],
+    ]
+    assert lines[8:] == ["", "Retrieval MAP by chance on the held-out artists: 0.100"]
+
+
+def test_artist_tags_summary_labels_the_layers():
+    rows = [{"model": "mfcc", "layers": "-", "n_artists": 0, "genre_accuracy": 0.41, "arousal_r2": 0.22,
+             "valence_r2": 0.05},
+            {"model": "choi_tags", "layers": "12345", "n_artists": 24, "genre_accuracy": 0.63, "arousal_r2": 0.35,
+             "valence_r2": 0.12},
+            {"model": "artist_tags", "layers": "5", "n_artists": 24, "genre_accuracy": 0.58, "arousal_r2": 0.31,
+             "valence_r2": 0.09}]
+    table = _markdown(summary_table(rows))
+    assert table[0] == ["model", "n_artists", "genre_accuracy", "arousal_r2", "valence_r2"]
+    assert table[2:] == [
+        ["artist_tags (5)", "24", "0.580", "0.310", "0.090"],
+        ["choi_tags (12345)", "24", "0.630", "0.350", "0.120"],
+        ["mfcc", "-", "0.410", "0.220", "0.050"],
+    ]
+
+
+def test_write_artist_report_files_and_csv(tmp_path):
+    text, files = write_artist_report(ARTIST_ROWS, tmp_path)
+    assert [f.name for f in files] == ["summary.md", "summary.csv", "metrics.png"]
+    assert (tmp_path / "summary.md").read_text() == text + "\n"
+    fields, rows = _read_csv(tmp_path / "summary.csv")
+    assert fields == ["model", "n_artists", "genre_accuracy", "genre_accuracy_nested", "arousal_r2", "valence_r2",
+                      "tag_roc_auc", "tag_pr_auc", "retrieval_map", "retrieval_recall_at_10", "retrieval_chance_map",
+                      "seconds_train"]
+    # the CSV keeps the runs in the order they came in
+    assert [(r["model"], r["n_artists"]) for r in rows] == [
+        ("siamese", "30"), ("mfcc", "0"), ("basic", "15"), ("random", "0"), ("siamese", "15"), ("basic", "30")]
+    assert rows[1]["tag_pr_auc"] == "" and float(rows[0]["genre_accuracy"]) == 0.652
+    assert float(rows[2]["genre_accuracy_nested"]) == 0.561 - 0.01
