@@ -17,7 +17,8 @@ def test_splits_are_disjoint_and_artist_split_holds_unseen_artists():
     assert sorted(allidx.tolist()) == list(range(len(genre)))
     assert not set(artists[s["val_artist"]]) & set(artists[s["train"]])
     assert not set(artists[s["val_artist"]]) & set(artists[s["val"]])
-    assert set(artists[s["val"]]) <= set(artists[s["train"]]) | set(artists[s["val"]])
+    # the paper's protocol: a stratified split of tracks, so val tracks' artists are (nearly all) in training too
+    assert np.isin(artists[s["val"]], artists[s["train"]]).mean() >= 0.9
     assert abs(len(s["val"]) - 0.15 * len(genre)) <= 2 and len(np.unique(genre[s["val"]])) >= 6
 
 
