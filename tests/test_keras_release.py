@@ -13,11 +13,18 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from raymir.__main__ import main
-from raymir.audio import MelSpectrogram
 from raymir.data.decode import decode
 from raymir.errors import ModelFileError
-from raymir.models.keras_release import CHOI_MEL, CHOI_TAGS, load_choi2017, load_park2017
-from raymir.models.park2017 import CROP_FRAMES, track_feature
+from raymir.models.choi2017 import Choi2017
+from raymir.models.keras_release import (
+    CHOI_MEL,
+    CHOI_RELEASE_OPTIONS,
+    CHOI_TAGS,
+    PARK_RELEASE_OPTIONS,
+    load_choi2017,
+    load_park2017,
+)
+from raymir.models.park2017 import CROP_FRAMES, Park2017, track_feature
 
 # The MSD top-50 tags in the released model's output order, as listed in the design notes.
 TAGS = [
@@ -241,17 +248,31 @@ def test_choi_release_standardises_each_clip_by_its_own_mean_and_std(choi_file):
     torch.testing.assert_close(moved, both, rtol=1e-4, atol=1e-4)
 
 
-def test_kapre_framing_and_db_match_raymirs_front_end_with_same_padding():
+def test_imported_front_end_is_kapres_framing_and_db(choi_file):
+    net, _ = load_choi2017(choi_file)
     rng = np.random.default_rng(5)
     t = np.arange(CHOI_MEL.sr * 2) / CHOI_MEL.sr
-    y = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    y = 0.5 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))
+    y[12000:18000] *= 1e-5  # a near-silent half second, far under the 80 dB floor
+    y = y.astype(np.float32)
     ref = kapre_db_melgram(y, kapre_melgram_weights())
-    ours = MelSpectrogram(CHOI_MEL, framing="same")(torch.from_numpy(y)[None])[0, 0].numpy()
+    with torch.no_grad():
+        ours = net.frontend(torch.from_numpy(y)[None])[0, 0].numpy()
     assert ours.shape == ref.shape == (96, 94)  # ceil(24000 / 256) frames
+    assert (ref == -80).mean() > 0.1  # the floor is reached
     assert np.max(np.abs(ours - ref)) < 0.05  # dB, over an 80 dB range (float32 against float64)
-    # the 29-s input of the release: 1360 frames either way, but kapre's start 48 samples later than librosa's
-    n = CHOI_MEL.n_samples
-    assert MelSpectrogram(CHOI_MEL, framing="same")(torch.zeros(1, n)).shape[-1] == CHOI_MEL.n_frames == 1360
+    # the release's 29-s input: 1360 frames, as librosa's centred framing gives (kapre's start 48 samples later)
+    assert net.frontend(torch.zeros(1, CHOI_MEL.n_samples)).shape[-1] == CHOI_MEL.n_frames == 1360
+
+
+def test_release_options_are_off_by_default_and_add_no_parameters():
+    mine, release = Choi2017(50), Choi2017(50, **CHOI_RELEASE_OPTIONS)
+    assert not mine.standardize and mine.head_pool == "mean" and mine.frontend.framing == "center"
+    assert all(m.eps == 1e-5 for m in mine.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert {k: v.shape for k, v in mine.state_dict().items()} == {k: v.shape for k, v in release.state_dict().items()}
+    park, park_release = Park2017(None), Park2017(None, **PARK_RELEASE_OPTIONS)
+    assert park.standardize is None
+    assert {k: v.shape for k, v in park.state_dict().items()} == {k: v.shape for k, v in park_release.state_dict().items()}
 
 
 def test_tags_command_prints_the_top_tags_in_the_nets_order(choi_file, tmp_path, capsys):
@@ -267,7 +288,7 @@ def test_tags_command_prints_the_top_tags_in_the_nets_order(choi_file, tmp_path,
     with torch.no_grad():
         scores = torch.sigmoid(net(torch.from_numpy(y)[None]))[0].numpy()
     order = np.argsort(-scores, kind="stable")
-    assert np.min(np.diff(-scores[order[:11]])) > 1e-4  # no near ties: the order is well defined
+    assert len(set(scores.tolist())) == 50  # no ties: the order is well defined
 
     assert main(["tags", str(wav), "--model", str(choi_file), "--top", "5"]) == 0
     out = capsys.readouterr()
@@ -278,6 +299,8 @@ def test_tags_command_prints_the_top_tags_in_the_nets_order(choi_file, tmp_path,
 
     assert main(["tags", str(wav), "--model", str(choi_file)]) == 0  # --top 10 by default
     assert [line.split("  ", 1)[1] for line in capsys.readouterr().out.strip().splitlines()] == [TAGS[i] for i in order[:10]]
+    assert main(["tags", str(wav), "--model", str(choi_file), "--top", "50"]) == 0  # every name, in the net's order
+    assert [line.split("  ", 1)[1] for line in capsys.readouterr().out.strip().splitlines()] == [TAGS[i] for i in order]
 
 
 def test_tags_command_reports_a_bad_model_file_without_a_traceback(tmp_path, capsys):
