@@ -1,10 +1,12 @@
 """``python -m raymir cache``: what the artifact cache under an output directory holds, or clear it;
-``python -m raymir ui``: the MLflow UI on a sweep's database, on 127.0.0.1.
+``python -m raymir ui``: the MLflow UI on a sweep's database, on 127.0.0.1;
+``python -m raymir tags``: a clip's top tags from the released Choi et al. 2017 model.
 
     python -m raymir cache                       # size per artifact under ./raymir_out/cache
     python -m raymir cache --output DIR --clear  # delete all of it
     python -m raymir cache --clear features      # delete only some artifacts
     python -m raymir ui [--output DIR] [--port 5000]
+    python -m raymir tags song.mp3 --model model_best.hdf5 [--top 10]
 """
 
 from __future__ import annotations
@@ -45,6 +47,35 @@ def _ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tags(args: argparse.Namespace) -> int:
+    from raymir.data.decode import DecodeError, decode
+    from raymir.errors import ModelFileError
+    from raymir.models.keras_release import CHOI_MEL, load_choi2017, top_tags
+
+    try:
+        net, info = load_choi2017(args.model)
+    except ModelFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not info.published:
+        print(f"note: {args.model} is not the published model_best.hdf5 (sha256 {info.sha256})", file=sys.stderr)
+    try:  # the release's input: 12 kHz mono, 29 s (shorter clips repeated, longer ones cut)
+        y = decode(args.audio, sr=CHOI_MEL.sr, duration=CHOI_MEL.duration)
+    except (DecodeError, OSError) as e:
+        print(f"error: {args.audio}: {e}", file=sys.stderr)
+        return 2
+    for tag, score in top_tags(net, y, info.tags, top=args.top):
+        print(f"{score:.3f}  {tag}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m raymir", description="raymir utilities")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,9 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--tracking-uri", help="serve this store instead (e.g. a database elsewhere)")
     u.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     u.add_argument("--port", type=int, default=5000)
+    t = sub.add_parser("tags", help="a clip's top tags from the released Choi et al. 2017 model (model_best.hdf5)")
+    t.add_argument("audio", help="an audio file (wav, flac, mp3, …)")
+    t.add_argument("--model", required=True, help="the released Keras file, keras2_model/model_best.hdf5")
+    t.add_argument("--top", type=_positive, default=10, help="how many tags to print (default: 10)")
     args = parser.parse_args(argv)
     if args.command == "ui":
         return _ui(args)
+    if args.command == "tags":
+        return _tags(args)
     root = Path(args.output) / "cache"
     rows = cache.report(root)
     if args.clear is not None:

@@ -16,6 +16,8 @@ from torch import nn
 
 from raymir.config.sections import MelParams
 
+FRAMINGS = ("center", "same")
+
 
 def repeat_pad(y: np.ndarray, n_samples: int) -> np.ndarray:
     """Repeat (tile) clips along the last axis to exactly ``n_samples`` samples.
@@ -50,11 +52,20 @@ class MelSpectrogram(nn.Module):
     forward: y [batch, samples] → spec [batch, 1, n_mels, frames].
     The dB reference is per clip (never per batch), so a clip's spectrogram does not
     depend on which other clips share its batch.
+
+    ``framing`` says where the frames sit: ``"center"`` (default) as librosa, n_fft // 2 zeros on
+    each side, 1 + samples // hop frames, frame t centred on sample t·hop; ``"same"`` as a Keras
+    convolution with "same" padding (kapre's Melspectrogram, which the released Choi 2017 model
+    was trained with): ceil(samples / hop) frames, the zeros needed split with one less on the
+    left when odd. For 29 s at 12 kHz both give 1360 frames; "same" starts 48 samples later.
     """
 
-    def __init__(self, params: MelParams = MelParams()) -> None:
+    def __init__(self, params: MelParams = MelParams(), *, framing: str = "center") -> None:
         super().__init__()
+        if framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
         self.params = params
+        self.framing = framing
         fb = librosa.filters.mel(
             sr=params.sr, n_fft=params.n_fft, n_mels=params.n_mels,
             fmin=params.fmin, fmax=params.fmax, htk=False, norm="slaney",
@@ -65,9 +76,14 @@ class MelSpectrogram(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         p = self.params
+        y = y.float()
+        if self.framing == "same":
+            n_frames = -(-y.shape[-1] // p.hop_length)
+            pad = max((n_frames - 1) * p.hop_length + p.n_fft - y.shape[-1], 0)
+            y = nn.functional.pad(y, (pad // 2, pad - pad // 2))
         stft = torch.stft(
-            y.float(), n_fft=p.n_fft, hop_length=p.hop_length, window=self.window,
-            center=True, pad_mode="constant", return_complex=True,
+            y, n_fft=p.n_fft, hop_length=p.hop_length, window=self.window,
+            center=self.framing == "center", pad_mode="constant", return_complex=True,
         )
         power = stft.real.square() + stft.imag.square()  # [batch, freq, frames]
         mel = torch.matmul(self.mel_fb, power)  # [batch, n_mels, frames]

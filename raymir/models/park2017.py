@@ -36,10 +36,10 @@ class ParkFrontend(nn.Module):
         return torch.log10(1.0 + 10.0 * torch.matmul(self.mel_fb, stft.abs()))
 
 
-def _block(c_in: int, c_out: int, k: int, pool: int | None) -> nn.Sequential:
+def _block(c_in: int, c_out: int, k: int, pool: int | None, bn_eps: float) -> nn.Sequential:
     # "same" padding as Keras does it for even kernels: one step less on the left than on the right
-    layers: list[nn.Module] = [nn.ZeroPad1d(((k - 1) // 2, k // 2)), nn.Conv1d(c_in, c_out, k), nn.BatchNorm1d(c_out),
-                               nn.ReLU()]
+    layers: list[nn.Module] = [nn.ZeroPad1d(((k - 1) // 2, k // 2)), nn.Conv1d(c_in, c_out, k),
+                               nn.BatchNorm1d(c_out, eps=bn_eps), nn.ReLU()]
     if pool:
         layers.append(nn.MaxPool1d(pool))
     return nn.Sequential(*layers)
@@ -49,17 +49,27 @@ class Park2017(nn.Module):
     """The 1-D tower; ``n_artists`` adds the basic model's softmax head (None: Siamese, no head).
 
     forward: spec [B, n_mels, frames] → logits [B, n_artists] (basic) or embedding [B, 256] (Siamese).
+
+    The keyword options reproduce the released Keras models (``raymir.models.keras_release``) and are
+    off by default: ``standardize=(mean, std)`` standardises the log-mel input, (spec − mean) / std,
+    before the first conv (the release: the training set's 0.22620339, 0.25794547); ``bn_eps`` is
+    BatchNorm's epsilon (Keras: 1e-3). Neither adds a parameter or buffer.
     """
 
-    def __init__(self, n_artists: int | None = None, *, n_mels: int = 128) -> None:
+    def __init__(self, n_artists: int | None = None, *, n_mels: int = 128,
+                 standardize: tuple[float, float] | None = None, bn_eps: float = 1e-5) -> None:
         super().__init__()
+        self.standardize = standardize
         self.tower = nn.Sequential(
-            _block(n_mels, 128, 4, 4), _block(128, 128, 4, 4), _block(128, 128, 4, 4),
-            _block(128, 128, 2, 2), _block(128, EMBED_DIM, 1, None))
+            _block(n_mels, 128, 4, 4, bn_eps), _block(128, 128, 4, 4, bn_eps), _block(128, 128, 4, 4, bn_eps),
+            _block(128, 128, 2, 2, bn_eps), _block(128, EMBED_DIM, 1, None, bn_eps))
         self.head = nn.Linear(EMBED_DIM, n_artists) if n_artists else None
 
     def maps(self, spec: torch.Tensor) -> torch.Tensor:
-        """Last conv layer over time: [B, n_mels, frames] → [B, 256, frames // 128]."""
+        """Last conv layer (after its ReLU) over time: [B, n_mels, frames] → [B, 256, frames // 128]."""
+        if self.standardize is not None:
+            mean, std = self.standardize
+            spec = (spec - mean) / std
         return self.tower(spec)
 
     def embed(self, spec: torch.Tensor) -> torch.Tensor:
