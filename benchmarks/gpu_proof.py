@@ -413,6 +413,13 @@ def park_workload(tmp: Path, sizes: Sizes, device: torch.device, autocast, compi
         build, lambda model: model.compile(**compile_kw), sizes.crop_workers, 4 * sizes.crop_workers)
 
 
+def dynamo_graphs() -> int:
+    """Graphs torch.compile has captured in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
 def n_items(args: tuple) -> int:
     return len(args[0])
 
@@ -456,6 +463,7 @@ def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: U
             log(f"  {variant}: skipped (time budget: {clock.left():.0f} s left)")
             continue
         model = w.build()
+        graphs = dynamo_graphs()
         if variant == "compile":
             w.compile(model)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -508,6 +516,9 @@ def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: U
             e2e_wall = time.perf_counter() - t0
         del it
         e2e_rate = items / e2e_wall
+        graphs = dynamo_graphs() - graphs
+        if variant == "compile" and not graphs:
+            log.fail(f"{w.name}: torch.compile captured no graph (the model ran eagerly)")
         loss = float(total) / (steps + e2e_steps + sizes.warmup + w.queue)
         limit = name_limit(e2e_rate, compute_rate, loader_rate, copy_rate, host_share, mean_or_none(u_compute),
                            w.unit, w.workers, gpu=device.type == "cuda")
@@ -516,10 +527,11 @@ def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: U
                "compute_gpu_util_pct": mean_or_none(u_compute), "loader_only_per_s": round(loader_rate),
                "loader_processes": w.workers, "h2d_only_per_s": round(copy_rate),
                "end_to_end_per_s": round(e2e_rate), "end_to_end_gpu_util_pct": mean_or_none(u_e2e),
-               "steps_timed": f"{steps}+{e2e_steps}", "mean_loss": round(loss, 4), "limit": limit}
+               "steps_timed": f"{steps}+{e2e_steps}", "compiled_graphs": graphs, "mean_loss": round(loss, 4),
+               "limit": limit}
         log(f"  {variant:<8} end to end {e2e_rate:>9,.0f} {w.unit}/s (GPU util {pct(row['end_to_end_gpu_util_pct'])}); "
             f"step alone {compute_rate:,.0f}/s (host issuing {100 * host_share:.0f}% of it, util "
-            f"{pct(row['compute_gpu_util_pct'])}); first step {first_s:.1f} s → limit: {limit}")
+            f"{pct(row['compute_gpu_util_pct'])}); first step {first_s:.1f} s; {graphs} graphs compiled → limit: {limit}")
         if not math.isfinite(loss):
             log.fail(f"{w.name} {variant}: non-finite loss")
         rows.append(row)

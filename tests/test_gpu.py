@@ -56,6 +56,13 @@ def _finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+def _graphs() -> int:
+    """Graphs torch.compile has captured in this process so far (a compiled model must add some)."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
 def _dtype_probe(module: torch.nn.Module) -> list:
     """Records (dtype, channels-last) of ``module``'s outputs (eager only: a hook is a side effect)."""
     seen: list = []
@@ -85,6 +92,7 @@ def test_choi_train_step_bf16_channels_last_from_pinned_loader(tmp_path, compile
     torch.manual_seed(0)
     model = Choi2017(50, mel=mel).to(CUDA).to(memory_format=torch.channels_last)
     seen = _dtype_probe(model.blocks[0][0]) if not compiled else None
+    graphs = _graphs()
     if compiled:
         model.compile()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -98,6 +106,7 @@ def test_choi_train_step_bf16_channels_last_from_pinned_loader(tmp_path, compile
     assert all(loss.device.type == CUDA.type and bool(torch.isfinite(loss)) for loss in losses)
     assert _changed(before, model) and _finite(model)
     assert next(model.parameters()).dtype == torch.float32  # bf16 is autocast's, the weights stay float32
+    assert (_graphs() > graphs) == compiled
     if seen is not None:
         assert seen[0] == (BF16, True)  # the first convolution ran in bf16, channels-last
 
@@ -118,6 +127,7 @@ def test_kim_mtn_train_step_bf16_channels_last_from_pinned_crops(tmp_path, compi
     torch.manual_seed(0)
     model = KimNet(tasks, shared=True).to(CUDA).to(memory_format=torch.channels_last)
     seen = _dtype_probe(model.stem[0]) if not compiled else None
+    graphs = _graphs()
     if compiled:
         kim.compile_blocks(model)
     plan = partial(kim.batch_plan, seed=0, rank=0, world=1, train_idx=np.arange(n).repeat(8), batch_size=KIM_BATCH,
@@ -135,6 +145,7 @@ def test_kim_mtn_train_step_bf16_channels_last_from_pinned_crops(tmp_path, compi
         assert loss.device.type == CUDA.type and bool(torch.isfinite(loss))
         trained.add(task)
     assert trained == set(tasks) and _changed(before, model) and _finite(model)
+    assert (_graphs() > graphs) == compiled
     if seen is not None:
         assert seen[0] == (BF16, True)
 
@@ -157,6 +168,7 @@ def test_park_train_step_bf16_from_pinned_crops(tmp_path, mode, compiled):
     torch.manual_seed(0)
     model = Park2017(None if siamese else PARK_ARTISTS).to(CUDA)
     seen = _dtype_probe(model.tower[0][1]) if not compiled else None
+    graphs = _graphs()
     if compiled:
         model.compile()
     train = np.arange(n)
@@ -175,6 +187,7 @@ def test_park_train_step_bf16_from_pinned_crops(tmp_path, mode, compiled):
         assert loss.device.type == CUDA.type and bool(torch.isfinite(loss))
         steps += 1
     assert steps >= 2 and _changed(before, model) and _finite(model)
+    assert (_graphs() > graphs) == compiled
     if seen is not None:
         assert seen[0][0] == BF16
 
