@@ -259,14 +259,15 @@ def run_tests(log: Log, out: Path, sizes: Sizes, site: str | None, clock: Clock,
 class Workload:
     """One net's training workload through its trainer's own ``train_step``.
 
-    batches(): a fresh iterator of the production loader's batches (host, pinned on a GPU);
+    batches(workers=None, pin=None): a fresh iterator of the production loader's batches (host, pinned on a
+    GPU; other settings only to locate a loader limit);
     prepare(raw) → the ``train_step`` arguments as the Ray loop builds them on the host;
     step(model, optimizer, args) → loss; build() → model on the device; compile(model) in place.
     """
 
     name: str
     unit: str
-    batches: Callable[[], Iterator]
+    batches: Callable[..., Iterator]
     prepare: Callable[[tuple], tuple]
     step: Callable[[torch.nn.Module, torch.optim.Optimizer, tuple], torch.Tensor]
     build: Callable[[], torch.nn.Module]
@@ -310,12 +311,13 @@ def choi_workload(tmp: Path, sizes: Sizes, device: torch.device, autocast, compi
     pin = device.type == "cuda"
     w = sizes.loader_workers
 
-    def batches() -> Iterator:
+    def batches(workers: int | None = None, pin_memory: bool | None = None) -> Iterator:
         # the cache's clips over and over (page cache), so an epoch never ends inside a measurement
         idx = np.tile(np.arange(n), -(-sizes.choi_batch * (4 * sizes.max_steps + 64) // n))
         ds = choi.ClipDataset(np.load(path, mmap_mode="r"), targets, idx, shift=True)
-        return iter(DataLoader(ds, batch_size=sizes.choi_batch, shuffle=True, drop_last=True, num_workers=w,
-                               pin_memory=pin, prefetch_factor=2 if w else None))
+        k = w if workers is None else workers
+        return iter(DataLoader(ds, batch_size=sizes.choi_batch, shuffle=True, drop_last=True, num_workers=k,
+                               pin_memory=pin if pin_memory is None else pin_memory, prefetch_factor=2 if k else None))
 
     def build() -> torch.nn.Module:
         torch.manual_seed(0)
@@ -371,8 +373,9 @@ def kim_workload(tmp: Path, sizes: Sizes, device: torch.device, autocast, compil
 
     return Workload(
         f"Kim 2018 MTN (5 tasks), 1-s crops, batch {sizes.kim_batch}", "crops",
-        lambda: crop_iterator(path, plan, frames=kim.CROP_FRAMES, steps=4 * sizes.max_steps + 64,
-                              per_epoch=n // sizes.kim_batch, workers=sizes.crop_workers, pin=pin),
+        lambda workers=None, pin_memory=None: crop_iterator(
+            path, plan, frames=kim.CROP_FRAMES, steps=4 * sizes.max_steps + 64, per_epoch=n // sizes.kim_batch,
+            workers=sizes.crop_workers if workers is None else workers, pin=pin if pin_memory is None else pin_memory),
         prepare,
         lambda model, opt, a: kim.train_step(model, opt, *a, device=device, autocast=autocast, channels_last=True),
         build, lambda model: kim.compile_blocks(model, **compile_kw), sizes.crop_workers, 4 * sizes.crop_workers,
@@ -405,8 +408,9 @@ def park_workload(tmp: Path, sizes: Sizes, device: torch.device, autocast, compi
     what = f"Siamese, {batch} anchors × 6 crops" if siamese else f"basic, batch {batch}"
     return Workload(
         f"Park 2017 {what}, 3-s crops", "crops",
-        lambda: crop_iterator(path, plan, frames=CROP_FRAMES, steps=4 * sizes.max_steps + 64, per_epoch=n // batch,
-                              workers=sizes.crop_workers, pin=pin),
+        lambda workers=None, pin_memory=None: crop_iterator(
+            path, plan, frames=CROP_FRAMES, steps=4 * sizes.max_steps + 64, per_epoch=n // batch,
+            workers=sizes.crop_workers if workers is None else workers, pin=pin if pin_memory is None else pin_memory),
         prepare,
         lambda model, opt, a: park.train_step(model, opt, a[0], target=a[1], n_negatives=4, margin=0.4,
                                               device=device, autocast=autocast),
@@ -428,12 +432,10 @@ def steps_for(seconds_per_step: float, sizes: Sizes) -> int:
     return int(min(sizes.max_steps, max(sizes.min_steps, math.ceil(sizes.measure_s / max(seconds_per_step, 1e-6)))))
 
 
-def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: Utilisation, log: Log,
-                     variants: list[str], clock: Clock, reserve_s: float) -> list[dict]:
-    """Loader alone, copies alone, then per variant (eager, compile): the step on a device-resident batch and
-    the whole pipeline → one row per variant."""
-    # the loader alone: batches handed to the training process (pinned on a GPU), nothing else
-    it = w.batches()
+def loader_alone(w: Workload, sizes: Sizes, **settings) -> tuple[float, float, tuple]:
+    """The loader alone: batches handed to the training process (pinned on a GPU), nothing else
+    → (items/s, seconds per batch, one prepared batch)."""
+    it = w.batches(**settings)
     for _ in range(sizes.warmup + w.queue):  # processes started, their prefetched batches taken
         next(it)
     t0 = time.perf_counter()
@@ -441,10 +443,17 @@ def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: U
     while k < sizes.min_steps or (time.perf_counter() - t0 < sizes.measure_s and k < sizes.max_steps):
         items += n_items(w.prepare(next(it)))
         k += 1
-    loader_rate = items / (time.perf_counter() - t0)
-    loader_step_s = (time.perf_counter() - t0) / k
+    wall = time.perf_counter() - t0
     sample = w.prepare(next(it))
     del it
+    return items / wall, wall / k, sample
+
+
+def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: Utilisation, log: Log,
+                     variants: list[str], clock: Clock, reserve_s: float) -> list[dict]:
+    """Loader alone, copies alone, then per variant (eager, compile): the step on a device-resident batch and
+    the whole pipeline → one row per variant."""
+    loader_rate, loader_step_s, sample = loader_alone(w, sizes)
     # host→device copies of a pinned batch (the step's own copies, without the step)
     reps = max(sizes.min_steps, 20)
     to_dev(sample, device)
@@ -534,6 +543,14 @@ def measure_workload(w: Workload, *, device: torch.device, sizes: Sizes, util: U
             f"{pct(row['compute_gpu_util_pct'])}); first step {first_s:.1f} s; {graphs} graphs compiled → limit: {limit}")
         if not math.isfinite(loss):
             log.fail(f"{w.name} {variant}: non-finite loss")
+        if limit.startswith("loader") and not any("loader_unpinned_per_s" in r for r in rows):
+            # where in the loader: more processes reading, or the one thread that pins their batches?
+            more = min(2 * w.workers or 1, os.cpu_count() or 1)
+            row["loader_2x_processes_per_s"] = round(loader_alone(w, sizes, workers=more)[0])
+            row["loader_unpinned_per_s"] = round(loader_alone(w, sizes, pin_memory=False)[0])
+            log(f"  loader alone with {more} processes: {row['loader_2x_processes_per_s']:,} {w.unit}/s; with "
+                f"{w.workers}, not pinned: {row['loader_unpinned_per_s']:,} {w.unit}/s (pinning is one thread of "
+                "the training process)")
         rows.append(row)
         del model, opt, dev_batches
         if device.type == "cuda":
