@@ -1,6 +1,6 @@
 """GPU proof: raymir's CUDA paths tested and timed in one command, without Ray or MLflow.
 
-    python3 benchmarks/gpu_proof.py               # on a machine with a GPU (under 8 minutes on one H200)
+    python3 benchmarks/gpu_proof.py               # on a machine with a GPU (sized for under 8 minutes on one H200)
     python3 benchmarks/gpu_proof.py --cpu-smoke   # the same script end to end on a CPU, tiny sizes (about a minute)
 
 1. Installs the wheels carried in ``.whl/`` if there are any (the proof needs none beyond PyTorch, NumPy,
