@@ -3,13 +3,16 @@
 The mel spectrogram is computed with ``torch.stft`` and librosa's Slaney mel filterbank so
 that the same code runs on CPU and GPU, batched, inside the model. It matches
 ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=np.max)`` per clip.
+
+The filterbank is computed here (``mel_filterbank``, the same operations as ``librosa.filters.mel``,
+equal to it bit for bit), so the models and front ends import without librosa; only the MFCC baseline
+and the librosa reference need it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
@@ -46,6 +49,46 @@ def tile_shifted(y: torch.Tensor, shift: torch.Tensor, n_samples: int) -> torch.
     return torch.gather(y, 1, (k[None, :] - shift.to(y.device, torch.long)[:, None]) % t)
 
 
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``): linear below 1 kHz, logarithmic above. [n] → [n]."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    mels = hz / f_sp
+    log_t = hz >= min_log_hz
+    mels[log_t] = min_log_hz / f_sp + np.log(hz[log_t] / min_log_hz) / (np.log(6.4) / 27.0)
+    return mels
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """The inverse of ``hz_to_mel``: [n] → [n]."""
+    mels = np.asarray(mels, dtype=np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel = min_log_hz / f_sp
+    hz = f_sp * mels
+    log_t = mels >= min_log_mel
+    hz[log_t] = min_log_hz * np.exp(np.log(6.4) / 27.0 * (mels[log_t] - min_log_mel))
+    return hz
+
+
+def mel_filterbank(*, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Slaney-normalised triangular mel filters on the Slaney mel scale: → [n_mels, 1 + n_fft // 2] float32.
+
+    The same operations, in the same order, as ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels,
+    fmin=fmin, fmax=fmax)`` (htk=False, norm="slaney"), so the two are equal bit for bit (tested)."""
+    fmax = float(sr) / 2 if fmax is None else fmax
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(np.asarray([fmin]))[0], hz_to_mel(np.asarray([fmax]))[0], n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]  # Slaney: constant energy per band
+    return weights
+
+
 class MelSpectrogram(nn.Module):
     """Waveform → log-mel spectrogram in dB, referenced to each clip's own maximum.
 
@@ -66,10 +109,8 @@ class MelSpectrogram(nn.Module):
             raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
         self.params = params
         self.framing = framing
-        fb = librosa.filters.mel(
-            sr=params.sr, n_fft=params.n_fft, n_mels=params.n_mels,
-            fmin=params.fmin, fmax=params.fmax, htk=False, norm="slaney",
-        )
+        fb = mel_filterbank(sr=params.sr, n_fft=params.n_fft, n_mels=params.n_mels, fmin=params.fmin,
+                            fmax=params.fmax)
         self.register_buffer("mel_fb", torch.from_numpy(fb).float(), persistent=False)
         # librosa's "hann" is scipy's periodic Hann window, as is torch's default.
         self.register_buffer("window", torch.hann_window(params.n_fft), persistent=False)
@@ -120,6 +161,8 @@ def spectrograms(audio: np.ndarray, front: nn.Module, *, batch_size: int = 32, p
 
 def mel_db_librosa(y: np.ndarray, params: MelParams = MelParams()) -> np.ndarray:
     """Reference implementation with librosa: y [samples] → [n_mels, frames] dB."""
+    import librosa
+
     mel = librosa.feature.melspectrogram(
         y=y, sr=params.sr, n_fft=params.n_fft, hop_length=params.hop_length,
         n_mels=params.n_mels, fmin=params.fmin, fmax=params.fmax, power=2.0,
@@ -136,6 +179,8 @@ def mfcc_stats(y: np.ndarray, sr: int, *, n_mfcc: int = 20) -> np.ndarray:
     20 MFCCs (librosa defaults: n_fft 2048, hop 512), their first and second differences,
     then mean and standard deviation over time of all 60 rows.
     """
+    import librosa
+
     y = np.asarray(y, dtype=np.float32)
     if y.size < 2048:
         y = repeat_pad(y, 2048)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from raymir import cache
-from raymir.audio import mfcc_stats, repeat_pad
+from raymir.audio import mfcc_stats, repeat_pad, tile_shifted
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -30,18 +30,27 @@ def state_digest(state: dict[str, torch.Tensor]) -> str:
 
 @torch.no_grad()
 def layer_features(model: nn.Module, audio: np.ndarray, *, n_samples: int, batch_size: int = 8,
-                   device: str = "cpu") -> np.ndarray:
-    """Pooled features of every layer: audio [n, samples] → [n, n_layers, channels].
+                   device: str | torch.device = "cpu") -> np.ndarray:
+    """Pooled features of every layer: audio [n, samples] → [n, n_layers, channels] float32.
 
-    Clips are repeated (tiled) to ``n_samples`` (29 s for the Choi convnet).
+    Clips are repeated (tiled) to ``n_samples`` (29 s for the Choi convnet): on a GPU by the device
+    (``audio.tile_shifted``), after a non-blocking copy of the clips at their stored length from pinned
+    pages, so a short clip crosses the bus once; on a CPU by ``repeat_pad`` (the same samples). The
+    features stay on the device until the last batch, so the host reads the next batch while the
+    device computes.
     """
+    device = torch.device(device)
     model = model.to(device, memory_format=torch.channels_last).eval()  # NHWC: faster convolutions
     out = []
     for start in range(0, len(audio), batch_size):
-        y = repeat_pad(np.array(audio[start:start + batch_size], dtype=np.float32), n_samples)  # writable copy
-        feats = model.layer_features(torch.from_numpy(y).to(device))
-        out.append(torch.stack(feats, dim=1).float().cpu().numpy())
-    return np.concatenate(out, axis=0) if out else np.zeros((0, 0, 0), dtype=np.float32)
+        y = np.array(audio[start:start + batch_size], dtype=np.float32)  # a writable copy
+        if device.type == "cuda":
+            y = torch.from_numpy(y).pin_memory().to(device, non_blocking=True)
+            y = tile_shifted(y, torch.zeros(len(y), dtype=torch.long, device=device), n_samples)
+        else:
+            y = torch.from_numpy(repeat_pad(y, n_samples))
+        out.append(torch.stack(model.layer_features(y), dim=1).float())
+    return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0, 0), dtype=np.float32)
 
 
 def mfcc_features(audio: np.ndarray, sr: int) -> np.ndarray:

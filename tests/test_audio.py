@@ -7,6 +7,7 @@ from raymir.audio import (
     MelParams,
     MelSpectrogram,
     mel_db_librosa,
+    mel_filterbank,
     mfcc_stats,
     repeat_pad,
     spectrograms,
@@ -29,6 +30,16 @@ def test_mel_frontend_matches_librosa(params):
     assert ours.shape == ref.shape == (params.n_mels, params.n_frames)
     # float32 torch vs float64 librosa: agreement to a few hundredths of a dB over an 80 dB range
     assert np.max(np.abs(ours - ref)) < 0.05
+
+
+@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [(12000, 512, 96, 0.0, 6000.0), (22050, 1024, 128, 0.0, 11025.0),
+                                                      (22050, 2048, 128, 0.0, None), (16000, 400, 40, 30.0, 7600.0)])
+def test_mel_filterbank_equals_librosa_bit_for_bit(sr, n_fft, n_mels, fmin, fmax):
+    import librosa
+
+    ours = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    assert ours.dtype == ref.dtype and np.array_equal(ours, ref)
 
 
 def test_mel_reference_is_per_clip_not_per_batch():

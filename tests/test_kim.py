@@ -52,3 +52,27 @@ def test_soft_cross_entropy():
     torch.testing.assert_close(soft_cross_entropy(logits, masked), -(target[0] * logp[0]).sum())
     assert soft_cross_entropy(logits, torch.full((2, 3), float("nan"))).item() == 0.0
 
+
+
+def test_compile_blocks_compiles_every_stem_and_branch_and_keeps_the_state_dict_names():
+    """Module.compile() on a plain nn.Sequential finds no frame to trace (PyTorch skips its own modules'
+    files) and runs eagerly: the stems and branches have their own forward so that it does compile them."""
+    from raymir.train.kim import compile_blocks
+
+    graphs = []
+
+    def counting(gm, inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch.manual_seed(0)
+    net = KimNet({"g": 4, "s": 3}, shared=False)
+    names = list(net.state_dict())
+    compile_blocks(net, backend=counting)
+    x = torch.randn(2, 1, 128, 43)
+    for task in ("g", "s"):
+        net(x, task).sum().backward()
+    # a graph for the stems and one for the branches (the second stem and branch, the same layers, may reuse
+    # them); a plain nn.Sequential would give none
+    assert len(graphs) >= 2
+    assert list(net.state_dict()) == names

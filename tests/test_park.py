@@ -73,3 +73,22 @@ def test_retrieval_metrics_by_hand():
     # AAAB: an A query has two relevant among three candidates, at ranks {1,2} (AP 1), {1,3} (AP 5/6)
     # or {2,3} (AP 7/12) alike; the B query has none and is skipped
     assert abs(chance_map(np.array(["A", "A", "A", "B"])) - 29 / 36) < 1e-12
+
+
+def test_module_compile_traces_the_park_and_choi_nets():
+    from raymir.models.choi2017 import Choi2017
+    from raymir.models.park2017 import Park2017
+
+    graphs = []
+
+    def counting(gm, inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    park = Park2017(5)
+    park.compile(backend=counting)
+    park(torch.randn(2, 128, 129)).sum().backward()
+    choi = Choi2017(4)
+    choi.compile(backend=counting)
+    choi(torch.randn(1, choi.frontend.params.n_samples)).sum().backward()
+    assert len(graphs) == 2  # one whole graph each, no breaks

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
+from raymir.audio import mel_filterbank
 from raymir.config.sections import MelParams
 from raymir.errors import ModelFileError
 from raymir.models.choi2017 import N_LAYERS, Choi2017
@@ -218,13 +218,13 @@ def kapre_frontend(mel: MelParams = CHOI_MEL) -> dict[str, np.ndarray]:
     n = np.arange(mel.n_fft)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / mel.n_fft)
     phase = 2 * np.pi * np.outer(n, np.arange(mel.n_fft // 2 + 1)) / mel.n_fft  # [time, freq]
-    fb = librosa.filters.mel(sr=mel.sr, n_fft=mel.n_fft, n_mels=mel.n_mels, fmin=mel.fmin, fmax=mel.fmax)
+    fb = mel_filterbank(sr=mel.sr, n_fft=mel.n_fft, n_mels=mel.n_mels, fmin=mel.fmin, fmax=mel.fmax)
     return {"real_kernels": (window[:, None] * np.cos(phase))[:, None, None, :],
             "imag_kernels": (window[:, None] * np.sin(phase))[:, None, None, :], "Variable": fb.T}
 
 
 def _check_frontend(path: Path, melgram: dict[str, np.ndarray]) -> None:
-    """raymir computes the front end itself (torch.stft + librosa's mel): refuse a file whose stored one differs."""
+    """raymir computes the front end itself (torch.stft + the Slaney mel filterbank): refuse a file whose stored one differs."""
     ours = kapre_frontend()
     for name, value in melgram.items():
         scale = float(np.abs(ours[name]).max())

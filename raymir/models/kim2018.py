@@ -32,12 +32,23 @@ def _scaled(c: int, width: float) -> int:
     return max(1, int(round(c * width)))
 
 
-def _stem(width: float) -> nn.Sequential:
+class Layers(nn.Sequential):
+    """``nn.Sequential`` with its ``forward`` written here. ``Module.compile()`` compiles a module's call from its
+    ``forward`` frame on; PyTorch never traces the frames of its own modules' files, so on a plain
+    ``nn.Sequential`` (whose layers are all PyTorch's) it would find nothing to compile and run eagerly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self:
+            x = layer(x)
+        return x
+
+
+def _stem(width: float) -> Layers:
     c = _scaled(STEM_CHANNELS, width)
-    return nn.Sequential(nn.Conv2d(1, c, 5, padding=2), nn.ELU(), nn.MaxPool2d((2, 1)))
+    return Layers(nn.Conv2d(1, c, 5, padding=2), nn.ELU(), nn.MaxPool2d((2, 1)))
 
 
-class Branch(nn.Sequential):
+class Branch(Layers):
     """Blocks 2-7 + GAP + BN + dense 256 (BN, ELU) + dropout: [B, c, F, T] → embedding [B, 256·width]."""
 
     def __init__(self, c_in: int, *, width: float) -> None:

@@ -10,10 +10,10 @@ softmax over artists on top; the Siamese model compares embeddings by cosine sim
 
 from __future__ import annotations
 
-import librosa
 import torch
 from torch import nn
 
+from raymir.audio import mel_filterbank
 from raymir.config.sections import PARK_MEL, MelParams
 
 CROP_FRAMES = 129  # 3 s at 22.05 kHz, hop 512
@@ -26,7 +26,7 @@ class ParkFrontend(nn.Module):
     def __init__(self, mel: MelParams = PARK_MEL) -> None:
         super().__init__()
         self.mel = mel
-        fb = librosa.filters.mel(sr=mel.sr, n_fft=mel.n_fft, n_mels=mel.n_mels, fmin=mel.fmin, fmax=mel.fmax)
+        fb = mel_filterbank(sr=mel.sr, n_fft=mel.n_fft, n_mels=mel.n_mels, fmin=mel.fmin, fmax=mel.fmax)
         self.register_buffer("mel_fb", torch.from_numpy(fb).float(), persistent=False)
         self.register_buffer("window", torch.hann_window(mel.n_fft), persistent=False)
 

@@ -68,6 +68,27 @@ def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, y: torch.Tensor, targets: torch.Tensor,
+               shift: torch.Tensor, *, n_samples: int, device: torch.device,
+               autocast: torch.dtype | None) -> torch.Tensor:
+    """One optimizer step on a batch of clips → the batch's mean BCE loss (detached, on ``device``).
+
+    y [B, t] clips at their stored length, targets [B, k] multi-hot, shift [B] start samples: on the host
+    (copied from pinned pages without blocking) or already on ``device`` (as Ray Train's loader hands
+    them over). The device tiles each clip to ``n_samples`` from its shift (``audio.tile_shifted``) and
+    computes the mel front end; ``autocast`` (e.g. bf16) or None for float32.
+    """
+    y, targets, shift = (job.to_device(v, device) for v in (y, targets, shift))
+    y = tile_shifted(y, shift, n_samples)
+    with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        logits = model(y)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_loop(config: dict) -> None:
     """One Ray Train worker: build model + data, train ``epochs``, report metrics and checkpoints."""
     import ray.train
@@ -99,7 +120,6 @@ def train_loop(config: dict) -> None:
     train_dl = ray.train.torch.prepare_data_loader(
         DataLoader(train_ds, shuffle=True, drop_last=len(train_ds) > cfg.batch_size, **loader))
     val_dl = ray.train.torch.prepare_data_loader(DataLoader(val_ds, **loader))
-    loss_fn = torch.nn.BCEWithLogitsLoss()
 
     for epoch in range(start_epoch, cfg.epochs):
         if world > 1:
@@ -108,14 +128,8 @@ def train_loop(config: dict) -> None:
         total = torch.zeros((), device=device)  # summed on device: no host sync per step
         steps = 0
         for y, t, _, shift in train_dl:
-            y = tile_shifted(y, shift, mel.n_samples)
-            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                logits = model(y)
-            loss = loss_fn(logits.float(), t)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += train_step(model, optimizer, y, t, shift, n_samples=mel.n_samples, device=device,
+                                autocast=autocast)
             steps += 1
         model.eval()
         scores, truth, index = [], [], []

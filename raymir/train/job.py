@@ -31,7 +31,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A host batch on ``device``. To a GPU it goes from pinned pages without blocking, so the host
-    cuts the next batch while the device still trains on this one."""
+    cuts the next batch while the device still trains on this one. A batch already pinned (a loader
+    with ``pin_memory``) is not copied again on the host; one already on ``device`` is returned as is."""
+    if x.device.type == device.type and (device.index is None or x.device.index == device.index):
+        return x
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True)
     return x.to(device)

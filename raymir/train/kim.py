@@ -88,6 +88,37 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets[keep] * logp).sum(dim=1).mean()
 
 
+def compile_blocks(model: KimNet, **kwargs) -> None:
+    """torch.compile a Kim net block by block, in place: one graph per stem or branch and mode, whichever
+    task a step trains (a whole-model graph would recompile per task), and the state_dict keeps its
+    names. ``kwargs`` go to ``torch.compile`` (e.g. ``backend``)."""
+    for block in (*([model.stem] if model.shared else model.stems.values()), *model.branches.values()):
+        block.compile(**kwargs)
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, targets: torch.Tensor,
+               task: str, *, device: torch.device, autocast: torch.dtype | None,
+               channels_last: bool) -> torch.Tensor:
+    """One optimizer step of ``task`` on a batch of crops → its soft cross-entropy (detached, on ``device``).
+
+    x [B, 1, n_mels, frames] crops, float16 as cut from the file (converted to float32 on the device),
+    targets [B, K] the task's target distributions (NaN rows are skipped): on the host (copied from
+    pinned pages without blocking) or already on ``device``. Only ``task``'s stem and branch run;
+    untouched branches keep grad None, so Adam leaves them be.
+    """
+    x = job.to_device(x, device).float()  # float16 from the file, converted on the device
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    tgt = job.to_device(targets, device)
+    with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        logits = model(x, task)
+    loss = soft_cross_entropy(logits.float(), tgt)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def _val_losses(model, spec, targets, val_idx, tasks, device, autocast) -> dict[str, float]:
     """Source-task loss of each task on held-out tracks (centre crop)."""
     if not len(val_idx):
@@ -131,10 +162,8 @@ def train_loop(config: dict) -> None:
     autocast = job.autocast_dtype(cfg.precision, device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if cfg.compile:  # block by block, in place: one graph per block and mode, whichever task a step
-        # trains (a whole-model graph would recompile per task), and the state_dict keeps its names
-        for block in (*([model.stem] if model.shared else model.stems.values()), *model.branches.values()):
-            block.compile()
+    if cfg.compile:
+        compile_blocks(model)
     # Only the sampled task's branch runs in a step, so DDP must tolerate unused parameters.
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
     net = model.module if hasattr(model, "module") else model
@@ -154,17 +183,9 @@ def train_loop(config: dict) -> None:
         for _ in range(crops.per_epoch):
             x, idx, task_i = next(batches)
             task = tasks[task_i]
-            x = job.to_device(x, device).float()  # float16 from the file, converted on the device
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            tgt = job.to_device(torch.from_numpy(targets[task][idx.numpy()]), device)
-            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                logits = model(x, task)
-            loss = soft_cross_entropy(logits.float(), tgt)
-            optimizer.zero_grad(set_to_none=True)  # untouched branches keep grad None: Adam skips them
-            loss.backward()
-            optimizer.step()
-            sums[task][0] = sums[task][0] + loss.detach()  # stays on the device: no host sync per step
+            loss = train_step(model, optimizer, x, torch.from_numpy(targets[task][idx.numpy()]), task, device=device,
+                              autocast=autocast, channels_last=cfg.channels_last)
+            sums[task][0] = sums[task][0] + loss  # stays on the device: no host sync per step
             sums[task][1] += 1
         if epoch not in report_at:
             continue

@@ -57,6 +57,32 @@ def batch_plan(epoch: int, *, seed: int, rank: int, world: int, train: np.ndarra
     return batches
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, *,
+               target: torch.Tensor | None, n_negatives: int, margin: float, device: torch.device,
+               autocast: torch.dtype | None) -> torch.Tensor:
+    """One optimizer step of the basic or the Siamese model → the batch's loss (detached, on ``device``).
+
+    basic (``target`` [B]: artist class per crop): x [B, n_mels, frames], cross-entropy of the softmax head.
+    Siamese (``target`` None): x [B × (2 + n_negatives), n_mels, frames] holds B anchors, their B positives,
+    then n_negatives negatives per anchor (anchor-major); hinge loss on cosine similarities (``margin``).
+    x is float16 as cut from the file (converted to float32 on the device), on the host (copied from
+    pinned pages without blocking) or already on ``device``.
+    """
+    x = job.to_device(x, device).float()  # float16 in the file
+    with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        if target is not None:
+            logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), job.to_device(target, device))
+        else:
+            emb = model(x).float()
+            k = len(x) // (2 + n_negatives)
+            loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, n_negatives, -1), margin=margin)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_loop(config: dict) -> None:
     """One Ray Train worker: train the basic or Siamese model, report and checkpoint a few times."""
     import ray.train
@@ -93,21 +119,9 @@ def train_loop(config: dict) -> None:
         model.train()
         for _ in range(crops.per_epoch):
             x, _, anchors = next(batches)
-            x = job.to_device(x[:, 0], device).float()  # [B, n_mels, frames]; float16 in the file
-            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                if basic:
-                    logits = model(x)
-                    target = job.to_device(torch.from_numpy(label[anchors.numpy()]), device)
-                    loss = torch.nn.functional.cross_entropy(logits.float(), target)
-                else:
-                    emb = model(x).float()
-                    k = len(anchors)
-                    loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, cfg.n_negatives, -1),
-                                      margin=cfg.margin)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total = total + loss.detach()  # stays on the device: no host sync per step
+            target = torch.from_numpy(label[anchors.numpy()]) if basic else None
+            total = total + train_step(model, optimizer, x[:, 0], target=target, n_negatives=cfg.n_negatives,
+                                       margin=cfg.margin, device=device, autocast=autocast)  # no host sync per step
             steps += 1
         if epoch not in report_at:
             continue
