@@ -10,7 +10,7 @@ artifact under ``<output>/cache``, so a re-run skips finished stages.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,29 +28,40 @@ from raymir.models import MODELS
 from raymir.probes.folds import make_folds
 from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, batch_grids, run_probe_trials
 from raymir.recipes.layer_combos_report import write_report
-from raymir.session import RunOptions, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.session import RunOptions, SweepRun, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
 from raymir.train.choi import cached_pretrain
 
 
-def extract_stage(cfg: SweepConfig, subsets: dict, trained: torch.nn.Module, random_net: torch.nn.Module, *,
+@dataclass(frozen=True)
+class Extractor:
+    """A net whose pooled layer features are extracted, and what they depend on beside the clips (the cache key)."""
+
+    net: torch.nn.Module
+    params: dict
+
+
+def extract_stage(cfg: SweepConfig, subsets: dict, extractors: dict[str, Extractor], *,
                   cache_root: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Per-subset features: convnet/random [n, 5, 32] and mfcc [n, 120], cached by content."""
-    digests = {"convnet": state_digest(trained.state_dict()), "random": state_digest(random_net.state_dict())}
-    nets = {"convnet": trained, "random": random_net}
+    """Per-subset features: one [n, 5, 32] per extractor ("convnet", "random") and mfcc [n, 120], cached by content."""
     out = {}
     for name, sub in subsets.items():
         t0 = time.time()
         feats = {}
-        for feature in ("convnet", "random"):
+        for feature, ex in extractors.items():
             feats[feature] = cached_features(
-                cache_root, feature=feature, subset_key=sub.key,
-                params={"model": digests[feature], "mel": asdict(cfg.mel)},
-                compute=lambda net=nets[feature], sub=sub: layer_features(net, sub.audio, n_samples=cfg.mel.n_samples,
-                                                                          batch_size=cfg.features.batch_size))
+                cache_root, feature=feature, subset_key=sub.key, params=ex.params,
+                compute=lambda net=ex.net, sub=sub: layer_features(net, sub.audio, n_samples=cfg.mel.n_samples,
+                                                                   batch_size=cfg.features.batch_size))
         feats["mfcc"] = cached_mfcc(cache_root, sub)
         out[name] = feats
         log(f"features for {name}: {len(sub)} clips ready in {time.time() - t0:.1f} s")
     return out
+
+
+def own_extractors(cfg: SweepConfig, trained: torch.nn.Module, random_net: torch.nn.Module) -> dict[str, Extractor]:
+    """raymir's pretrained convnet and its random-weights twin, keyed by their weights and the front end."""
+    return {feature: Extractor(net, {"model": state_digest(net.state_dict()), "mel": asdict(cfg.mel)})
+            for feature, net in (("convnet", trained), ("random", random_net))}
 
 
 def load_target_and_source(cfg: SweepConfig, *, cache_root: Path
@@ -88,51 +99,68 @@ def summary(cfg: SweepConfig) -> str:
     return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials"
 
 
+def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker: tracking.Tracker
+                   ) -> tuple[dict[str, Extractor], list[dict]]:
+    """Pretrain raymir's convnet on the source's tags (Ray Train, cached) and log it as the pretraining child
+    run: → its extractors (trained and random weights) and the per-epoch history."""
+    state, history, pre_dir = cached_pretrain(source, label="tags", cfg=cfg.pretrain, mel=cfg.mel,
+                                              cache_root=sweep.cache_root, storage=sweep.storage, log=log)
+    n_classes = source.labels["tags"].shape[1]
+    trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
+    trained.load_state_dict(state)
+    log(f"pretraining: val ROC-AUC per epoch {[round(h['val_roc_auc'], 3) for h in history]}")
+    pre_run = tracking.log_trial(
+        tracker, "pretrain", name=f"pretrain {cfg.pretrain.model}",
+        params=flat({"model": cfg.pretrain.model, **asdict(cfg.pretrain), "n_clips": len(source),
+                      "n_tags": n_classes}) | {"stage": "pretrain"},
+        metrics={})
+    tracking.log_history(tracker, pre_run, history)  # per epoch; the last epoch is the run's value
+    tracking.log_model(tracker, pre_run, trained, pre_dir / "state_dict.pt")
+
+    torch.manual_seed(cfg.pretrain.seed + 1)
+    random_net = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)  # same structure, untrained He-normal
+    return own_extractors(cfg, trained, random_net), history
+
+
+def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[TargetTask],
+              features: dict[str, dict]) -> dict[str, TaskData]:
+    """Each probe task's labels, CV folds and its subset's features."""
+    tasks = {}
+    for t in probe_tasks:
+        sub = subsets[t.subset]
+        labels = sub.labels[t.label]
+        folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
+                           predefined=predefined_folds(sub), seed=cfg.probe.seed)
+        tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
+    return tasks
+
+
+def probe_and_report(cfg: SweepConfig, sweep: SweepRun, tracker: tracking.Tracker, tasks: dict[str, TaskData]) -> dict:
+    """The probe trials (Ray Tune) and the report; closes the parent run: → the sweep's result."""
+    grids = probe_grids(cfg, list(tasks))
+    n_trials = len(batch_grids(grids, per_trial=cfg.search.combos_per_trial))
+    log(f"probing: {len(grids)} grids in {n_trials} Ray Tune trials (tasks {', '.join(tasks)})")
+    rows, errors = run_probe_trials(grids, tasks, cfg.probe, tracker, search=cfg.search, storage=sweep.storage,
+                                    name=f"probes-{tracker.parent_run_id[:12]}")
+    engines = sorted({r.get("engine", "") for r in rows} - {""})
+    log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
+    return finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
+                        unit="probe_grids")
+
+
 def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
     sweep = open_sweep(cfg, opts)
-    cache_root = sweep.cache_root
 
     t0 = time.time()
-    subsets, probe_tasks, skipped = load_target_and_source(cfg, cache_root=cache_root)
+    subsets, probe_tasks, skipped = load_target_and_source(cfg, cache_root=sweep.cache_root)
     n_clips = sum(len(s) for s in subsets.values())
-    log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {cache_root})")
+    log(f"corpus: {n_clips} clips in {len(subsets)} subsets ready in {time.time() - t0:.1f} s (cache: {sweep.cache_root})")
 
     with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
-        state, history, pre_dir = cached_pretrain(subsets["source"], label="tags", cfg=cfg.pretrain,
-                                                  mel=cfg.mel, cache_root=cache_root, storage=sweep.storage, log=log)
-        n_classes = subsets["source"].labels["tags"].shape[1]
-        trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
-        trained.load_state_dict(state)
-        log(f"pretraining: val ROC-AUC per epoch {[round(h['val_roc_auc'], 3) for h in history]}")
-        pre_run = tracking.log_trial(
-            tracker, "pretrain", name=f"pretrain {cfg.pretrain.model}",
-            params=flat({"model": cfg.pretrain.model, **asdict(cfg.pretrain), "n_clips": len(subsets["source"]),
-                          "n_tags": n_classes}) | {"stage": "pretrain"},
-            metrics={})
-        tracking.log_history(tracker, pre_run, history)  # per epoch; the last epoch is the run's value
-        tracking.log_model(tracker, pre_run, trained, pre_dir / "state_dict.pt")
-
-        torch.manual_seed(cfg.pretrain.seed + 1)
-        random_net = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)  # same structure, untrained He-normal
+        extractors, history = pretrain_stage(cfg, subsets["source"], sweep=sweep, tracker=tracker)
         targets = {n: s for n, s in subsets.items() if n != "source"}
-        features = extract_stage(cfg, targets, trained, random_net, cache_root=cache_root)
-
-        tasks = {}
-        for t in probe_tasks:
-            sub = subsets[t.subset]
-            labels = sub.labels[t.label]
-            folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
-                               predefined=predefined_folds(sub), seed=cfg.probe.seed)
-            tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
-        grids = probe_grids(cfg, [t.name for t in probe_tasks])
-        n_trials = len(batch_grids(grids, per_trial=cfg.search.combos_per_trial))
-        log(f"probing: {len(grids)} grids in {n_trials} Ray Tune trials (tasks {', '.join(t.name for t in probe_tasks)})")
-        rows, errors = run_probe_trials(grids, tasks, cfg.probe, tracker, search=cfg.search, storage=sweep.storage,
-                                        name=f"probes-{tracker.parent_run_id[:12]}")
-        engines = sorted({r.get("engine", "") for r in rows} - {""})
-        log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
-        result = finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
-                              unit="probe_grids")
-        return result | {"history": history}
+        features = extract_stage(cfg, targets, extractors, cache_root=sweep.cache_root)
+        tasks = task_data(cfg, subsets, probe_tasks, features)
+        return probe_and_report(cfg, sweep, tracker, tasks) | {"history": history}
