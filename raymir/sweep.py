@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from raymir.config import ConfigError, SweepConfigs, list_sweeps, load_sweep
+from raymir.config.sections import ENCODER_KINDS
 from raymir.data.datasets import DATASETS
-from raymir.errors import DatasetError
+from raymir.errors import DatasetError, ModelFileError
 from raymir.recipes import RECIPES
 from raymir.session import RunOptions
 
@@ -25,6 +26,15 @@ def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | No
     An unfinished earlier run of the same settings is resumed unless ``fresh``."""
     opts = RunOptions(tracking_uri=tracking_uri, address=address, output=output, storage=storage, fresh=fresh)
     return RECIPES[cfg.recipe].load().run(cfg, opts)
+
+
+def encoder_overrides(parser: argparse.ArgumentParser, value: str) -> list[str]:
+    """``--encoder KIND:PATH`` → the settings it stands for; embeddings, having no audio, probe their own layers only."""
+    kind, _, path = value.partition(":")
+    if kind not in ENCODER_KINDS or not kind or not path:
+        parser.error(f"--encoder {value}: expected choi2017_keras:PATH or embeddings:PATH")
+    sets = [f"encoder.kind={kind}", f"encoder.path={Path(path).expanduser().resolve()}"]
+    return sets + (["features.kinds=[convnet]"] if kind == "embeddings" else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-data", metavar="PATH", help="the pretraining data: tagged clips (layer_combos, "
                                                               "artist_tags) or clips with artists (artist_labels)")
     parser.add_argument("--source-dataset", metavar="NAME", help="the layout of --source-data (e.g. mtat, fma, manifest)")
+    parser.add_argument("--encoder", metavar="KIND:PATH", help="layer_combos: probe a given encoder instead of pretraining "
+                                                               "one: choi2017_keras:model_best.hdf5 (the released Choi "
+                                                               "model) or embeddings:FOLDER (precomputed per-layer "
+                                                               "features and a manifest; probes only)")
     args = parser.parse_args(argv)
+    if args.encoder:
+        args.set[:0] = encoder_overrides(parser, args.encoder)  # before --set: an explicit setting wins (and is checked)
     if args.storage and "://" not in args.storage:  # a local folder: say now, not from deep inside Ray Tune
         try:
             Path(args.storage).expanduser().mkdir(parents=True, exist_ok=True)
@@ -78,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        print(f"{cfg.name}: ok ({RECIPES[cfg.recipe].load().summary(cfg)})")
-        return 0
     try:
+        if args.check:
+            print(f"{cfg.name}: ok ({RECIPES[cfg.recipe].load().summary(cfg)})")
+            return 0
         result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output,
                      storage=args.storage, fresh=args.fresh)
-    except DatasetError as exc:  # bad corpus: name the file/row, no traceback; finished stages stay cached
-        print(f"error: {exc}", file=sys.stderr)
+    except (DatasetError, ModelFileError) as exc:  # bad data or model file: name the file/row, no traceback;
+        print(f"error: {exc}", file=sys.stderr)      # finished stages stay cached
         return 2
     return 0 if not result["errors"] else 1
 

@@ -4,7 +4,15 @@ import numpy as np
 
 from raymir import tracking
 from raymir.config import ProbeConfig, SearchConfig
-from raymir.recipes.layer_combos_probes import ProbeGrid, ProbeTrial, TaskData, batch_grids, feature_matrix, run_probe_trials
+from raymir.recipes.layer_combos_probes import (
+    ProbeGrid,
+    ProbeTrial,
+    TaskData,
+    batch_grids,
+    feature_matrix,
+    run_probe,
+    run_probe_trials,
+)
 
 
 def _data(n=40, seed=0):
@@ -24,6 +32,21 @@ def test_feature_matrix_concatenates_layers_in_order():
     assert feature_matrix(d, "mfcc", "-").shape == (40, 6)
     both = feature_matrix(d, "convnet+mfcc", "12345")
     assert both.shape == (40, 26) and np.array_equal(both[:, 20:], d.features["mfcc"])
+
+
+def test_per_layer_arrays_give_the_blocks_and_scores_of_the_stacked_array():
+    d = _data()
+    listed = TaskData(d.kind, d.labels, d.folds, d.features | {"convnet": [d.features["convnet"][:, i] for i in range(5)]})
+    probe = ProbeConfig(folds=4, C=(0.1, 8.0), gamma=("2^-3",), nested=True)
+    for layers in ("3", "135", "12345"):
+        np.testing.assert_array_equal(feature_matrix(listed, "convnet", layers), feature_matrix(d, "convnet", layers))
+        grid = ProbeGrid("t", "convnet", layers)
+        assert run_probe(grid, listed, probe) == run_probe(grid, d, probe)
+    # given embeddings: layers of different widths, concatenated in order
+    rng = np.random.default_rng(1)
+    ragged = TaskData(d.kind, d.labels, d.folds, {"convnet": [rng.normal(size=(40, w)) for w in (2, 7, 3)]})
+    X = feature_matrix(ragged, "convnet", "13")
+    assert X.shape == (40, 5) and np.array_equal(X[:, 2:], ragged.features["convnet"][2])
 
 
 def test_a_failing_trial_is_reported_and_the_rest_complete(ray_session, tmp_path):

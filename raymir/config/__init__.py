@@ -38,6 +38,7 @@ from raymir.config.sections import (
     PARK_MEL,
     SYNTHETIC_TASKS,
     AgfParams,
+    EncoderConfig,
     KimTrainConfig,
     MelParams,
     ParkTrainConfig,
@@ -75,7 +76,7 @@ def load_sweep(name_or_path: str, *, preset: str | None = None, overrides: tuple
 
 __all__ = ["AGF_TASKS", "ARCHS", "ARTIST_MODELS", "FEATURES", "KIM_MEL", "PARK_MEL", "SCHEMAS", "SUITE_TASKS",
            "SYNTHETIC_TASKS", "AgfParams", "AgfSweepConfig", "ArtistLabelsConfig", "ArtistProbeConfig",
-           "ArtistTagsConfig", "ConfigError", "DataConfig", "DataSource", "FeatureConfig", "GridConfig",
+           "ArtistTagsConfig", "ConfigError", "DataConfig", "DataSource", "EncoderConfig", "FeatureConfig", "GridConfig",
            "KimTrainConfig", "MelParams", "ParkTrainConfig", "PretrainConfig", "ProbeConfig", "SearchConfig",
            "SweepBase", "SweepConfig", "SweepConfigs", "SyntheticParams", "TransferConfig", "all_layer_combos",
            "gamma_value", "list_sweeps", "load_sweep", "sweep_dirs", "task_combos"]

@@ -86,11 +86,12 @@ class SearchConfig:
     gpus_per_trial: float = 0.0  # > 0 with probe.solver lssvm on a cluster with GPUs
 
 
-def all_layer_combos() -> tuple[str, ...]:
-    """The 31 non-empty subsets of layers 1..5 as strings ("1", "2", …, "12345"), by size then order."""
+def all_layer_combos(n_layers: int = len(LAYER_DIGITS)) -> tuple[str, ...]:
+    """The non-empty subsets of layers 1..n_layers (≤ 5) as strings ("1", "2", …, "12345": 31 for 5 layers),
+    by size then order."""
     out = []
-    for mask in range(1, 32):
-        out.append("".join(d for i, d in enumerate(LAYER_DIGITS) if mask >> i & 1))
+    for mask in range(1, 2 ** n_layers):
+        out.append("".join(d for i, d in enumerate(LAYER_DIGITS[:n_layers]) if mask >> i & 1))
     return tuple(sorted(out, key=lambda s: (len(s), s)))
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from raymir.config.common import (
     FEATURES,
@@ -16,7 +17,7 @@ from raymir.config.common import (
     check_pretrain,
     check_search,
 )
-from raymir.config.sections import SYNTHETIC_TASKS, MelParams, PretrainConfig
+from raymir.config.sections import ENCODER_KINDS, SYNTHETIC_TASKS, EncoderConfig, MelParams, PretrainConfig
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,11 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class SweepConfig(SweepBase):
-    """``layer_combos`` (Choi et al. 2017): pretrain once, probe every layer combination."""
+    """``layer_combos`` (Choi et al. 2017): pretrain once (or take a given encoder), probe every layer combination."""
 
     recipe: str = "layer_combos"
     mel: MelParams = field(default_factory=MelParams)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
@@ -44,10 +46,45 @@ class SweepConfig(SweepBase):
         return self.features.layers or all_layer_combos()
 
 
+def _check_encoder_path(e: EncoderConfig) -> list[str]:
+    keras = e.kind == "choi2017_keras"
+    want = "file (the released model_best.hdf5)" if keras else "folder (per-layer .npy arrays and a manifest)"
+    if not e.path:
+        return [f"encoder.path: required with encoder.kind {e.kind}: the {want}"]
+    path = Path(e.path).expanduser()
+    return [] if (path.is_file() if keras else path.is_dir()) else [f"encoder.path: {e.path!r} is not a {want}"]
+
+
+def check_encoder(cfg: SweepConfig) -> list[str]:
+    """The ``encoder:`` section, and the settings a given encoder rules out."""
+    e = cfg.encoder
+    if e.kind not in ENCODER_KINDS:
+        return [f"encoder.kind: unknown kind {e.kind!r} (available: '' to pretrain raymir's own convnet, "
+                f"{', '.join(k for k in ENCODER_KINDS if k)})"]
+    if not e.kind:
+        return ["encoder.path: set encoder.kind too (choi2017_keras or embeddings)"] if e.path else []
+    p = _check_encoder_path(e)
+    if cfg.data.source.dataset:
+        p.append(f"data.source: encoder.kind {e.kind} gives the encoder, nothing is pretrained; leave data.source empty")
+    if e.kind == "choi2017_keras":
+        changed = [f.name for f in fields(MelParams) if getattr(cfg.mel, f.name) != getattr(MelParams(), f.name)]
+        if changed:
+            p.append(f"mel: the released Choi 2017 model's front end is fixed (12 kHz, 96 mels, 29 s); keep mel at its "
+                     f"defaults with encoder.kind choi2017_keras (changed: {', '.join(changed)})")
+    if e.kind == "embeddings":
+        others = [k for k in cfg.features.kinds if k != "convnet"]
+        if others:
+            p.append(f"features.kinds: embeddings come without audio, so only 'convnet' (their layers) can be probed; "
+                     f"drop {', '.join(others)} (--encoder embeddings:PATH sets features.kinds=[convnet])")
+        if cfg.data.dataset:
+            p.append("data.dataset: embeddings carry their own labels (the manifest beside the arrays); leave data.dataset empty")
+    return p
+
+
 def check(cfg: SweepConfig) -> list[str]:
     """Semantic checks: values in range, names that exist."""
     c, pr, ft = cfg.corpus, cfg.probe, cfg.features
-    p = check_corpus(c) + check_pretrain(cfg.pretrain, cfg.mel) + check_data(cfg.data)
+    p = check_corpus(c) + check_pretrain(cfg.pretrain, cfg.mel) + check_data(cfg.data) + check_encoder(cfg)
     for k in ("clips_per_class", "event_folds"):
         if getattr(c, k) < 1:
             p.append(f"corpus.{k}: must be ≥ 1, got {getattr(c, k)}")

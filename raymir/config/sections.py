@@ -160,6 +160,25 @@ class AgfParams:
     seed: int = 0
 
 
+# --- encoders -------------------------------------------------------------------------------
+
+ENCODER_KINDS = ("", "choi2017_keras", "embeddings")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Where ``layer_combos`` takes its per-layer features from (``--encoder KIND:PATH``).
+
+    ``kind`` "" (the default): raymir pretrains its own convnet. ``choi2017_keras``: the released Choi et al.
+    2017 tagger, ``path`` its ``model_best.hdf5`` (``raymir.models.keras_release``); nothing is pretrained.
+    ``embeddings``: ``path`` a folder of precomputed per-layer features and their manifest
+    (``raymir.data.embeddings``); only the probes run.
+    """
+
+    kind: str = ""
+    path: str = ""
+
+
 # --- probes ---------------------------------------------------------------------------------
 
 GAMMA_POWER = re.compile(r"^2\^(-?\d+)$")

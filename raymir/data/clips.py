@@ -134,7 +134,10 @@ def _decode_one(args: tuple[str, int, float, float]) -> tuple[np.ndarray | None,
         return None, f"decoder failed: {type(e).__name__}: {e}"
 
 
-def _label_arrays(clips: list[Clip]) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+def label_arrays(clips: list[Clip]) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Every label of ``clips`` as an array: → ({label: [n] class index or value, or [n, k] multi-hot}, {label: names}).
+
+    Tuples of names become multi-hot rows, numbers values, anything else class indices (names sorted)."""
     labels, classes = {}, {}
     for name in sorted({k for c in clips for k in c.labels}):
         values = [c.labels[name] for c in clips]
@@ -152,6 +155,21 @@ def _label_arrays(clips: list[Clip]) -> tuple[dict[str, np.ndarray], dict[str, l
             idx = {v: i for i, v in enumerate(names)}
             labels[name], classes[name] = np.array([idx[str(v)] for v in values]), names
     return labels, classes
+
+
+def groups_and_folds(clips: list[Clip]) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """→ (group index [n] or None, predefined fold [n] where every split is a number, else None,
+    split names [n] where some clips name a set (train / valid / test), else None)."""
+    groups = folds = sets = None
+    if any(c.group is not None for c in clips):
+        names = sorted({str(c.group) for c in clips})
+        groups = np.array([names.index(str(c.group)) for c in clips])
+    splits = [c.split for c in clips]
+    if all(s is not None and str(s).isdigit() for s in splits):
+        folds = np.array([int(s) for s in splits])
+    elif any(s is not None for s in splits):
+        sets = np.array([str(s) for s in splits])
+    return groups, folds, sets
 
 
 def _build(good: list[tuple[Clip, Path, str]], skipped: list[Skipped], *, name: str, sr: int, duration: float,
@@ -175,16 +193,10 @@ def _build(good: list[tuple[Clip, Path, str]], skipped: list[Skipped], *, name: 
         audio[row] = np.resize(results[i][0], n)  # segments shorter than the clip length are tiled
     audio.flush()
     clips = [good[i][0] for i in kept]
-    labels, classes = _label_arrays(clips)
-    groups = folds = None
-    if any(c.group is not None for c in clips):
-        names = sorted({str(c.group) for c in clips})
-        groups = np.array([names.index(str(c.group)) for c in clips])
-    splits = [c.split for c in clips]
-    if all(s is not None and str(s).isdigit() for s in splits):
-        folds = np.array([int(s) for s in splits])
-    elif any(s is not None for s in splits):
-        labels["split"] = np.array([str(s) for s in splits])
+    labels, classes = label_arrays(clips)
+    groups, folds, sets = groups_and_folds(clips)
+    if sets is not None:
+        labels["split"] = sets
     classes["path"] = [c.path for c in clips]
     Subset(name=name, audio=audio, sr=sr, labels=labels, classes=classes, groups=groups, folds=folds).save_meta(out_dir)
 

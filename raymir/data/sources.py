@@ -33,21 +33,24 @@ def load_data(d, *, sr: int, duration: float, cache_root: Path) -> tuple[Subset,
                         size=d.size)
 
 
-def load_subsets(data, corpus, *, sr: int, duration: float, cache_root: Path, source: Callable[[Subset], Subset],
+def load_subsets(data, corpus, *, sr: int, duration: float, cache_root: Path, source: Callable[[Subset], Subset] | None,
                  synthetic_targets: tuple[str, ...], log: Callable[[str], None] = print
                  ) -> tuple[dict[str, Subset], dict[str, list[Skipped]]]:
     """A sweep's subsets: → ({"source": …, <targets>: …}, {subset: skipped clips of each real dataset}).
 
     ``data`` (``raymir.config.DataConfig``): ``data.source`` replaces the synthetic source, passed
-    through ``source`` (e.g. :func:`tagging_source`); ``data.dataset`` replaces the synthetic
-    ``synthetic_targets`` and is stored under its name. ``corpus``: the synthetic corpus settings;
-    ``duration``: seconds per real clip when ``data.duration`` is 0.
+    through ``source`` (e.g. :func:`tagging_source`; None: the sweep pretrains nothing, and no source is
+    loaded or generated); ``data.dataset`` replaces the synthetic ``synthetic_targets`` and is stored
+    under its name. ``corpus``: the synthetic corpus settings; ``duration``: seconds per real clip when
+    ``data.duration`` is 0.
     """
     seconds = data.duration or duration
     subsets: dict[str, Subset] = {}
     skipped: dict[str, list[Skipped]] = {}
     synthetic: tuple[str, ...] = ()
     for key, entry, role in (("source", data.source, "source"), (data.dataset, data, "dataset")):
+        if key == "source" and source is None:
+            continue
         if not entry.dataset:
             synthetic += ("source",) if key == "source" else synthetic_targets
             continue

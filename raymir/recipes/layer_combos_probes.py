@@ -30,7 +30,9 @@ class TaskData:
     kind: str  # the task's kind: classification | regression
     labels: np.ndarray  # [n]
     folds: list[np.ndarray]  # test indices per fold
-    features: dict[str, np.ndarray]  # "convnet"/"random": [n, 5, 32]; "mfcc": [n, 120]
+    # "convnet"/"random": [n, layers, channels] (raymir's nets: [n, 5, 32]) or a list of per-layer [n, d_i] arrays
+    # (given embeddings, whose widths may differ); "mfcc": [n, 120]
+    features: dict[str, np.ndarray | list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,18 @@ def batch_grids(grids: Sequence[ProbeGrid], *, per_trial: int) -> list[ProbeTria
             for (t, f), combos in groups.items() for i in range(0, len(combos), per_trial)]
 
 
+def layer_block(source: np.ndarray | list[np.ndarray], layer: str) -> np.ndarray:
+    """Layer ``"1"``…``"5"`` of a feature: from [n, layers, channels], or from a list of per-layer [n, d_i] → [n, d]."""
+    i = int(layer) - 1
+    return source[i] if isinstance(source, (list, tuple)) else source[:, i]
+
+
 def feature_blocks(data: TaskData, feature: str, layers: str) -> dict[str, np.ndarray]:
-    """The named blocks a feature concatenates, in order: layer ``"1"``…``"5"`` [n, channels], ``"mfcc"`` [n, 120]."""
+    """The named blocks a feature concatenates, in order: layer ``"1"``…``"5"`` [n, d], ``"mfcc"`` [n, 120]."""
     blocks = {}
     if feature in ("convnet", "random", "convnet+mfcc"):
         source = data.features["random" if feature == "random" else "convnet"]
-        blocks |= {d: source[:, int(d) - 1] for d in layers}
+        blocks |= {d: layer_block(source, d) for d in layers}
     if feature in ("mfcc", "convnet+mfcc"):
         blocks["mfcc"] = data.features["mfcc"]
     return blocks

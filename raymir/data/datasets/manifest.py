@@ -60,13 +60,16 @@ def _records(path: Path) -> list[dict]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def scan(manifest: Path | str) -> list[Clip]:
-    """Clips of a CSV / JSONL manifest; paths are relative to its folder (the dataset root)."""
+def scan(manifest: Path | str, *, audio: bool = True) -> list[Clip]:
+    """Clips of a CSV / JSONL manifest; paths are relative to its folder (the dataset root).
+
+    ``audio=False``: rows that describe precomputed features, not files (``raymir.data.embeddings``):
+    the ``path`` column is optional and unused."""
     path = Path(manifest)
     records = _records(path)
     if not records:
         raise DatasetError(f"manifest: {path} has no rows")
-    if "path" not in (str(k).strip().lower() for k in records[0] if k):
+    if audio and "path" not in (str(k).strip().lower() for k in records[0] if k):
         raise DatasetError(f"manifest: {path}: no 'path' column (has: {', '.join(records[0])})")
     clips = []
     for rec in records:
