@@ -20,6 +20,7 @@ def _children(result):
     return client, runs
 
 
+@pytest.mark.slow  # ~90 s; the default run keeps the artist trainers (test_artist_train) and the suite's parts
 def test_artist_labels_tiny_sweep_logs_every_run(ray_session, tmp_path):
     cfg = load_sweep("artist_labels", preset="tiny")
     result = run(cfg, output=str(tmp_path))
@@ -50,6 +51,7 @@ def test_artist_labels_tiny_sweep_logs_every_run(ray_session, tmp_path):
         assert r.get("seconds_train", 0) < 5
 
 
+@pytest.mark.slow  # ~50 s
 def test_artist_tags_tiny_sweep_logs_every_model(ray_session, tmp_path):
     cfg = load_sweep("artist_tags", preset="tiny")
     result = run(cfg, output=str(tmp_path))

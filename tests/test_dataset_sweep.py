@@ -75,6 +75,7 @@ def _fma(root, *, genres=("Rock", "Jazz", "Pop", "Folk"), artists=3, tracks=2):
     (meta / "tracks.csv").write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow  # ~50 s; the default run keeps agf_combos on the synthetic corpus (test_agf_sweep)
 def test_agf_combos_on_an_fma_layout(ray_session, tmp_path, capsys):
     _fma(tmp_path / "fma")
     out = tmp_path / "out"
@@ -122,7 +123,7 @@ def _parent_and_children(out, experiment):
                             for r in children}
 
 
-@pytest.mark.slow  # ~35 s each; the default run keeps layer_combos and agf_combos on real layouts
+@pytest.mark.slow  # ~35 s each; the default run keeps layer_combos on a real layout
 def test_artist_tags_on_mtat_as_source_and_gtzan_as_target(ray_session, tmp_path, capsys):
     _mtat(tmp_path / "mtat")
     _gtzan(tmp_path / "gtzan")
@@ -142,7 +143,7 @@ def test_artist_tags_on_mtat_as_source_and_gtzan_as_target(ray_session, tmp_path
     assert {r.data.params["n_artists"] for r in trained} == {"6"}
 
 
-@pytest.mark.slow  # ~35 s each; the default run keeps layer_combos and agf_combos on real layouts
+@pytest.mark.slow  # ~35 s each; the default run keeps layer_combos on a real layout
 def test_artist_labels_on_a_manifest_source_and_a_jsonl_target(ray_session, tmp_path, capsys):
     import json
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # Not on the GPU machine's image (nothing can be installed there but carried wheels).
 ABSENT = ("ray", "mlflow", "librosa", "soundfile", "soxr", "audioread", "pooch")
@@ -60,6 +62,7 @@ def test_gpu_path_imports_without_ray_mlflow_or_librosa(tmp_path):
     assert res.stdout.split() == ["[]", "blocked"]
 
 
+@pytest.mark.slow  # ~35-90 s; CI runs it with the slow checks
 def test_gpu_proof_cpu_smoke_runs_end_to_end_and_writes_its_tables(tmp_path):
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_proof.py"), "--cpu-smoke", "--out", str(out)],

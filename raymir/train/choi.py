@@ -83,10 +83,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, y: torc
     with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
         logits = model(y)
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return job.optimise(optimizer, loss)
 
 
 def train_loop(config: dict) -> None:

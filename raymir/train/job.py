@@ -40,6 +40,15 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
+def optimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One update: gradients cleared (to None, so a branch the loss did not reach keeps none and Adam skips
+    it), ``loss`` back-propagated, the optimizer stepped. → the loss, detached (it stays on the device)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, list[dict], dict]:
     """Load the job's latest checkpoint, if any (after a worker failure or a re-run of the same job name).
 

@@ -113,10 +113,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
         logits = model(x, task)
     loss = soft_cross_entropy(logits.float(), tgt)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return job.optimise(optimizer, loss)
 
 
 def _val_losses(model, spec, targets, val_idx, tasks, device, autocast) -> dict[str, float]:

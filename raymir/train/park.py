@@ -77,10 +77,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
             emb = model(x).float()
             k = len(x) // (2 + n_negatives)
             loss = hinge_loss(emb[:k], emb[k:2 * k], emb[2 * k:].reshape(k, n_negatives, -1), margin=margin)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return job.optimise(optimizer, loss)
 
 
 def train_loop(config: dict) -> None:
