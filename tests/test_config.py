@@ -153,3 +153,14 @@ def test_probe_engine_settings_are_checked_by_key():
                 "'fp16'", "search.combos_per_trial",
                 "pretrain.loader_workers"):
         assert key in msg
+
+
+def test_config_imports_no_torch_ray_or_mlflow():
+    """config/ is a leaf: validating a sweep file starts none of the heavy frameworks."""
+    import subprocess
+    import sys
+
+    code = ("import sys, raymir.config; heavy = sorted({'torch', 'ray', 'mlflow'} & set(sys.modules)); "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
