@@ -40,6 +40,13 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
+def report_epochs(epochs: int, reports: int) -> set[int]:
+    """The epochs after which a job reports metrics and checkpoints: ``reports`` of them, evenly spaced,
+    always including the last."""
+    n = min(epochs, reports)
+    return {(i + 1) * epochs // n - 1 for i in range(n)}
+
+
 def optimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
     """One update: gradients cleared (to None, so a branch the loss did not reach keeps none and Adam skips
     it), ``loss`` back-propagated, the optimizer stepped. → the loss, detached (it stays on the device)."""

@@ -166,8 +166,7 @@ def train_loop(config: dict) -> None:
     net = model.module if hasattr(model, "module") else model
     B = cfg.batch_size
     total_epochs = cfg.epochs * len(tasks)
-    n_reports = min(total_epochs, cfg.reports)  # evenly spaced; always the last epoch
-    report_at = {(i + 1) * total_epochs // n_reports - 1 for i in range(n_reports)}
+    report_at = job.report_epochs(total_epochs, cfg.reports)
     train_idx, val_idx = splits["train"], splits["val"]
     sums = {t: [0.0, 0] for t in tasks}
     plan = partial(batch_plan, seed=cfg.seed, rank=rank, world=world, train_idx=train_idx, batch_size=B,

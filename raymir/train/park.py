@@ -105,8 +105,7 @@ def train_loop(config: dict) -> None:
     model = ray.train.torch.prepare_model(model)
     net = model.module if hasattr(model, "module") else model
     B, epochs = cfg.batch_size, cfg.epochs
-    n_reports = min(epochs, cfg.reports)
-    report_at = {(i + 1) * epochs // n_reports - 1 for i in range(n_reports)}
+    report_at = job.report_epochs(epochs, cfg.reports)
     total, steps = 0.0, 0
     plan = partial(batch_plan, seed=cfg.seed, rank=rank, world=world, train=train, label=label, batch_size=B,
                    siamese=not basic, n_negatives=cfg.n_negatives, n_frames=spec.shape[2])
