@@ -32,8 +32,16 @@ def encoder_overrides(parser: argparse.ArgumentParser, value: str) -> list[str]:
     """``--encoder KIND:PATH`` → the settings it stands for; embeddings, having no audio, probe their own layers only."""
     kind, _, path = value.partition(":")
     if kind not in ENCODER_KINDS or not kind or not path:
-        parser.error(f"--encoder {value}: expected choi2017_keras:PATH or embeddings:PATH")
-    sets = [f"encoder.kind={kind}", f"encoder.path={Path(path).expanduser().resolve()}"]
+        parser.error(f"--encoder {value}: expected KIND:PATH, KIND one of {', '.join(k for k in ENCODER_KINDS if k)}")
+    # a torch encoder's path is module.path:factory (file.py:factory: the file part is resolved)
+    module, _, factory = path.rpartition(":") if kind == "torch" else ("", "", "")
+    if kind in ("torch", "hear") and not module.endswith(".py") and not path.endswith(".py"):
+        where = path
+    elif kind == "torch":
+        where = f"{Path(module).expanduser().resolve()}:{factory}"
+    else:
+        where = str(Path(path).expanduser().resolve())
+    sets = [f"encoder.kind={kind}", f"encoder.path={where}"]
     return sets + (["features.kinds=[convnet]"] if kind == "embeddings" else [])
 
 
@@ -63,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-data", metavar="PATH", help="the pretraining data: tagged clips (layer_combos, "
                                                               "artist_tags) or clips with artists (artist_labels)")
     parser.add_argument("--source-dataset", metavar="NAME", help="the layout of --source-data (e.g. mtat, fma, manifest)")
-    parser.add_argument("--encoder", metavar="KIND:PATH", help="layer_combos: probe a given encoder instead of pretraining "
-                                                               "one: choi2017_keras:model_best.hdf5 (the released Choi "
-                                                               "model) or embeddings:FOLDER (precomputed per-layer "
-                                                               "features and a manifest; probes only)")
+    parser.add_argument("--encoder", metavar="KIND:PATH",
+                        help="probe a given encoder instead of training one: choi2017_keras:model_best.hdf5, "
+                             "park2017_keras:FILE.h5, torch:module:factory, hear:MODULE, embeddings:FOLDER "
+                             "(README, 'Probe a released or your own encoder')")
     args = parser.parse_args(argv)
     if args.encoder:
         args.set[:0] = encoder_overrides(parser, args.encoder)  # before --set: an explicit setting wins (and is checked)

@@ -209,3 +209,39 @@ def check_search(s: SearchConfig) -> list[str]:
     if s.gpus_per_trial < 0:
         p.append(f"search.gpus_per_trial: must be ≥ 0, got {s.gpus_per_trial}")
     return p
+
+
+ENCODER_PATHS = {"choi2017_keras": "file", "park2017_keras": "file", "embeddings": "folder"}
+ENCODER_WANTS = {"choi2017_keras": "the released model_best.hdf5", "park2017_keras": "a released Park 2017 .h5",
+                 "torch": "module.path:factory or file.py:factory", "hear": "an importable HEAR module's name",
+                 "embeddings": "a folder of per-layer .npy arrays and a manifest"}
+
+
+def check_encoder_section(e, kinds: tuple[str, ...]) -> list[str]:
+    """The ``encoder:`` section (an :class:`~raymir.config.sections.EncoderConfig`) for a sweep taking ``kinds``
+    ("" = its own nets): kind known, path given and of the right sort, torch / hear settings in range."""
+    from raymir.config.sections import POOLINGS
+
+    if e.kind not in kinds:
+        return [f"encoder.kind: {e.kind!r} is not available here (available: '' to train raymir's own nets, "
+                f"{', '.join(k for k in kinds if k)})"]
+    if not e.kind:
+        return [f"encoder.path: set encoder.kind too ({', '.join(k for k in kinds if k)})"] if e.path else []
+    p = [f"encoder.path: required with encoder.kind {e.kind}: {ENCODER_WANTS[e.kind]}"] if not e.path else []
+    sort = ENCODER_PATHS.get(e.kind)
+    path = Path(e.path).expanduser()
+    if e.path and sort and not (path.is_file() if sort == "file" else path.is_dir()):
+        p.append(f"encoder.path: {e.path!r} is not a {sort} ({ENCODER_WANTS[e.kind]})")
+    if e.kind == "torch" and e.path:
+        module, _, factory = e.path.rpartition(":")
+        if not module or not factory.isidentifier():
+            p.append(f"encoder.path: {e.path!r}: expected {ENCODER_WANTS['torch']}")
+    if e.weights and e.kind not in ("torch", "hear"):
+        p.append(f"encoder.weights: only for encoder.kind torch or hear (the {e.kind} path is the whole model)")
+    if e.weights and not Path(e.weights).expanduser().is_file():
+        p.append(f"encoder.weights: {e.weights!r} is not a file")
+    if e.pooling not in POOLINGS:
+        p.append(f"encoder.pooling: {e.pooling!r} is not one of {', '.join(POOLINGS)}")
+    if e.window_seconds < 0:
+        p.append(f"encoder.window_seconds: must be ≥ 0 (0: the whole clip at once), got {e.window_seconds}")
+    return p

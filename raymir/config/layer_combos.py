@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 from raymir.config.common import (
     FEATURES,
@@ -13,11 +12,14 @@ from raymir.config.common import (
     all_layer_combos,
     check_corpus,
     check_data,
+    check_encoder_section,
     check_grid,
     check_pretrain,
     check_search,
 )
-from raymir.config.sections import ENCODER_KINDS, SYNTHETIC_TASKS, EncoderConfig, MelParams, PretrainConfig
+from raymir.config.sections import SYNTHETIC_TASKS, EncoderConfig, MelParams, PretrainConfig
+
+KINDS = ("", "choi2017_keras", "embeddings")  # the encoder kinds this sweep takes
 
 
 @dataclass(frozen=True)
@@ -46,24 +48,12 @@ class SweepConfig(SweepBase):
         return self.features.layers or all_layer_combos()
 
 
-def _check_encoder_path(e: EncoderConfig) -> list[str]:
-    keras = e.kind == "choi2017_keras"
-    want = "file (the released model_best.hdf5)" if keras else "folder (per-layer .npy arrays and a manifest)"
-    if not e.path:
-        return [f"encoder.path: required with encoder.kind {e.kind}: the {want}"]
-    path = Path(e.path).expanduser()
-    return [] if (path.is_file() if keras else path.is_dir()) else [f"encoder.path: {e.path!r} is not a {want}"]
-
-
 def check_encoder(cfg: SweepConfig) -> list[str]:
     """The ``encoder:`` section, and the settings a given encoder rules out."""
     e = cfg.encoder
-    if e.kind not in ENCODER_KINDS:
-        return [f"encoder.kind: unknown kind {e.kind!r} (available: '' to pretrain raymir's own convnet, "
-                f"{', '.join(k for k in ENCODER_KINDS if k)})"]
-    if not e.kind:
-        return ["encoder.path: set encoder.kind too (choi2017_keras or embeddings)"] if e.path else []
-    p = _check_encoder_path(e)
+    p = check_encoder_section(e, KINDS)
+    if e.kind not in KINDS[1:]:
+        return p
     if cfg.data.source.dataset:
         p.append(f"data.source: encoder.kind {e.kind} gives the encoder, nothing is pretrained; leave data.source empty")
     if e.kind == "choi2017_keras":

@@ -162,21 +162,28 @@ class AgfParams:
 
 # --- encoders -------------------------------------------------------------------------------
 
-ENCODER_KINDS = ("", "choi2017_keras", "embeddings")
+ENCODER_KINDS = ("", "choi2017_keras", "park2017_keras", "torch", "hear", "embeddings")
+POOLINGS = ("mean", "max", "mean+std")
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Where ``layer_combos`` takes its per-layer features from (``--encoder KIND:PATH``).
+    """A given encoder whose features are probed instead of a net raymir pretrains (``--encoder KIND:PATH``).
 
-    ``kind`` "" (the default): raymir pretrains its own convnet. ``choi2017_keras``: the released Choi et al.
-    2017 tagger, ``path`` its ``model_best.hdf5`` (``raymir.models.keras_release``); nothing is pretrained.
-    ``embeddings``: ``path`` a folder of precomputed per-layer features and their manifest
-    (``raymir.data.embeddings``); only the probes run.
+    ``kind`` "" (the default): raymir trains its own nets. ``choi2017_keras`` / ``park2017_keras``: the papers'
+    released Keras files, ``path`` the .hdf5 / .h5 (``raymir.models.keras_release``). ``torch``: ``path`` is
+    ``module.path:factory`` or ``file.py:factory``, a function returning an ``nn.Module`` with ``sample_rate``
+    and ``layer_outputs(y)`` (``raymir.encoders.torch_module``). ``hear``: ``path`` names a module in the HEAR
+    API (``raymir.encoders.hear``). ``embeddings``: ``path`` a folder of precomputed per-layer features and
+    their manifest (``raymir.data.embeddings``); only the probes run.
     """
 
     kind: str = ""
     path: str = ""
+    weights: str = ""  # torch: a state_dict file (read with weights_only); hear: load_model's model_file_path
+    pooling: str = "mean"  # torch / hear: how [batch, channels, time] outputs are pooled over time
+    window_seconds: float = 0.0  # torch / hear: embed clips in windows of this length, then average (0: whole clip)
+    layers: str = ""  # artist sweeps: the layer combination forming the track feature ("": the last layer)
 
 
 # --- probes ---------------------------------------------------------------------------------
