@@ -10,9 +10,11 @@ idempotent: a retried or resumed trial finds its finished child run instead of a
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,6 @@ from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME  # noqa: E402
@@ -180,22 +181,14 @@ def log_history(tracker: Tracker, run_id: str, history: list[dict]) -> None:
         tracker.client.log_batch(run_id, metrics=ms[i:i + 1000])
 
 
-def log_model(tracker: Tracker, run_id: str, model, state_dict_path: Path) -> None:
-    """Log a trained encoder: its ``state_dict`` file (safe to load with weights_only=True) and
-    an MLflow PyTorch model (pickle format: fast, no export example needed)."""
-    tracker.client.log_artifact(run_id, str(state_dict_path), artifact_path="encoder")
-    # mlflow's fluent API needs the global URI, and setting it also exports MLFLOW_TRACKING_URI:
-    # restore both, or the next sweep in this process would log into this sweep's database.
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(tracker.uri)
-    try:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.pytorch.log_model(model, name="model", serialization_format="pickle",
-                                     pip_requirements=["torch", "librosa", "numpy"])
-    finally:
-        mlflow.set_tracking_uri(None)
-        if before is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = before
+def log_encoder(tracker: Tracker, run_id: str, state_dict_path: Path, description: dict) -> None:
+    """Log a trained encoder as ``encoder/state_dict.pt`` (loads with ``torch.load(weights_only=True)``) and
+    ``encoder/encoder.json`` (``description``: what the net is and how to rebuild it). No MLflow PyTorch model:
+    that format is a pickle, which can run code when loaded, and raymir never unpickles."""
+    with tempfile.TemporaryDirectory() as tmp:
+        described = Path(tmp) / "encoder.json"
+        described.write_text(json.dumps(description, indent=1))
+        log_files(tracker, run_id, [state_dict_path, described], artifact_path="encoder")
 
 
 def log_metrics(tracker: Tracker, run_id: str, metrics: dict) -> None:

@@ -1,6 +1,7 @@
 """The tiny layer_combos preset end to end on local Ray, checked through MLflow."""
 
 import csv
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -95,12 +96,14 @@ def test_rerun_reuses_cached_stages(tiny_run):
         assert a[k][m] == pytest.approx(b[k][m])
 
 
-def test_a_sweep_leaves_the_tracking_uri_as_it_found_it(ray_session, tmp_path, monkeypatch):
-    """Logging the encoder uses mlflow's global URI; a second sweep in the same process must not
-    inherit the first one's database."""
+def test_an_encoder_is_logged_as_weights_and_a_description_without_pickle(tmp_path, monkeypatch):
+    """The trained encoder is logged as a state_dict (weights_only loads it) and encoder.json; no MLflow PyTorch
+    model (a pickle), and MLflow's global tracking URI is left as it was."""
+    import json
     import os
 
     import torch
+    from mlflow.tracking import MlflowClient
 
     from raymir import tracking
 
@@ -110,9 +113,13 @@ def test_a_sweep_leaves_the_tracking_uri_as_it_found_it(ray_session, tmp_path, m
     state = tmp_path / "state_dict.pt"
     net = torch.nn.Linear(2, 2)
     torch.save(net.state_dict(), state)
-    tracking.log_model(first, first.parent_run_id, net, state)
+    tracking.log_encoder(first, first.parent_run_id, state, {"model": "linear", "load": "nn.Linear(2, 2)"})
     assert "MLFLOW_TRACKING_URI" not in os.environ
-    assert tracking.resolve_uri(None, tmp_path / "b")[0] == f"sqlite:///{(tmp_path / 'b' / 'mlflow.db').resolve()}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////somewhere/user.db")
-    tracking.log_model(first, first.parent_run_id, net, state)
-    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:////somewhere/user.db"
+    client = MlflowClient(first.uri)
+    logged = sorted(f.path for f in client.list_artifacts(first.parent_run_id, "encoder"))
+    assert logged == ["encoder/encoder.json", "encoder/state_dict.pt"]
+    assert not [f for f in client.list_artifacts(first.parent_run_id) if f.path == "model"]
+    local = client.download_artifacts(first.parent_run_id, "encoder", str(tmp_path / "back"))
+    assert json.loads((Path(local) / "encoder.json").read_text())["model"] == "linear"
+    back = torch.load(Path(local) / "state_dict.pt", weights_only=True)
+    assert torch.equal(back["weight"], net.weight.detach())

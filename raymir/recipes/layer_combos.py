@@ -182,7 +182,10 @@ def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker
                       "n_tags": n_classes}) | {"stage": "pretrain"},
         metrics={})
     tracking.log_history(tracker, pre_run, history)  # per epoch; the last epoch is the run's value
-    tracking.log_model(tracker, pre_run, trained, pre_dir / "state_dict.pt")
+    tracking.log_encoder(tracker, pre_run, pre_dir / "state_dict.pt", {
+        "model": cfg.pretrain.model, "n_classes": n_classes, "mel": asdict(cfg.mel),
+        "feature": "global average pool of each conv layer's output (raymir.extract.layer_features)",
+        "load": "MODELS[model](n_classes, mel=MelParams(**mel)).load_state_dict(torch.load(path, weights_only=True))"})
 
     torch.manual_seed(cfg.pretrain.seed + 1)
     random_net = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)  # same structure, untrained He-normal
