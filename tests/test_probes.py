@@ -167,14 +167,28 @@ def test_lssvm_grid_is_close_to_the_exact_svm_on_an_easy_task():
     exact = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False)["13"]
     ls = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False,
                             engine=Engine(solver="lssvm"))["13"]
-    assert ls.engine == "lssvm (cpu, fp64)"
+    assert ls.engine == "lssvm (cpu, fp64 Cholesky)"
     # a different loss (squared, one-vs-rest), so close to the SVM rather than equal (here 0.88 vs 0.97)
     assert exact.cv_mean > 0.9 and ls.cv_mean > 0.8 and abs(ls.cv_mean - exact.cv_mean) < 0.12
     # probe.solver_precision: float32 factors refined to float64 give the same grid, and the runs say which ran
     mixed = grid_search_combos(blocks, combos, y, folds, points, kind="classification", nested=False,
                                engine=engine_for(ProbeConfig(solver="lssvm", device="cpu", solver_precision="mixed")))
-    assert mixed["13"].engine == "lssvm (cpu, mixed)"
+    assert mixed["13"].engine == "lssvm (cpu, mixed Cholesky)"
     np.testing.assert_array_equal(mixed["13"].fold_scores, ls.fold_scores)
+
+
+def test_lssvm_engine_label_says_fp64_when_many_cs_take_the_eigendecomposition():
+    """With EIGH_AT_C or more C values every C is solved from one float64 eigendecomposition, which ignores
+    probe.solver_precision: the label must not claim mixed precision."""
+    from raymir.probes.lssvm import EIGH_AT_C
+
+    blocks, y = _blocks("classification", n=60, seed=3)
+    folds = make_folds(y, kind="classification", n_folds=3, seed=0)
+    many = tuple(2.0 ** k for k in range(EIGH_AT_C))
+    points = {"1": make_grid(n_features=6, scaler=(True,), kernels=("linear",), C=many, gammas=GAMMAS)}
+    res = grid_search_combos(blocks, {"1": ("1",)}, y, folds, points, kind="classification", nested=False,
+                             engine=Engine(solver="lssvm", precision="mixed"))["1"]
+    assert res.engine == "lssvm (cpu, fp64 eigendecomposition)"
 
 
 def test_nested_cv_equals_explicit_nested_loop():

@@ -59,8 +59,7 @@ def lssvm_predict(k_train: np.ndarray | Sequence, k_test: np.ndarray | Sequence,
         Y[torch.arange(len(y), device=dev), y.long()] = 1.0
     else:
         Y = y.to(torch.float64)[:, None]
-    if method == "auto":
-        method = "eigh" if len(C) >= EIGH_AT_C else "cholesky"
+    method = solve_method(method, len(C))
     precision = solve_precision(precision, device)
     if method == "cholesky":
         out = torch.stack([_cholesky_outputs(ka, kb, Y, c, mixed=precision == "mixed") for c in C], dim=1)
@@ -70,6 +69,21 @@ def lssvm_predict(k_train: np.ndarray | Sequence, k_test: np.ndarray | Sequence,
         raise ValueError(f"lssvm method {method!r}: expected auto, cholesky or eigh")
     pred = out.argmax(-1) if kind == "classification" else out[..., 0]
     return pred.cpu().numpy()
+
+
+def solve_method(method: str, n_c: int) -> str:
+    """``auto`` → ``eigh`` for ``n_c`` ≥ EIGH_AT_C values of C (one decomposition serves them all), else ``cholesky``."""
+    if method == "auto":
+        return "eigh" if n_c >= EIGH_AT_C else "cholesky"
+    return method
+
+
+def solve_label(n_c: int, precision: str, device: str) -> str:
+    """How ``lssvm_predict`` (method auto) solves a grid of ``n_c`` C values: the eigendecomposition is always
+    float64, so its precision setting does not apply; a Cholesky solve uses ``precision`` as resolved here."""
+    if solve_method("auto", n_c) == "eigh":
+        return "fp64 eigendecomposition"
+    return f"{solve_precision(precision, device)} Cholesky"
 
 
 def _cholesky_outputs(ka: torch.Tensor, kb: torch.Tensor, Y: torch.Tensor, c: float, *,

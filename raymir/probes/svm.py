@@ -24,7 +24,7 @@ from sklearn.svm import SVC, SVR
 
 from raymir.config.sections import gamma_value
 from raymir.probes.kernels import BYTES, BlockGrams, block_grams, kernel_bytes, rbf, standardised
-from raymir.probes.lssvm import lssvm_predict, on_device, solve_precision, solver_device
+from raymir.probes.lssvm import lssvm_predict, on_device, solve_label, solver_device
 
 try:  # libsvm as scikit-learn calls it, without its per-call validation (~80% of a small fit's time)
     from sklearn.svm import _libsvm
@@ -347,13 +347,15 @@ def grid_search_combos(blocks: dict[str, np.ndarray], combos: dict[str, tuple[st
                              for a in range(k)]
             nested_scores = np.array([scores[c][ch, a] for a, ch in enumerate(nested_choice)])
         out[c] = GridResult(points[c], scores[c], best, nested_scores, nested_choice, capped[c],
-                            engine=_engine_name(engine, precomputed))
+                            engine=_engine_name(engine, precomputed, n_c=len({p.C for p in points[c]})))
     return out
 
 
-def _engine_name(engine: Engine, precomputed: bool) -> str:
+def _engine_name(engine: Engine, precomputed: bool, *, n_c: int) -> str:
+    """What computed a grid: libsvm on precomputed or on-the-fly kernels, or the LS-SVM with its device and the
+    way its ``n_c`` C values were solved (``_fits_lssvm`` solves every C of the grid at once)."""
     if engine.solver == "lssvm":
-        return f"lssvm ({engine.device}, {solve_precision(engine.precision, engine.device)})"
+        return f"lssvm ({engine.device}, {solve_label(n_c, engine.precision, engine.device)})"
     return "libsvm, precomputed kernels" if precomputed else \
         f"libsvm, kernels on the fly (over probe.kernel_memory_gb={engine.kernel_memory_gb:g})"
 
