@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from raymir.audio import MelParams, repeat_pad
+from raymir.audio import MelParams, repeat_pad, tile_shifted
 from raymir.models.choi2017 import Choi2017
 from raymir.models.kim2018 import KimNet
 from raymir.train import kim as multitask
 from raymir.train import park as artist_train
-from raymir.train.choi import ClipDataset
+from raymir.train.choi import ClipDataset, epoch_shifts
 from raymir.train.crops import CropBatches, crop_batches
 from raymir.train.job import autocast_dtype
 
@@ -69,28 +69,35 @@ class _Kim(torch.nn.Module):
 
 
 class _TiledInLoader(ClipDataset):
-    """The baseline: each loader item tiled to the model's length in the loader (as raymir did before)."""
+    """The baseline: each loader item shifted and tiled to the model's length in the loader (as raymir did before)."""
 
-    def __init__(self, *args, n_samples: int, **kw) -> None:
-        super().__init__(*args, **kw)
+    def __init__(self, *args, n_samples: int) -> None:
+        super().__init__(*args)
         self.n_samples = n_samples
 
     def __getitem__(self, i: int):
-        y, t, j, shift = super().__getitem__(i)
-        return torch.from_numpy(repeat_pad(np.roll(y.numpy(), shift), self.n_samples)), t, j, 0
+        y, t, j = super().__getitem__(i)
+        shift = int(torch.randint(len(y), ()))
+        return torch.from_numpy(repeat_pad(np.roll(y.numpy(), shift), self.n_samples)), t, j
 
 
-def loader_rate(audio: np.ndarray, *, workers: int, batch: int, n_samples: int | None) -> float:
-    """Clips per second a DataLoader hands the training process: at their stored length (``n_samples``
-    None: raymir, which tiles them on the device) or tiled to ``n_samples`` in the loader (the baseline)."""
-    kw = {"shift": True}
+def loader_rate(audio: np.ndarray, *, workers: int, batch: int, n_samples: int, in_loader: bool) -> float:
+    """Clips per second turned into shifted batches of ``n_samples`` from the memory-mapped cache: tiled in the
+    loader (``in_loader``, the baseline) or, as raymir does, loaded at their stored length and tiled by
+    ``tile_shifted`` in the training process (here on the CPU, inside the timed loop, so both do the same work)."""
     args = (audio, np.zeros((len(audio), 50), np.float32), np.arange(len(audio)))
-    ds = ClipDataset(*args, **kw) if n_samples is None else _TiledInLoader(*args, n_samples=n_samples, **kw)
+    ds = _TiledInLoader(*args, n_samples=n_samples) if in_loader else ClipDataset(*args)
     dl = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers)
+    shifts = epoch_shifts(len(audio), audio.shape[1], seed=0, epoch=0)
     best = 0.0
     for _ in range(3):  # best of 3 passes: the first may still meet pages being written back
         t0 = time.perf_counter()
-        n = sum(len(y) for y, _, _, _ in dl)
+        n = 0
+        for y, _, j in dl:
+            if not in_loader:
+                y = tile_shifted(y, shifts[j], n_samples)
+            assert y.shape[1] == n_samples
+            n += len(y)
         best = max(best, n / (time.perf_counter() - t0))
     return best
 
@@ -164,7 +171,7 @@ def main() -> None:
             print(f"{name:<26}{dev.type:<8}" + "".join(f"{r:>20.1f}" for r in rates) +
                   f"   bf16 native: {bf16 is not None}")
     print(f"{'DataLoader, memory-mapped audio cache':<40}{'loader processes':>18}{'tiled in loader':>17}"
-          f"{'stored length':>15}   (clips/s)")
+          f"{'tiled after':>15}   (clips/s; both end in shifted {mel.duration:g}-s batches)")
     for seconds in (6, 29):  # the synthetic corpus's clips (tiled ×4.8) and full-length ones
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "audio.npy"
@@ -172,8 +179,8 @@ def main() -> None:
             np.save(path, clips)
             audio = np.load(path, mmap_mode="r")
             for w in sorted({0, args.loader_workers}):
-                base = loader_rate(audio, workers=w, batch=args.batch, n_samples=mel.n_samples)
-                ours = loader_rate(audio, workers=w, batch=args.batch, n_samples=None)
+                base = loader_rate(audio, workers=w, batch=args.batch, n_samples=mel.n_samples, in_loader=True)
+                ours = loader_rate(audio, workers=w, batch=args.batch, n_samples=mel.n_samples, in_loader=False)
                 print(f"{f'{seconds}-s clips → {mel.duration:g} s':<40}{w:>18}{base:>17,.0f}{ours:>15,.0f}"
                       f"   {ours / base:.2f}×")
     crop_rates(sorted({0, args.loader_workers}))

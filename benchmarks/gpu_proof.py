@@ -310,11 +310,12 @@ def choi_workload(tmp: Path, sizes: Sizes, device: torch.device, autocast, compi
     targets = (rng.random((n, 50)) < 0.1).astype(np.float32)
     pin = device.type == "cuda"
     w = sizes.loader_workers
+    shifts = choi.epoch_shifts(n, t, seed=0, epoch=0)  # drawn in the training process, as the training loop does
 
     def batches(workers: int | None = None, pin_memory: bool | None = None) -> Iterator:
         # the cache's clips over and over (page cache), so an epoch never ends inside a measurement
         idx = np.tile(np.arange(n), -(-sizes.choi_batch * (4 * sizes.max_steps + 64) // n))
-        ds = choi.ClipDataset(np.load(path, mmap_mode="r"), targets, idx, shift=True)
+        ds = choi.ClipDataset(np.load(path, mmap_mode="r"), targets, idx)
         k = w if workers is None else workers
         return iter(DataLoader(ds, batch_size=sizes.choi_batch, shuffle=True, drop_last=True, num_workers=k,
                                pin_memory=pin if pin_memory is None else pin_memory, prefetch_factor=2 if k else None))
@@ -325,7 +326,7 @@ def choi_workload(tmp: Path, sizes: Sizes, device: torch.device, autocast, compi
 
     return Workload(
         f"Choi 2017, {sizes.choi_seconds:g}-s clips → {mel.duration:g} s, batch {sizes.choi_batch}", "clips", batches,
-        lambda raw: (raw[0], raw[1], raw[3]),
+        lambda raw: (raw[0], raw[1], shifts[raw[2] % n]),
         lambda model, opt, a: choi.train_step(model, opt, *a, n_samples=mel.n_samples, device=device,
                                               autocast=autocast),
         build, lambda model: model.compile(**compile_kw), w, 2 * w)

@@ -87,7 +87,8 @@ def test_choi_train_step_bf16_channels_last_from_pinned_loader(tmp_path, compile
     path = tmp_path / "audio.npy"  # clips at their stored length (2 s), tiled to 29 s on the device
     np.save(path, 0.1 * rng.standard_normal((CHOI_BATCH, 2 * mel.sr), dtype=np.float32))
     targets = (rng.random((CHOI_BATCH, 50)) < 0.1).astype(np.float32)
-    ds = choi.ClipDataset(np.load(path, mmap_mode="r"), targets, np.arange(CHOI_BATCH), shift=True)
+    ds = choi.ClipDataset(np.load(path, mmap_mode="r"), targets, np.arange(CHOI_BATCH))
+    shifts = choi.epoch_shifts(CHOI_BATCH, 2 * mel.sr, seed=0, epoch=0)
     loader = DataLoader(ds, batch_size=CHOI_BATCH, shuffle=True, drop_last=True, num_workers=2, pin_memory=True)
     torch.manual_seed(0)
     model = Choi2017(50, mel=mel).to(CUDA).to(memory_format=torch.channels_last)
@@ -99,9 +100,9 @@ def test_choi_train_step_bf16_channels_last_from_pinned_loader(tmp_path, compile
     before = _params(model)
     losses = []
     for _ in range(2):
-        for y, t, _, shift in loader:
+        for y, t, j in loader:
             assert y.is_pinned() and t.is_pinned() and y.shape == (CHOI_BATCH, 2 * mel.sr)
-            losses.append(choi.train_step(model, opt, y, t, shift, n_samples=mel.n_samples, device=CUDA,
+            losses.append(choi.train_step(model, opt, y, t, shifts[j], n_samples=mel.n_samples, device=CUDA,
                                           autocast=BF16))
     assert all(loss.device.type == CUDA.type and bool(torch.isfinite(loss)) for loss in losses)
     assert _changed(before, model) and _finite(model)

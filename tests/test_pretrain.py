@@ -92,3 +92,31 @@ def test_compiled_training_with_loader_processes_checkpoints_a_plain_model(ray_s
     assert [h["epoch"] for h in res.history] == [0] and 0.0 <= res.history[0]["val_roc_auc"] <= 1.0
     plain = Choi2017(source.labels["tags"].shape[1])
     plain.load_state_dict(res.state_dict)  # strict: the compiled run kept the plain model's parameter names
+
+
+def test_choi_batches_and_shifts_are_the_same_with_any_number_of_loader_workers(tmp_path):
+    """The shuffle order comes from the training process's sampler and the circular shifts from (seed, epoch):
+    loader processes (seeded by their number) draw nothing."""
+    from raymir.train.choi import ClipDataset, epoch_shifts, train_loader
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "audio.npy"
+    np.save(path, rng.standard_normal((10, 300)).astype(np.float32))
+    targets = (rng.random((10, 4)) < 0.5).astype(np.float32)
+    ds = ClipDataset(np.load(path, mmap_mode="r"), targets, np.arange(10))
+
+    def batches(workers: int) -> list[tuple[list[int], list[int]]]:
+        loader = train_loader(ds, batch_size=3, seed=0, workers=workers)
+        out = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)
+            shifts = epoch_shifts(len(ds), 300, seed=0, epoch=epoch)
+            out += [(j.tolist(), shifts[j].tolist()) for _, _, j in loader]
+        return out
+
+    plain = batches(0)
+    assert plain == batches(2)
+    first = [i for j, _ in plain[:3] for i in j]  # epoch 0: 3 full batches of 3, the last clip dropped
+    assert len(plain) == 6 and len(set(first)) == 9 and plain[:3] != plain[3:]  # a new order each epoch
+    a, b = epoch_shifts(10, 300, seed=0, epoch=0), epoch_shifts(10, 300, seed=0, epoch=1)
+    assert not torch.equal(a, b) and int(a.max()) < 300  # a new shift each epoch, inside the clip

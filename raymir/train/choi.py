@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from raymir import cache
 from raymir.audio import tile_shifted
@@ -27,15 +27,15 @@ from raymir.train import job
 
 
 class ClipDataset(Dataset):
-    """(y [t], target [k], index, shift) for the given clips, y at its stored length t.
+    """(y [t], target [k], index) for the given clips, y at its stored length t.
 
-    The training loop tiles y to the model's length on the device (``audio.tile_shifted``). With
-    ``shift``, each item starts at a random point of its clip (a circular shift), so epochs do not
-    show the network the same frames again.
+    The training loop tiles y to the model's length on the device (``audio.tile_shifted``), from a
+    circular shift it draws itself (``epoch_shifts``), so epochs do not show the network the same frames
+    again and the batches do not depend on which loader process read them.
     """
 
-    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray, *, shift: bool = False) -> None:
-        self.audio, self.targets, self.indices, self.shift = audio, targets, indices, shift
+    def __init__(self, audio: np.ndarray, targets: np.ndarray, indices: np.ndarray) -> None:
+        self.audio, self.targets, self.indices = audio, targets, indices
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -43,8 +43,25 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int):
         j = int(self.indices[i])
         y = np.array(self.audio[j], dtype=np.float32)  # a writable copy of the memory-mapped row
-        shift = int(torch.randint(len(y), ())) if self.shift and len(y) else 0
-        return torch.from_numpy(y), torch.from_numpy(np.asarray(self.targets[j], dtype=np.float32)), j, shift
+        return torch.from_numpy(y), torch.from_numpy(np.asarray(self.targets[j], dtype=np.float32)), j
+
+
+def epoch_shifts(n_clips: int, length: int, *, seed: int, epoch: int) -> torch.Tensor:
+    """[n_clips] each clip's circular-shift start (in samples, < ``length``) for ``epoch``.
+
+    Drawn from (seed, epoch) alone in the training process: loader processes seed their own random
+    generators by their number, so shifts drawn there would change with ``loader_workers``.
+    """
+    return torch.from_numpy(np.random.default_rng([seed, epoch]).integers(0, max(length, 1), size=n_clips))
+
+
+def train_loader(ds: ClipDataset, *, batch_size: int, seed: int, rank: int = 0, world: int = 1, workers: int = 0,
+                 pin: bool = False) -> DataLoader:
+    """Shuffled training batches of this rank's shard. The order is the sampler's, seeded by (seed, epoch) through
+    ``set_epoch``, not drawn from a global random stream that loader processes would consume differently."""
+    sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=len(ds) > batch_size, num_workers=workers,
+                      pin_memory=pin, persistent_workers=workers > 0)
 
 
 def split_train_val(subset: Subset, *, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,27 +129,30 @@ def train_loop(config: dict) -> None:
     # Loader processes read clips while the device trains; pinned pages copy to a GPU asynchronously.
     loader = {"batch_size": cfg.batch_size, "num_workers": cfg.loader_workers,
               "pin_memory": device.type == "cuda", "persistent_workers": cfg.loader_workers > 0}
-    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]), shift=True)
+    train_ds = ClipDataset(subset.audio, targets, np.asarray(config["train_idx"]))
     val_ds = ClipDataset(subset.audio, targets, np.asarray(config["val_idx"]))
-    train_dl = ray.train.torch.prepare_data_loader(
-        DataLoader(train_ds, shuffle=True, drop_last=len(train_ds) > cfg.batch_size, **loader))
+    train_dl = ray.train.torch.prepare_data_loader(  # our DistributedSampler stays: Ray adds none beside it
+        train_loader(train_ds, batch_size=cfg.batch_size, seed=cfg.seed, rank=rank, world=world,
+                     workers=cfg.loader_workers, pin=device.type == "cuda"))
+    sampler = train_dl.sampler
     val_dl = ray.train.torch.prepare_data_loader(DataLoader(val_ds, **loader))
 
     for epoch in range(start_epoch, cfg.epochs):
-        if world > 1:
-            train_dl.sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch)  # this epoch's order, whatever the number of ranks or loader processes
         model.train()
         total = torch.zeros((), device=device)  # summed on device: no host sync per step
         steps = 0
-        for y, t, _, shift in train_dl:
-            total += train_step(model, optimizer, y, t, shift, n_samples=mel.n_samples, device=device,
-                                autocast=autocast)
+        shifts = epoch_shifts(len(subset), subset.audio.shape[1], seed=cfg.seed, epoch=epoch).to(device)
+        for y, t, j in train_dl:
+            total += train_step(model, optimizer, y, t, shifts[job.to_device(j, device)], n_samples=mel.n_samples,
+                                device=device, autocast=autocast)
             steps += 1
         model.eval()
         scores, truth, index = [], [], []
         with torch.no_grad():
-            for y, t, j, shift in val_dl:
-                scores.append(torch.sigmoid(model(tile_shifted(y, shift, mel.n_samples))).cpu().numpy())
+            for y, t, j in val_dl:
+                zero = torch.zeros(len(y), dtype=torch.long, device=y.device)  # validation clips unshifted
+                scores.append(torch.sigmoid(model(tile_shifted(y, zero, mel.n_samples))).cpu().numpy())
                 truth.append(t.cpu().numpy())
                 index.append(np.asarray(j))
         local = (np.concatenate(scores), np.concatenate(truth), np.concatenate(index))
