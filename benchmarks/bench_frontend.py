@@ -42,7 +42,8 @@ def main() -> None:
         for y in audio:
             mel_db_librosa(y, p)
 
-    torch_mel()  # warm-up
+    torch_mel()  # warm-up: both libraries' first calls pay one-off costs (librosa's imports alone take seconds)
+    mel_db_librosa(audio[0], p)
     r_torch, r_lib = rate(args.clips, torch_mel), rate(args.clips, librosa_mel)
     print(f"threads: {torch.get_num_threads()}, 29-s clips at {p.sr} Hz, 96 mel bins")
     print(f"{'stage':<34}{'clips/s':>10}")
@@ -51,6 +52,8 @@ def main() -> None:
     print(f"{'  ratio raymir / librosa':<34}{r_torch / r_lib:>10.2f}x")
     net = Choi2017(50)
     n_feat = min(args.clips, 32)
+    layer_features(net, audio[:2], n_samples=p.n_samples, batch_size=2)  # warm-up
+    mfcc_stats(audio[0], p.sr)
     r_feat = rate(n_feat, lambda: layer_features(net, audio[:n_feat], n_samples=p.n_samples, batch_size=args.batch))
     print(f"{'features: convnet, 5 layers':<34}{r_feat:>10.1f}")
     r_mfcc = rate(n_feat, lambda: [mfcc_stats(y, p.sr) for y in audio[:n_feat]])
