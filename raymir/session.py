@@ -142,6 +142,8 @@ def finish_sweep(run: SweepRun, *, report: tuple[str, list[Path]], rows: list[di
     text, files = report
     tracker = run.tracker
     tracking.log_files(tracker, tracker.parent_run_id, files, artifact_path="report")
+    # the parent run's page opens on its description: the report's tables, monospaced as printed
+    tracking.describe(tracker, tracker.parent_run_id, f"```\n{text.strip()}\n```" if text.strip() else "(no rows)")
     print(text)
     for e in errors:
         log(f"failed: {e}")

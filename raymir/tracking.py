@@ -44,6 +44,11 @@ class Tracker:
         return MlflowClient(tracking_uri=self.uri)
 
 
+EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+DESCRIPTION = "mlflow.note.content"  # a run's description, shown as markdown on its page
+IDENTITY = ("task", "feature", "layers", "model", "tasks", "arch", "n_artists", "stage")  # also tags: group and filter by
+
+
 def resolve_uri(flag: str | None, output_dir: Path) -> tuple[str, str | None]:
     """Tracking URI and artifact root: ``--tracking-uri``, else MLFLOW_TRACKING_URI, else an
     absolute sqlite file under the output directory (a relative one would create a database
@@ -66,6 +71,9 @@ def setup_experiment(uri: str, name: str, artifact_location: str | None) -> Trac
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(name)
     exp_id = exp.experiment_id if exp else client.create_experiment(name, artifact_location=artifact_location)
+    if (exp.tags if exp else {}).get(EXPERIMENT_KIND) != MODEL_DEVELOPMENT:
+        # without it MLflow 3's UI guesses the kind and may open the experiment in its GenAI views
+        client.set_experiment_tag(exp_id, EXPERIMENT_KIND, MODEL_DEVELOPMENT)
     return Tracker(uri=uri, experiment_id=exp_id)
 
 
@@ -151,7 +159,8 @@ def log_trial(tracker: Tracker, trial_key: str, *, name: str = "", params: dict,
         run_id = client.create_run(tracker.experiment_id, run_name=name,
                                    tags={MLFLOW_PARENT_RUN_ID: tracker.parent_run_id, "raymir.trial": trial_key,
                                          MLFLOW_RUN_NAME: name}).info.run_id
-    _log(client, run_id, params=params, metrics=metrics, tags={"raymir.error": error[:5000]} if error else None)
+    tags = {k: str(params[k]) for k in IDENTITY if k in params}  # the UI groups runs by tag as well as by param
+    _log(client, run_id, params=params, metrics=metrics, tags=tags | ({"raymir.error": error[:5000]} if error else {}))
     if history:
         log_history(tracker, run_id, list(history))
     for path in artifacts:
@@ -198,6 +207,11 @@ def log_metrics(tracker: Tracker, run_id: str, metrics: dict) -> None:
 def log_files(tracker: Tracker, run_id: str, paths: list[Path], *, artifact_path: str | None = None) -> None:
     for p in paths:
         tracker.client.log_artifact(run_id, str(p), artifact_path=artifact_path)
+
+
+def describe(tracker: Tracker, run_id: str, text: str) -> None:
+    """Set a run's description (markdown): the parent run's holds the sweep's report tables."""
+    tracker.client.set_tag(run_id, DESCRIPTION, text)
 
 
 def finish(tracker: Tracker, run_id: str, *, status: str = "FINISHED", metrics: dict | None = None) -> None:
