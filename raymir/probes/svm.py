@@ -91,6 +91,9 @@ class GridResult:
     nested_choice: list[int] | None  # grid point chosen in each outer fold
     capped: np.ndarray | None = None  # [n_points, n_folds] fits that stopped at the iteration cap
     engine: str = ""  # how it was computed (solver, precomputed or on-the-fly kernels)
+    # [n_folds] the inner-CV mean score that chose each outer fold's point: lets a choice among several feature
+    # combinations be nested too (pick, per outer fold, the combination whose choice scored best inside)
+    nested_inner: np.ndarray | None = None
 
     @property
     def cv_mean(self) -> float:
@@ -341,13 +344,14 @@ def grid_search_combos(blocks: dict[str, np.ndarray], combos: dict[str, tuple[st
     out = {}
     for c in combos:
         best = int(np.argmax(scores[c].mean(axis=1)))
-        nested_scores = nested_choice = None
+        nested_scores = nested_choice = nested_inner = None
         if do_nested:
-            nested_choice = [int(np.argmax(inner[c][a, [b for b in range(k) if b != a]].mean(axis=0)))
-                             for a in range(k)]
+            inner_means = [inner[c][a, [b for b in range(k) if b != a]].mean(axis=0) for a in range(k)]
+            nested_choice = [int(np.argmax(m)) for m in inner_means]
             nested_scores = np.array([scores[c][ch, a] for a, ch in enumerate(nested_choice)])
+            nested_inner = np.array([m[ch] for m, ch in zip(inner_means, nested_choice)])
         out[c] = GridResult(points[c], scores[c], best, nested_scores, nested_choice, capped[c],
-                            engine=_engine_name(engine, precomputed, n_c=len({p.C for p in points[c]})))
+                            nested_inner=nested_inner, engine=_engine_name(engine, precomputed, n_c=len({p.C for p in points[c]})))
     return out
 
 
