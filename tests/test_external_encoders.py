@@ -364,6 +364,29 @@ def test_layer_combos_takes_torch_and_hear_encoders_and_checks_them(torch_file, 
     assert cfg.encoder.kind == "hear"  # the mel section is the released Choi model's concern, not theirs
 
 
+def test_clips_an_encoder_fails_on_leave_the_task_with_their_labels_groups_and_predefined_folds(torch_file, tmp_path):
+    from raymir.data.subset import Subset, TargetTask
+    from raymir.recipes.layer_combos import encoder_stage, task_data
+
+    y = np.random.default_rng(5).normal(0, 0.05, (6, 8000)).astype(np.float32)
+    y[2, 10] = 0.9  # fragile() fails on it
+    sub = Subset(name="x", audio=y, sr=8000, labels={"mood": np.array([0, 1, 0, 1, 0, 1])},
+                 classes={"mood": ["a", "b"], "path": [f"c{i}.wav" for i in range(6)]},
+                 groups=np.array([0, 0, 1, 1, 2, 2]), folds=np.array([1, 1, 2, 2, 3, 3]))
+    cfg = load_sweep("layer_combos", preset="tiny")
+    encoders = {"convnet": seeded(torch_encoder(torch_file, "fragile"))}
+    kept, features, skipped = encoder_stage(cfg, {"x": sub}, encoders, cache_root=tmp_path / "cache")
+    assert [(s.path, "clip too loud" in s.reason) for s in skipped["x"]] == [("c2.wav", True)]
+    k = kept["x"]
+    assert len(k) == 5 and k.labels["mood"].tolist() == [0, 1, 1, 0, 1] and k.groups.tolist() == [0, 0, 1, 2, 2]
+    assert k.folds.tolist() == [1, 1, 2, 3, 3] and k.classes["path"] == ["c0.wav", "c1.wav", "c3.wav", "c4.wav", "c5.wav"]
+    assert [a.shape[0] for a in features["x"]["convnet"]] == [5, 5, 5] and features["x"]["mfcc"].shape == (5, 120)
+    assert all(np.isfinite(a).all() for a in features["x"]["convnet"])
+    np.testing.assert_array_equal(k.audio, np.delete(y, 2, axis=0))
+    tasks = task_data(cfg, kept, [TargetTask("mood", "x", "mood", "classification")], features)
+    assert [f.tolist() for f in tasks["mood"].folds] == [[0, 1], [2], [3, 4]]  # the predefined folds, less row 2
+
+
 def _parent_and_children(out: Path):
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.get_experiment_by_name("layer_combos")
@@ -381,7 +404,7 @@ def test_layer_combos_probes_every_combination_of_a_torch_encoders_layers(ray_se
     genre = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=out / "cache", names=("genre",))["genre"]
     peaks = np.abs(resample(np.asarray(genre.audio), genre.sr, 8000)).max(axis=1)
     loudest = int(np.argmax(peaks))  # the one clip fragile() fails on: set its limit between the two loudest
-    torch_file.write_text(TORCH_MODULE.replace("LOUD = 0.5", f"LOUD = {np.mean(np.sort(peaks)[-2:])!r}"))
+    torch_file.write_text(TORCH_MODULE.replace("LOUD = 0.5", f"LOUD = {float(np.mean(np.sort(peaks)[-2:]))!r}"))
     weights = tmp_path / "weights.pt"
     from raymir.encoders.source import import_code
     torch.save(import_code(str(torch_file)).make().state_dict(), weights)
