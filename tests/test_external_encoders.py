@@ -360,6 +360,10 @@ def test_layer_combos_takes_torch_and_hear_encoders_and_checks_them(torch_file, 
     assert "features.layers: '5', '12345' need layers that the encoder" in err and "(layers 1-3)" in err
     assert main(["layer_combos", "--encoder", f"torch:{torch_file}:wrong_batch", "--check"]) == 2
     assert "layer 3 has shape [1, 5]" in capsys.readouterr().err
+    out = torch_file.parent / "out"
+    assert main(["layer_combos", "--encoder", f"torch:{torch_file}:nan_out", "--output", str(out)]) == 2
+    assert "layer 3 (shape [2, 5]) holds NaN" in capsys.readouterr().err
+    assert not out.exists()  # no MLflow store, no Ray state: it stopped before either
     cfg = load_sweep("layer_combos", overrides=("encoder.kind=hear", "encoder.path=some_module", "mel.sr=16000"))
     assert cfg.encoder.kind == "hear"  # the mel section is the released Choi model's concern, not theirs
 
