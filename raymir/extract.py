@@ -7,6 +7,7 @@ reference, so a clip's features do not depend on the batch it is computed in.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +64,45 @@ def feature_key(feature: str, subset_key: str, params: dict) -> dict:
     return {"features": feature, "subset": subset_key, **params}
 
 
-def cached_features(cache_root: Path, *, feature: str, subset_key: str, params: dict, compute) -> np.ndarray:
-    """Features stored under hash(subset content key, extractor params); ``compute()`` runs only on a miss."""
+def save_feature(folder: Path, value: np.ndarray | list[np.ndarray]) -> None:
+    """One array as features.npy; a list of per-layer arrays (widths may differ) as layer_1.npy, layer_2.npy, …"""
+    if isinstance(value, (list, tuple)):
+        for i, a in enumerate(value, start=1):
+            np.save(folder / f"layer_{i}.npy", a)
+    else:
+        np.save(folder / "features.npy", value)
+
+
+def load_feature(folder: Path) -> np.ndarray | list[np.ndarray]:
+    """What :func:`save_feature` wrote: the array, or the list of per-layer arrays in layer order."""
+    if (folder / "features.npy").exists():
+        return np.load(folder / "features.npy")
+    layers = sorted(folder.glob("layer_*.npy"), key=lambda f: int(f.stem.split("_")[1]))
+    return [np.load(f) for f in layers]
+
+
+def cached_features(cache_root: Path, *, feature: str, subset_key: str, params: dict, compute
+                    ) -> np.ndarray | list[np.ndarray]:
+    """Features stored under hash(subset content key, extractor params); ``compute()`` runs only on a miss and
+    returns one array or a list of per-layer arrays (given back as it was)."""
     key = feature_key(feature, subset_key, params)
-    path = cache.cached(cache_root, "features", key, lambda d: np.save(d / "features.npy", compute()))
-    return np.load(path / "features.npy")
+    path = cache.cached(cache_root, "features", key, lambda d: save_feature(d, compute()))
+    return load_feature(path)
+
+
+def cached_embeddings(cache_root: Path, subset, encoder, *, feature: str = "convnet", batch_size: int = 8
+                      ) -> tuple[list[np.ndarray], dict[int, str]]:
+    """A given encoder's (``raymir.encoders.AudioEncoder``) per-layer features of every clip of ``subset``:
+    → (L × [n, d_i] float32, {row: why the encoder failed on it}; those rows are NaN), cached by content
+    (the subset's key and ``encoder.params``) as layer_1.npy … and failed.json."""
+    def build(d: Path) -> None:
+        layers, failed = encoder.embed(subset.audio, subset.sr, batch_size=batch_size)
+        save_feature(d, layers)
+        (d / "failed.json").write_text(json.dumps({str(r): m for r, m in failed.items()}))
+
+    path = cache.cached(cache_root, "features", feature_key(feature, subset.key, encoder.params), build)
+    failed = json.loads((path / "failed.json").read_text())
+    return load_feature(path), {int(r): m for r, m in failed.items()}
 
 
 def cached_mfcc(cache_root: Path, subset) -> np.ndarray:

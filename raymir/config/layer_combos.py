@@ -19,7 +19,7 @@ from raymir.config.common import (
 )
 from raymir.config.sections import SYNTHETIC_TASKS, EncoderConfig, MelParams, PretrainConfig
 
-KINDS = ("", "choi2017_keras", "embeddings")  # the encoder kinds this sweep takes
+KINDS = ("", "choi2017_keras", "torch", "hear", "embeddings")  # the encoder kinds this sweep takes
 
 
 @dataclass(frozen=True)

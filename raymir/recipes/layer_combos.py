@@ -8,14 +8,17 @@ artifact under ``<output>/cache``, so a re-run skips finished stages.
 
 A given encoder (the ``encoder:`` section, ``--encoder KIND:PATH``) replaces the first stages:
 ``choi2017_keras`` takes the features from the released Choi model (no source corpus, no pretraining;
-the random-weights and MFCC baselines stay); ``embeddings`` probes a folder of precomputed per-layer
-features alone (no audio, no baselines).
+the random-weights and MFCC baselines stay); ``torch`` and ``hear`` take them from any encoder in those
+two forms (``raymir.encoders``: no pretraining; the random baseline is the torch factory's module without
+``encoder.weights``, and there is none for a HEAR module or a torch module without weights; clips the
+encoder fails on are left out of the probes and recorded); ``embeddings`` probes a folder of precomputed
+per-layer features alone (no audio, no baselines).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +26,33 @@ import torch
 
 from raymir import tracking
 from raymir.config import SweepConfig, all_layer_combos
+from raymir.config.common import LAYER_DIGITS
 from raymir.data.clips import Skipped
 from raymir.data.datasets import predefined_folds, target_tasks
 from raymir.data.embeddings import Embeddings, load_embeddings
 from raymir.data.sources import load_subsets, tagging_source
 from raymir.data.subset import Subset, TargetTask
 from raymir.data.synthetic import TARGET_TASKS
-from raymir.errors import DatasetError
-from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
+from raymir.encoders import AudioEncoder, load_encoder
+from raymir.errors import DatasetError, ModelFileError
+from raymir.extract import cached_embeddings, cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
 from raymir.models.choi2017 import Choi2017
 from raymir.models.keras_release import CHOI_MEL, CHOI_RELEASE_OPTIONS, CHOI_TAGS, ReleaseInfo, load_choi2017
 from raymir.probes.folds import make_folds
 from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, batch_grids, run_probe_trials
 from raymir.recipes.layer_combos_report import write_report
-from raymir.session import RunOptions, SweepRun, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.session import (
+    RunOptions,
+    SweepRun,
+    finish_sweep,
+    flat,
+    log,
+    log_datasets,
+    log_encoder_skipped,
+    open_sweep,
+    parent_run,
+)
 from raymir.train.choi import cached_pretrain
 
 
@@ -114,41 +129,58 @@ def load_target_and_source(cfg: SweepConfig, *, cache_root: Path
 
 def embedding_combos(cfg: SweepConfig, emb: Embeddings) -> tuple[str, ...]:
     """``features.layers``, or every combination of the embeddings' layers; DatasetError for a layer they lack."""
-    available = all_layer_combos(emb.n_layers)
+    return given_combos(cfg, emb.n_layers, what=f"the embeddings in {emb.folder}")
+
+
+def given_combos(cfg: SweepConfig, n_layers: int, *, what: str, error: type[ValueError] = DatasetError
+                 ) -> tuple[str, ...]:
+    """``features.layers``, or every combination of the ``n_layers`` layers of ``what`` (given embeddings or a
+    given encoder); ``error`` for a combination needing a layer it lacks."""
+    if n_layers > len(LAYER_DIGITS):
+        raise error(f"{what}: {n_layers} layers; up to {len(LAYER_DIGITS)} layers are supported for now")
+    available = all_layer_combos(n_layers)
     beyond = [c for c in cfg.features.layers if c not in available]
     if beyond:
-        have = "layer 1" if emb.n_layers == 1 else f"layers 1-{emb.n_layers}"
-        raise DatasetError(f"features.layers: {', '.join(map(repr, beyond))} need layers that the embeddings in {emb.folder} "
-                           f"do not have ({have}); set features.layers=[] for all {len(available)} combinations "
-                           "of theirs, or list some of them")
+        have = "layer 1" if n_layers == 1 else f"layers 1-{n_layers}"
+        raise error(f"features.layers: {', '.join(map(repr, beyond))} need layers that {what} "
+                    f"do not have ({have}); set features.layers=[] for all {len(available)} combinations "
+                    "of theirs, or list some of them")
     return cfg.features.layers or available
 
 
-def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None, *, combos: tuple[str, ...] | None = None
-                ) -> list[ProbeGrid]:
+def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None, *, combos: tuple[str, ...] | None = None,
+                kinds: tuple[str, ...] | None = None, n_layers: int = len(LAYER_DIGITS)) -> list[ProbeGrid]:
     """One grid per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``, ``combos``
-    to the sweep's layer combinations."""
+    to the sweep's layer combinations, ``kinds`` to ``features.kinds``; "convnet+mfcc" takes all
+    ``n_layers`` layers."""
     grids = []
     for task in cfg.probe.tasks if tasks is None else tasks:
-        for feature in cfg.features.kinds:
+        for feature in cfg.features.kinds if kinds is None else kinds:
             if feature in ("convnet", "random"):
                 grids += [ProbeGrid(task, feature, c) for c in (cfg.layer_combos if combos is None else combos)]
             elif feature == "mfcc":
                 grids.append(ProbeGrid(task, "mfcc", "-"))
             else:
-                grids.append(ProbeGrid(task, "convnet+mfcc", "12345"))
+                grids.append(ProbeGrid(task, "convnet+mfcc", LAYER_DIGITS[:n_layers]))
     return grids
 
 
 def summary(cfg: SweepConfig) -> str:
     """What the sweep will run, in one line (``--check``); given embeddings are read and checked."""
-    tasks = combos = None
+    tasks = combos = kinds = None
+    n_layers = len(LAYER_DIGITS)
     if cfg.encoder.kind == "embeddings":
         emb = load_embeddings(cfg.encoder.path)
         tasks, combos = [t.name for t in target_tasks(emb.subset)], embedding_combos(cfg, emb)
-    grids = probe_grids(cfg, tasks, combos=combos)
+    if cfg.encoder.kind in GIVEN_ENCODERS:  # imported and checked on a test signal, as a run would
+        encoders = load_given_encoders(cfg)
+        n_layers, kinds = encoders["convnet"].n_layers, encoder_kinds(cfg, encoders)
+        combos = encoder_combos(cfg, encoders["convnet"])
+    grids = probe_grids(cfg, tasks, combos=combos, kinds=kinds, n_layers=n_layers)
     trials = batch_grids(grids, per_trial=cfg.search.combos_per_trial)
     given = {"choi2017_keras": f"; features of the released Choi model {cfg.encoder.path}, no pretraining",
+             "torch": f"; features of the torch module {cfg.encoder.path}, no pretraining",
+             "hear": f"; features of the HEAR module {cfg.encoder.path}, no pretraining",
              "embeddings": f"; the embeddings in {cfg.encoder.path}, probes only"}.get(cfg.encoder.kind, "")
     return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials{given}"
 
@@ -206,9 +238,10 @@ def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[Ta
 
 
 def probe_and_report(cfg: SweepConfig, sweep: SweepRun, tracker: tracking.Tracker, tasks: dict[str, TaskData], *,
-                     combos: tuple[str, ...] | None = None) -> dict:
+                     combos: tuple[str, ...] | None = None, kinds: tuple[str, ...] | None = None,
+                     n_layers: int = len(LAYER_DIGITS)) -> dict:
     """The probe trials (Ray Tune) and the report; closes the parent run: → the sweep's result."""
-    grids = probe_grids(cfg, list(tasks), combos=combos)
+    grids = probe_grids(cfg, list(tasks), combos=combos, kinds=kinds, n_layers=n_layers)
     n_trials = len(batch_grids(grids, per_trial=cfg.search.combos_per_trial))
     log(f"probing: {len(grids)} grids in {n_trials} Ray Tune trials (tasks {', '.join(tasks)})")
     rows, errors = run_probe_trials(grids, tasks, cfg.probe, tracker, search=cfg.search, storage=sweep.storage,
@@ -233,10 +266,116 @@ def run_embeddings(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
         return probe_and_report(cfg, sweep, tracker, tasks, combos=combos) | {"history": []}
 
 
+# --- a given torch or HEAR encoder ---------------------------------------------------------------
+
+GIVEN_ENCODERS = ("torch", "hear")  # encoder kinds loaded by raymir.encoders
+
+
+def load_given_encoders(cfg: SweepConfig) -> dict[str, AudioEncoder]:
+    """{"convnet": the encoder, "random": its random-weights twin} — the twin only for a torch module with
+    ``encoder.weights`` (the factory's module, seeded as raymir's own random baseline, ``pretrain.seed + 1``):
+    a HEAR module, or a torch module without weights, has no untrained form raymir can build."""
+    encoder = load_encoder(cfg.encoder)
+    out = {"convnet": encoder}
+    if cfg.encoder.kind == "torch" and cfg.encoder.weights:
+        out["random"] = load_encoder(cfg.encoder, random_seed=cfg.pretrain.seed + 1)
+    return out
+
+
+def encoder_kinds(cfg: SweepConfig, encoders: dict[str, AudioEncoder]) -> tuple[str, ...]:
+    """``features.kinds`` less "random" where the encoder has no random-weights twin."""
+    return tuple(k for k in cfg.features.kinds if k != "random" or "random" in encoders)
+
+
+def encoder_combos(cfg: SweepConfig, encoder: AudioEncoder) -> tuple[str, ...]:
+    """``features.layers``, or every combination of the encoder's layers; ModelFileError for a layer it lacks."""
+    return given_combos(cfg, encoder.n_layers, what=f"the encoder {cfg.encoder.path}", error=ModelFileError)
+
+
+def load_encoders(cfg: SweepConfig) -> dict[str, AudioEncoder]:
+    """:func:`load_given_encoders`, saying what was loaded and which baseline is dropped."""
+    encoders = load_given_encoders(cfg)
+    e = encoders["convnet"]
+    log(f"encoder: {cfg.encoder.kind} {e.name} at {e.sr} Hz, {e.n_layers} layers of {', '.join(map(str, e.widths))} "
+        f"dims (sha256 {e.sha256[:12]}…); nothing is pretrained")
+    if "random" in cfg.features.kinds and "random" not in encoders:
+        why = "a HEAR module" if cfg.encoder.kind == "hear" else "a torch module without encoder.weights"
+        log(f"features: no 'random' baseline for {why} (no untrained twin to build); its grids are left out")
+    return encoders
+
+
+def clip_names(subset: Subset) -> list[str]:
+    """Each row's name in skipped lists: its file (real datasets), else ``<subset> row <i>``."""
+    paths = subset.classes.get("path")
+    return list(paths) if paths is not None else [f"{subset.name} row {i}" for i in range(len(subset))]
+
+
+def take_rows(subset: Subset, keep: np.ndarray) -> Subset:
+    """``subset`` restricted to the rows ``keep`` [k]: audio, labels, groups, predefined folds and clip paths
+    alike, so a task's labels, groups and folds stay row-aligned with its features."""
+    classes = dict(subset.classes)
+    if "path" in classes:
+        classes["path"] = [classes["path"][i] for i in keep]
+    return replace(subset, audio=subset.audio[keep], labels={k: np.asarray(v)[keep] for k, v in subset.labels.items()},
+                   classes=classes, groups=None if subset.groups is None else subset.groups[keep],
+                   folds=None if subset.folds is None else subset.folds[keep])
+
+
+def encoder_stage(cfg: SweepConfig, targets: dict[str, Subset], encoders: dict[str, AudioEncoder], *,
+                  cache_root: Path) -> tuple[dict[str, Subset], dict[str, dict], dict[str, list[Skipped]]]:
+    """Per target subset: the encoders' per-layer features (L × [n, d_i], cached by content) and MFCCs [n, 120]
+    → (the subsets less the clips an encoder failed on, their features, {subset: those clips and why})."""
+    kept, features, skipped = {}, {}, {}
+    for name, sub in targets.items():
+        t0 = time.time()
+        feats, failed = {}, {}
+        for feature, enc in encoders.items():
+            feats[feature], lost = cached_embeddings(cache_root, sub, enc, feature=feature,
+                                                     batch_size=cfg.features.batch_size)
+            failed |= {r: m for r, m in lost.items() if r not in failed}
+        feats["mfcc"] = cached_mfcc(cache_root, sub)
+        keep = np.setdiff1d(np.arange(len(sub)), list(failed))
+        if len(keep) < len(sub):
+            names = clip_names(sub)
+            skipped[name] = [Skipped(names[r], m) for r, m in sorted(failed.items())]
+            log(f"features for {name}: the encoder failed on {len(failed)} of {len(sub)} clips, left out of its probes "
+                f"(first: {skipped[name][0].path}: {skipped[name][0].reason})")
+            sub = take_rows(sub, keep)
+            feats = {k: [a[keep] for a in v] if isinstance(v, list) else v[keep] for k, v in feats.items()}
+        if not len(keep):
+            raise ModelFileError(f"the encoder {cfg.encoder.path} failed on every clip of {name} (first: "
+                                 f"{skipped[name][0].path}: {skipped[name][0].reason})")
+        kept[name], features[name] = sub, feats
+        log(f"features for {name}: {len(sub)} clips ready in {time.time() - t0:.1f} s")
+    return kept, features, skipped
+
+
+def run_encoder(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
+    """Probe a given torch or HEAR encoder's layers on the target clips: no source corpus, no pretraining."""
+    encoders = load_encoders(cfg)  # a module that does not import or misbehaves stops here, before MLflow and Ray
+    encoder = encoders["convnet"]
+    combos, kinds = encoder_combos(cfg, encoder), encoder_kinds(cfg, encoders)
+    sweep = open_sweep(cfg, opts)
+    t0 = time.time()
+    subsets, probe_tasks, skipped = load_target_and_source(cfg, cache_root=sweep.cache_root)
+    log(f"corpus: {sum(len(s) for s in subsets.values())} clips in {len(subsets)} subsets ready in "
+        f"{time.time() - t0:.1f} s (cache: {sweep.cache_root})")
+    with parent_run(sweep, params=parent_params(cfg, encoder_sha256=encoder.sha256)) as tracker:
+        log_datasets(tracker, subsets, skipped)
+        subsets, features, failed = encoder_stage(cfg, subsets, encoders, cache_root=sweep.cache_root)
+        for name, lost in failed.items():
+            log_encoder_skipped(tracker, name, lost, sweep.report_dir / "encoder_skipped")
+        tasks = task_data(cfg, subsets, probe_tasks, features)
+        return probe_and_report(cfg, sweep, tracker, tasks, combos=combos, kinds=kinds,
+                                n_layers=encoder.n_layers) | {"history": []}
+
+
 def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Choi et al. 2017; returns {"rows", "errors", "tracker", "report_dir", "history"}."""
     if cfg.encoder.kind == "embeddings":
         return run_embeddings(cfg, opts)
+    if cfg.encoder.kind in GIVEN_ENCODERS:
+        return run_encoder(cfg, opts)
     release = load_release(cfg) if cfg.encoder.kind == "choi2017_keras" else None  # a bad file stops before anything
     sweep = open_sweep(cfg, opts)
 
