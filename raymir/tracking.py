@@ -46,6 +46,7 @@ class Tracker:
 
 EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 DESCRIPTION = "mlflow.note.content"  # a run's description, shown as markdown on its page
+TRAINING_VIEW = "workflowType=machine_learning"  # the UI's URL switch to its "Model training" workspace
 IDENTITY = ("task", "feature", "layers", "model", "tasks", "arch", "n_artists", "stage")  # also tags: group and filter by
 
 
@@ -221,12 +222,13 @@ def finish(tracker: Tracker, run_id: str, *, status: str = "FINISHED", metrics: 
 
 
 def runs_url(tracker: Tracker, *, host: str = "http://127.0.0.1:5000") -> str:
-    """Direct link to the experiment's runs table (the UI otherwise opens on its GenAI overview)."""
-    return f"{host}/#/experiments/{tracker.experiment_id}/runs"
+    """Direct link to the experiment's runs table in the UI's "Model training" workspace (it otherwise opens in
+    its GenAI workspace, whatever the experiment's kind)."""
+    return f"{host}/#/experiments/{tracker.experiment_id}/runs?{TRAINING_VIEW}"
 
 
 def run_url(tracker: Tracker, run_id: str, *, host: str = "http://127.0.0.1:5000") -> str:
-    return f"{host}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
+    return f"{host}/#/experiments/{tracker.experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
 
 
 def ui_command(uri: str, *, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
