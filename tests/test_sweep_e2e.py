@@ -62,11 +62,12 @@ def test_pretraining_run_has_roc_auc_and_the_encoder(tiny_run):
     pre = client.search_runs([tracker.experiment_id], filter_string="tags.`raymir.trial` = 'pretrain'")
     assert len(pre) == 1
     assert 0 <= pre[0].data.metrics["val_roc_auc"] <= 1
-    # the MLflow PyTorch model is a logged model whose source is the pretraining run
-    models = client.search_logged_models([tracker.experiment_id])
-    assert [m.name for m in models if m.source_run_id == pre[0].info.run_id] == ["model"]
+    # the encoder is its weights and how to rebuild them; no pickled MLflow PyTorch model
+    assert not client.search_logged_models([tracker.experiment_id])
     enc = {a.path for a in client.list_artifacts(pre[0].info.run_id, "encoder")}
-    assert "encoder/state_dict.pt" in enc
+    assert enc == {"encoder/state_dict.pt", "encoder/encoder.json"}
+    parent = client.get_run(tracker.parent_run_id).data.tags["mlflow.note.content"]
+    assert parent.startswith("```\n== genre") and "convnet" in parent  # the report tables as its description
 
 
 def test_report_tables_and_figures_are_logged(tiny_run):
