@@ -117,7 +117,7 @@ def park_track_features(net: Park2017, audio: np.ndarray, *, batch_size: int = 1
     front = ParkFrontend(PARK_MEL)
     out = [np.zeros((0, 256), dtype=np.float32)]
     for i in range(0, len(audio), batch_size):
-        y = torch.from_numpy(np.asarray(audio[i:i + batch_size], dtype=np.float32))
+        y = torch.from_numpy(np.array(audio[i:i + batch_size], dtype=np.float32))  # a writable copy
         out.append(track_feature(net, front(y)).numpy())
     return np.concatenate(out)
 
