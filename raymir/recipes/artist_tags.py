@@ -144,7 +144,7 @@ def run(cfg: ArtistTagsConfig, opts: RunOptions = RunOptions()) -> dict:
                       target=cfg.data.dataset)  # a real dataset's subset has its name
     runs = tags_runs(cfg)
     source = subsets.get("source")
-    sources = f"{len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; " if source else ""
+    sources = f"{len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; " if source is not None else ""
     log(f"corpus: {sources}probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models "
         f"{', '.join(r.model for r in runs)} ({time.time() - sweep.t_start:.0f} s of preparation)")
 
