@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from raymir import tracking
@@ -32,6 +32,20 @@ def flat(d: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def parent_params(cfg, *, encoder_sha256: str = "") -> dict:
+    """The parent MLflow run's params of a sweep with an ``encoder:`` section: every setting, flat, and a given
+    encoder's sha256.
+
+    The default encoder (raymir trains its own nets) is left out: a default sweep's params are then
+    exactly those it had before the ``encoder:`` section existed, and so is their hash, the tag under
+    which a re-run finds an interrupted parent run to resume (``raymir.config``).
+    """
+    params = flat(asdict(cfg))
+    if not cfg.encoder.kind:
+        return {k: v for k, v in params.items() if not k.startswith("encoder.")}
+    return params | {"encoder.sha256": encoder_sha256}
 
 
 def start_ray(address: str | None) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from raymir.config import ConfigError, SweepConfigs, list_sweeps, load_sweep
+from raymir.config import SCHEMAS, ConfigError, SweepConfigs, list_sweeps, load_sweep
+from raymir.config.loader import read_sweep
 from raymir.config.sections import ENCODER_KINDS
 from raymir.data.datasets import DATASETS
 from raymir.errors import DatasetError, ModelFileError
@@ -28,8 +30,9 @@ def run(cfg: SweepConfigs, *, tracking_uri: str | None = None, address: str | No
     return RECIPES[cfg.recipe].load().run(cfg, opts)
 
 
-def encoder_overrides(parser: argparse.ArgumentParser, value: str) -> list[str]:
-    """``--encoder KIND:PATH`` → the settings it stands for; embeddings, having no audio, probe their own layers only."""
+def encoder_overrides(parser: argparse.ArgumentParser, value: str, *, features: bool = True) -> list[str]:
+    """``--encoder KIND:PATH`` → the settings it stands for; embeddings, having no audio, probe their own layers only
+    (``features.kinds``, where the sweep has a ``features:`` section: ``features``)."""
     kind, _, path = value.partition(":")
     if kind not in ENCODER_KINDS or not kind or not path:
         parser.error(f"--encoder {value}: expected KIND:PATH, KIND one of {', '.join(k for k in ENCODER_KINDS if k)}")
@@ -42,7 +45,17 @@ def encoder_overrides(parser: argparse.ArgumentParser, value: str) -> list[str]:
     else:
         where = str(Path(path).expanduser().resolve())
     sets = [f"encoder.kind={kind}", f"encoder.path={where}"]
-    return sets + (["features.kinds=[convnet]"] if kind == "embeddings" else [])
+    return sets + (["features.kinds=[convnet]"] if kind == "embeddings" and features else [])
+
+
+def has_features(name: str) -> bool:
+    """Whether sweep ``name``'s schema has a ``features:`` section (its problems, if any, are reported on loading)."""
+    try:
+        _, data, _ = read_sweep(name, preset=None, overrides=())
+    except ConfigError:
+        return True
+    schema = SCHEMAS.get(data.get("recipe"))
+    return schema is None or "features" in {f.name for f in fields(schema[0])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(README, 'Probe a released or your own encoder')")
     args = parser.parse_args(argv)
     if args.encoder:
-        args.set[:0] = encoder_overrides(parser, args.encoder)  # before --set: an explicit setting wins (and is checked)
+        # before --set: an explicit setting wins (and is checked)
+        args.set[:0] = encoder_overrides(parser, args.encoder, features=has_features(args.name))
     if args.storage and "://" not in args.storage:  # a local folder: say now, not from deep inside Ray Tune
         try:
             Path(args.storage).expanduser().mkdir(parents=True, exist_ok=True)

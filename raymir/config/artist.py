@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from raymir.config.common import (
     GridConfig,
@@ -11,14 +11,27 @@ from raymir.config.common import (
     all_layer_combos,
     check_corpus,
     check_data,
+    check_encoder_section,
     check_grid,
     check_pretrain,
     check_search,
     check_training,
 )
-from raymir.config.sections import ARTIST_MODELS, PARK_MEL, MelParams, ParkTrainConfig, PretrainConfig
+from raymir.config.sections import (
+    ARTIST_MODELS,
+    PARK_MEL,
+    EncoderConfig,
+    MelParams,
+    ParkTrainConfig,
+    PretrainConfig,
+)
 
 SUITE_TASKS = ("genre", "emotion", "tagging", "retrieval")
+# The given encoders the artist sweeps probe, each with the front end its release was trained on (the sweep's mel
+# must equal it: raymir computes the spectrogram, the file holds only the net).
+RELEASE_MELS = {"choi2017_keras": MelParams(), "park2017_keras": PARK_MEL}
+RELEASE_NAMES = {"choi2017_keras": "Choi 2017 tagger", "park2017_keras": "Park 2017 artist model"}
+KINDS = ("", *RELEASE_MELS)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class ArtistLabelsConfig(SweepBase):
 
     recipe: str = "artist_labels"
     mel: MelParams = PARK_MEL
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # a given encoder: no artist model is trained
     models: tuple[str, ...] = ARTIST_MODELS
     n_artists: tuple[int, ...] = (20, 40, 80, 120)
     heldout_artists_per_genre: int = 4  # never trained on: the retrieval and tagging probe sets
@@ -52,6 +66,7 @@ class ArtistTagsConfig(SweepBase):
 
     recipe: str = "artist_tags"
     mel: MelParams = field(default_factory=MelParams)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # a given encoder: nothing is pretrained
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     models: tuple[str, ...] = ("artist_tags", "choi_tags", "mfcc")
     artist_tags_layers: str = "5"  # Wang et al.: the last conv layer
@@ -75,24 +90,72 @@ def check_probe_suite(pr: ArtistProbeConfig, allowed: tuple[str, ...]) -> list[s
     return p
 
 
-def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
-    from raymir.data.music import GENRES
+def check_artist_encoder(e: EncoderConfig, mel: MelParams) -> list[str]:
+    """The ``encoder:`` section of an artist sweep: a released Keras model whose front end ``mel`` must equal."""
+    if e.kind == "embeddings":
+        return ["encoder.kind: embeddings carry their own labels; probe them with layer_combos --encoder embeddings:PATH"]
+    if e.kind in ("torch", "hear"):
+        return [f"encoder.kind: {e.kind} encoders are not yet available on the artist sweeps "
+                f"(available here: {', '.join(KINDS[1:])})"]
+    p = check_encoder_section(e, KINDS)
+    if e.kind not in RELEASE_MELS:
+        return p
+    release = RELEASE_MELS[e.kind]
+    changed = [f"{f.name} {getattr(mel, f.name)} → {getattr(release, f.name)}" for f in fields(MelParams)
+               if getattr(mel, f.name) != getattr(release, f.name)]
+    if changed:
+        p.append(f"mel: the released {RELEASE_NAMES[e.kind]}'s front end is fixed; with encoder.kind {e.kind} set mel "
+                 f"to the release's (changed: {', '.join(changed)})")
+    if e.kind == "park2017_keras" and e.layers:
+        p.append(f"encoder.layers: the Park 2017 track feature is its last conv layer's (max over each 3-s segment, "
+                 f"mean over segments); leave encoder.layers empty, got {e.layers!r}")
+    if e.kind == "choi2017_keras" and e.layers and e.layers not in all_layer_combos():
+        p.append(f"encoder.layers: {e.layers!r} is not a layer combination of the Choi 2017 tagger (digits 1-5, "
+                 "increasing, e.g. '5'; empty: all five, '12345', as Choi et al.)")
+    return p
 
+
+def check_segments(seconds: float, key: str, mel: MelParams) -> list[str]:
+    """Park's nets (trained, or the release's track feature) take 3-s segments: a clip must hold one."""
+    if seconds * mel.sr / mel.hop_length < 129:
+        return [f"{key}: the artist models and the Park 2017 track feature take 3-s segments; got {seconds} s clips"]
+    return []
+
+
+def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
     p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, SUITE_TASKS) + check_data(cfg.data)
+    p += check_artist_encoder(cfg.encoder, cfg.mel)
     c, tr = cfg.corpus, cfg.train
     real = bool(cfg.data.source.dataset)  # a real source: its number of artists is known once it is read
-    for m in cfg.models:
-        if m not in ARTIST_MODELS:
-            p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODELS)})")
     for b in cfg.baselines:
         if b not in ("mfcc", "random"):
             p.append(f"baselines: unknown baseline {b!r} (available: mfcc, random)")
-    pool = (c.source_artists_per_genre - cfg.heldout_artists_per_genre) * len(GENRES)
     if cfg.heldout_artists_per_genre < 1:
         p.append(f"heldout_artists_per_genre: must be ≥ 1 (retrieval needs unseen artists), "
                  f"got {cfg.heldout_artists_per_genre}")
     if c.source_tracks_per_artist < 2 and not real:
         p.append("corpus.source_tracks_per_artist: the Siamese positive and retrieval need ≥ 2 tracks per artist")
+    seconds, key = (cfg.data.duration, "data.duration") if real and cfg.data.duration else (c.duration, "corpus.duration")
+    if cfg.encoder.kind != "choi2017_keras":  # the Choi tagger repeats every clip to 29 s
+        p += check_segments(seconds, key, cfg.mel)
+    p += check_training(tr, "train", counts=("epochs", "batch_size", "num_workers", "reports", "n_negatives"))
+    if tr.margin <= 0:
+        p.append(f"train.margin: must be > 0, got {tr.margin}")
+    if not cfg.encoder.kind:  # a given encoder trains no artist model: models and n_artists do not apply
+        p += check_artist_models(cfg)
+    return p + check_search(cfg.search)
+
+
+def check_artist_models(cfg: ArtistLabelsConfig) -> list[str]:
+    """The artist models to train: known models, and numbers of training artists the corpus holds."""
+    from raymir.data.music import GENRES
+
+    c, p = cfg.corpus, []
+    real = bool(cfg.data.source.dataset)  # a real source: its number of artists is known once it is read
+    for m in cfg.models:
+        if m not in ARTIST_MODELS:
+            p.append(f"models: unknown model {m!r} (available: {', '.join(ARTIST_MODELS)})")
+    pool = (c.source_artists_per_genre - cfg.heldout_artists_per_genre) * len(GENRES)
     for n in cfg.n_artists:
         if n < 2:
             p.append(f"n_artists: must be ≥ 2, got {n}")
@@ -101,18 +164,18 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
                      f"artists per genre × {len(GENRES)} genres, {cfg.heldout_artists_per_genre} per genre held out)")
     if not cfg.n_artists or not cfg.models:
         p.append("n_artists and models must each list at least one value")
-    seconds, key = (cfg.data.duration, "data.duration") if real and cfg.data.duration else (c.duration, "corpus.duration")
-    if seconds * cfg.mel.sr / cfg.mel.hop_length < 129:
-        p.append(f"{key}: the artist models train on 3-s crops; got {seconds} s clips")
-    p += check_training(tr, "train", counts=("epochs", "batch_size", "num_workers", "reports", "n_negatives"))
-    if tr.margin <= 0:
-        p.append(f"train.margin: must be > 0, got {tr.margin}")
-    return p + check_search(cfg.search)
+    return p
 
 
 def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
-
     p = check_corpus(cfg.corpus) + check_probe_suite(cfg.probe, ("genre", "emotion")) + check_data(cfg.data)
+    p += check_artist_encoder(cfg.encoder, cfg.mel)
+    if cfg.encoder.kind and cfg.data.source.dataset:
+        p.append(f"data.source: encoder.kind {cfg.encoder.kind} gives the encoder, nothing is pretrained; "
+                 "leave data.source empty")
+    if cfg.encoder.kind == "park2017_keras":
+        p += check_segments(cfg.data.duration or cfg.corpus.duration, "data.duration" if cfg.data.duration
+                            else "corpus.duration", cfg.mel)
     for m in cfg.models:
         if m not in ("artist_tags", "choi_tags", "mfcc"):
             p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")
@@ -120,4 +183,6 @@ def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
     for k in ("artist_tags_layers", "choi_tags_layers"):
         if getattr(cfg, k) not in valid:
             p.append(f"{k}: {getattr(cfg, k)!r} is not a layer combination (digits 1-5, increasing, e.g. '5')")
-    return p + check_pretrain(cfg.pretrain, cfg.mel) + check_search(cfg.search)
+    # a given encoder pretrains nothing (pretrain.seed only seeds its random-weights twin), and its front end is fixed
+    p += check_training(cfg.pretrain, "pretrain") if cfg.encoder.kind else check_pretrain(cfg.pretrain, cfg.mel)
+    return p + check_search(cfg.search)

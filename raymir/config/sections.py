@@ -183,7 +183,9 @@ class EncoderConfig:
     weights: str = ""  # torch: a state_dict file (read with weights_only); hear: load_model's model_file_path
     pooling: str = "mean"  # torch / hear: how [batch, channels, time] outputs are pooled over time
     window_seconds: float = 0.0  # torch / hear: embed clips in windows of this length, then average (0: whole clip)
-    layers: str = ""  # artist sweeps: the layer combination forming the track feature ("": the last layer)
+    # artist sweeps: the layer combination forming the track feature ("": the paper's own choice: every layer,
+    # "12345", for the Choi 2017 tagger, as Choi et al.; the last layer for the rest; Park 2017 takes only "")
+    layers: str = ""
 
 
 # --- probes ---------------------------------------------------------------------------------

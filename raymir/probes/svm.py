@@ -350,8 +350,9 @@ def grid_search_combos(blocks: dict[str, np.ndarray], combos: dict[str, tuple[st
             nested_choice = [int(np.argmax(m)) for m in inner_means]
             nested_scores = np.array([scores[c][ch, a] for a, ch in enumerate(nested_choice)])
             nested_inner = np.array([m[ch] for m, ch in zip(inner_means, nested_choice)])
+        engine_name = _engine_name(engine, precomputed, n_c=len({p.C for p in points[c]}))
         out[c] = GridResult(points[c], scores[c], best, nested_scores, nested_choice, capped[c],
-                            nested_inner=nested_inner, engine=_engine_name(engine, precomputed, n_c=len({p.C for p in points[c]})))
+                            nested_inner=nested_inner, engine=engine_name)
     return out
 
 

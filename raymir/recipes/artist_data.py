@@ -47,16 +47,18 @@ def training_tracks(artists: np.ndarray, pool: np.ndarray, n_artists: int) -> np
     return np.flatnonzero(np.isin(artists, pool[:n_artists]))
 
 
-def artist_subsets(cfg, *, duration: float, cache_root: Path, artist_tags: bool = False,
+def artist_subsets(cfg, *, duration: float, cache_root: Path, artist_tags: bool = False, source: bool = True,
                    log: Callable[[str], None] = print) -> tuple[dict[str, Subset], dict[str, list[Skipped]]]:
     """→ ({"source": clips with artists, then the probe subsets}, {subset: skipped clips of a real dataset}).
 
     ``cfg``: an artist sweep's config. ``data.source`` replaces the synthetic source and
     ``data.dataset`` the synthetic genre / emotion sets; ``duration``: seconds per real clip when
-    ``data.duration`` is 0. ``artist_tags``: the source must also carry per-artist tags.
+    ``data.duration`` is 0. ``artist_tags``: the source must also carry per-artist tags; ``source=False``:
+    no source at all (nothing is pretrained and no probe uses it).
     """
     return load_subsets(cfg.data, cfg.corpus, sr=cfg.mel.sr, duration=duration, cache_root=cache_root,
-                        source=lambda sub: artist_source(sub, cache_root=cache_root, artist_tags=artist_tags),
+                        source=(lambda sub: artist_source(sub, cache_root=cache_root, artist_tags=artist_tags))
+                        if source else None,
                         synthetic_targets=tuple(t for t in ("genre", "emotion") if t in cfg.probe.tasks), log=log)
 
 

@@ -25,9 +25,10 @@ from raymir.errors import DatasetError
 from raymir.extract import cached_mfcc
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
 from raymir.probes.suite import ProbeSet, run_suite
+from raymir.recipes import given_encoder
 from raymir.recipes.artist_data import artist_split, artist_subsets, probe_sets, source_genres, training_tracks
 from raymir.recipes.artist_report import row_key, write_artist_report
-from raymir.session import RunOptions, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.session import RunOptions, SweepRun, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.park import prepare_artist_inputs, train_artist_model
 
 ENCODER_FILES = ("state_dict.pt", "encoder.json")
@@ -49,14 +50,19 @@ class ArtistRun:
 
 
 def artist_runs(cfg: ArtistLabelsConfig) -> list[ArtistRun]:
-    runs = [ArtistRun(m, n) for n in cfg.n_artists for m in cfg.models]
+    """Every (model, number of artists) and the baselines; with a given encoder, it (keyed by its kind) and the baselines."""
+    runs = [ArtistRun(cfg.encoder.kind)] if cfg.encoder.kind else [
+        ArtistRun(m, n) for n in cfg.n_artists for m in cfg.models]
     return runs + [ArtistRun(b) for b in cfg.baselines]
 
 
 def summary(cfg: ArtistLabelsConfig) -> str:
     """What the sweep will run, in one line (``--check``)."""
-    return (f"{len(cfg.models)} models × {len(cfg.n_artists)} artist counts + {len(cfg.baselines)} baselines; "
-            f"probes {', '.join(cfg.probe.tasks)}")
+    probes = f"probes {', '.join(cfg.probe.tasks)}"
+    if cfg.encoder.kind:
+        return (f"the given encoder {cfg.encoder.kind} ({cfg.encoder.path}) + {len(cfg.baselines)} baselines, no artist "
+                f"model trained (models and n_artists do not apply); {probes}")
+    return f"{len(cfg.models)} models × {len(cfg.n_artists)} artist counts + {len(cfg.baselines)} baselines; {probes}"
 
 
 def inputs_key(cfg: ArtistLabelsConfig, subset_keys: dict[str, str]) -> dict:
@@ -169,32 +175,93 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
     tune.report({"model": model, "n_artists": n} | metrics)
 
 
-def run(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
-    """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
-    from raymir.fanout import fan_out_jobs
+def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
+                 cache_root: Path, tracker: tracking.Tracker) -> None:
+    """The given encoder's track feature (or a baseline: MFCC, the release's net untrained), the probe suite, the
+    child run."""
+    import ray.tune as tune
 
-    sweep = open_sweep(cfg, opts)
-    cache_root = sweep.cache_root
+    run: ArtistRun = config["trial"]
+    params: dict = {"model": run.model, "n_artists": 0}
+    with tracking.failures_logged(tracker, {run.key: params}):
+        need = _rows_needed(sets)
+        t0 = time.time()
+        if run.model == "mfcc":
+            features, more = _mfcc(subset_paths, need, cache_root), {"feature": "mfcc"}
+        else:  # seeded as the random baseline of a default sweep (train.seed + 1)
+            tf = (given_encoder.random_twin(cfg.encoder, seed=cfg.train.seed + 1) if run.model == "random"
+                  else given_encoder.given_feature(cfg.encoder))
+            subsets = {n: Subset.load(Path(subset_paths[n])) for n in need}
+            features, more = given_encoder.track_features(tf, subsets, rows=need, cache_root=cache_root), tf.info
+        t1 = time.time()
+        metrics = run_suite(features, sets, cfg.probe) | {"seconds_features": t1 - t0, "seconds_probes": time.time() - t1}
+    tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics)
+    tune.report({"model": run.model, "n_artists": 0} | metrics)
 
-    subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=cache_root, log=log)
+
+def _probe_setup(cfg: ArtistLabelsConfig, sweep: SweepRun):
+    """The subsets, the artist split and the probe sets: → (subsets, skipped clips, sets, pool, held-out artists).
+
+    A given encoder is probed on the same sets as the trained models (the same held-out artists)."""
+    subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=sweep.cache_root, log=log)
     source = subsets["source"]
     artists = source.labels["artist"]
     pool, heldout = artist_split(artists, source_genres(source), heldout_per_genre=cfg.heldout_artists_per_genre,
                                  seed=cfg.train.seed)
-    if max(cfg.n_artists) > len(pool):
-        raise DatasetError(f"n_artists: {max(cfg.n_artists)} exceeds the {len(pool)} artists of {source.name} left for "
-                           f"training ({len(heldout)} held out); lower it, e.g. --set 'n_artists=[{len(pool)}]'")
     heldout_rows = np.flatnonzero(np.isin(artists, heldout))
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
                       heldout_rows=heldout_rows, target=cfg.data.dataset)  # a real dataset's subset has its name
+    return subsets, skipped, sets, pool, heldout
+
+
+def _log_corpus(sweep: SweepRun, subsets: dict[str, Subset], sets: dict[str, ProbeSet], n_artists: int,
+                n_heldout: int, n_runs: int) -> None:
+    log(f"corpus: {len(subsets['source'])} source tracks by {n_artists} artists ({n_heldout} held out for "
+        f"retrieval and tagging), probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; "
+        f"{n_runs} trials ({time.time() - sweep.t_start:.0f} s of preparation)")
+
+
+def run_given(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
+    """Probe a given encoder and the baselines: no artist model is trained."""
+    import ray.tune as tune
+
+    from raymir.fanout import fan_out
+
+    _, info = given_encoder.load_release(cfg.encoder)  # a bad file stops here, before MLflow and Ray
+    sweep = open_sweep(cfg, opts)
+    subsets, skipped, sets, pool, heldout = _probe_setup(cfg, sweep)
+    runs = artist_runs(cfg)
+    _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs))
+    with parent_run(sweep, params=parent_params(cfg, encoder_sha256=info.sha256)) as tracker:
+        log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
+        trainable = tune.with_resources(tune.with_parameters(
+            _given_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()}, sets=sets,
+            cache_root=sweep.cache_root, tracker=tracker), {"cpu": cfg.search.cpus_per_trial})
+        rows, errors = fan_out(trainable, runs, search=cfg.search, keep=row_key, storage=sweep.storage,
+                               name=f"artist-{tracker.parent_run_id[:12]}", label="encoders")
+        return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,
+                            unit="runs")
+
+
+def run(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
+    """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
+    from raymir.fanout import fan_out_jobs
+
+    if cfg.encoder.kind:
+        return run_given(cfg, opts)
+    sweep = open_sweep(cfg, opts)
+    cache_root = sweep.cache_root
+    subsets, skipped, sets, pool, heldout = _probe_setup(cfg, sweep)
+    source = subsets["source"]
+    if max(cfg.n_artists) > len(pool):
+        raise DatasetError(f"n_artists: {max(cfg.n_artists)} exceeds the {len(pool)} artists of {source.name} left for "
+                           f"training ({len(heldout)} held out); lower it, e.g. --set 'n_artists=[{len(pool)}]'")
     inputs = cache.cached(cache_root, "park_inputs", inputs_key(cfg, {n: s.key for n, s in subsets.items()}),
                           lambda d: _write_inputs(d, subsets, ParkFrontend(cfg.mel)))
     runs = artist_runs(cfg)
-    log(f"corpus: {len(source)} source tracks by {len(pool) + len(heldout)} artists ({len(heldout)} held out for "
-        f"retrieval and tagging), probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; "
-        f"{len(runs)} trials ({time.time() - sweep.t_start:.0f} s of preparation)")
+    _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs))
 
-    with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
+    with parent_run(sweep, params=parent_params(cfg)) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         rows, errors = fan_out_jobs(
             _artist_trial, runs, scaling=cfg.train, search=cfg.search, keep=row_key,

@@ -5,6 +5,11 @@ describe the artist, copied to each of the artist's tracks; Wang et al.) and onc
 (Choi et al.). Wang's feature is the last conv layer; Choi's is every layer concatenated. Both,
 and MFCCs, go through the same probes (genre SVM, arousal / valence SVR). Each model is a Ray
 Tune trial (the two convnets train in parallel as Ray Train jobs) and an MLflow child run.
+
+A given encoder (the ``encoder:`` section, ``--encoder choi2017_keras:model_best.hdf5`` or
+``park2017_keras:FILE.h5``) replaces the pretraining: the trials are its feature (the Choi tagger's
+``encoder.layers``, all five by default as Choi et al.; Park's track feature), its random-weights twin
+and, if ``models`` lists it, MFCC; ``artist_tags`` / ``choi_tags`` do not apply.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from raymir.data.subset import Subset
 from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
 from raymir.probes.suite import ProbeSet, run_suite
+from raymir.recipes import given_encoder
 from raymir.recipes.artist_data import artist_subsets, probe_sets
 from raymir.recipes.artist_report import row_key, write_artist_report
-from raymir.session import RunOptions, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
+from raymir.session import RunOptions, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.choi import cached_pretrain
 
 LABELS = {"artist_tags": "artist_tags", "choi_tags": "tags"}  # model → the source label it learns
@@ -44,12 +50,27 @@ class TagsRun:
 
 
 def layers_of(cfg: ArtistTagsConfig, model: str) -> str:
-    return {"artist_tags": cfg.artist_tags_layers, "choi_tags": cfg.choi_tags_layers}.get(model, "-")
+    """The layers a model's feature concatenates; a given encoder (keyed by its kind) and its random twin: the Choi
+    tagger's ``encoder.layers`` (all five by default), Park's track feature "-" (its last layer)."""
+    given = given_encoder.choi_layers(cfg.encoder) if cfg.encoder.kind == "choi2017_keras" else "-"
+    return {"artist_tags": cfg.artist_tags_layers, "choi_tags": cfg.choi_tags_layers, cfg.encoder.kind: given,
+            "random": given}.get(model, "-")
+
+
+def tags_runs(cfg: ArtistTagsConfig) -> list[TagsRun]:
+    """One trial per model; with a given encoder: it, its random-weights twin, and MFCC if ``models`` lists it."""
+    models = (cfg.encoder.kind, "random", *(m for m in cfg.models if m == "mfcc")) if cfg.encoder.kind else cfg.models
+    return [TagsRun(m, layers_of(cfg, m)) for m in models]
 
 
 def summary(cfg: ArtistTagsConfig) -> str:
     """What the sweep will run, in one line (``--check``)."""
-    return f"models {', '.join(cfg.models)}; probes {', '.join(cfg.probe.tasks)}"
+    probes = f"probes {', '.join(cfg.probe.tasks)}"
+    if cfg.encoder.kind:
+        return (f"the given encoder {cfg.encoder.kind} ({cfg.encoder.path}), its random-weights twin"
+                f"{', mfcc' if 'mfcc' in cfg.models else ''}; nothing pretrained (models artist_tags and choi_tags, "
+                f"pretrain do not apply); {probes}")
+    return f"models {', '.join(cfg.models)}; {probes}"
 
 
 def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cache_root: Path, storage: Path | str,
@@ -57,6 +78,10 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
     """{subset: [n, d]} features of one model, plus its params, training history and weights file."""
     if model == "mfcc":
         return {n: cached_mfcc(cache_root, s) for n, s in subsets.items() if n != "source"}, {}, [], None
+    if cfg.encoder.kind:  # the given encoder, or its twin seeded as layer_combos' random baseline (pretrain.seed + 1)
+        tf = (given_encoder.random_twin(cfg.encoder, seed=cfg.pretrain.seed + 1) if model == "random"
+              else given_encoder.given_feature(cfg.encoder))
+        return given_encoder.track_features(tf, subsets, cache_root=cache_root), tf.info, [], None
     source, label = subsets["source"], LABELS[model]
     state, history, path = cached_pretrain(source, label=label, cfg=cfg.pretrain, mel=cfg.mel,
                                            cache_root=cache_root, storage=storage, log=log)
@@ -109,19 +134,21 @@ def run(cfg: ArtistTagsConfig, opts: RunOptions = RunOptions()) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     from raymir.fanout import fan_out_jobs
 
+    release = given_encoder.load_release(cfg.encoder)[1] if cfg.encoder.kind else None  # a bad file stops here
     sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
 
-    subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True, log=log)
+    subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True,
+                                      source=not cfg.encoder.kind, log=log)  # a given encoder needs no source
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
                       target=cfg.data.dataset)  # a real dataset's subset has its name
-    runs = [TagsRun(m, layers_of(cfg, m)) for m in cfg.models]
-    source = subsets["source"]
-    log(f"corpus: {len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; probe sets "
-        f"{', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models {', '.join(cfg.models)} "
-        f"({time.time() - sweep.t_start:.0f} s of preparation)")
+    runs = tags_runs(cfg)
+    source = subsets.get("source")
+    sources = f"{len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; " if source is not None else ""
+    log(f"corpus: {sources}probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models "
+        f"{', '.join(r.model for r in runs)} ({time.time() - sweep.t_start:.0f} s of preparation)")
 
-    with parent_run(sweep, params=flat(asdict(cfg))) as tracker:
+    with parent_run(sweep, params=parent_params(cfg, encoder_sha256=release.sha256 if release else "")) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         rows, errors = fan_out_jobs(
             _tags_trial, runs, scaling=cfg.pretrain, search=cfg.search, keep=row_key,

@@ -18,7 +18,7 @@ per-layer features alone (no audio, no baselines).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,9 @@ from raymir.errors import DatasetError, ModelFileError
 from raymir.extract import cached_embeddings, cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
 from raymir.models.choi2017 import Choi2017
-from raymir.models.keras_release import CHOI_MEL, CHOI_RELEASE_OPTIONS, CHOI_TAGS, ReleaseInfo, load_choi2017
+from raymir.models.keras_release import ReleaseInfo, load_choi2017
 from raymir.probes.folds import make_folds
+from raymir.recipes.given_encoder import Extractor, random_choi, release_feature_params
 from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, batch_grids, run_probe_trials
 from raymir.recipes.layer_combos_report import write_report
 from raymir.session import (
@@ -51,17 +52,10 @@ from raymir.session import (
     log_datasets,
     log_encoder_skipped,
     open_sweep,
+    parent_params,
     parent_run,
 )
 from raymir.train.choi import cached_pretrain
-
-
-@dataclass(frozen=True)
-class Extractor:
-    """A net whose pooled layer features are extracted, and what they depend on beside the clips (the cache key)."""
-
-    net: torch.nn.Module
-    params: dict
 
 
 def extract_stage(cfg: SweepConfig, subsets: dict, extractors: dict[str, Extractor], *,
@@ -88,20 +82,10 @@ def own_extractors(cfg: SweepConfig, trained: torch.nn.Module, random_net: torch
             for feature, net in (("convnet", trained), ("random", random_net))}
 
 
-def release_feature_params(sha256: str) -> dict:
-    """What the released Choi model's features depend on beside the clips: the file's content (its sha256),
-    the options that make a Choi2017 the release, and its front end."""
-    return {"encoder": "choi2017_keras", "sha256": sha256, "options": CHOI_RELEASE_OPTIONS, "mel": asdict(CHOI_MEL)}
-
-
 def release_extractors(cfg: SweepConfig, net: Choi2017, info: ReleaseInfo) -> dict[str, Extractor]:
     """The imported release, and as the random baseline a Choi2017 with the release's options and untrained
     He-normal weights, seeded as raymir's own random baseline (``pretrain.seed + 1``)."""
-    torch.manual_seed(cfg.pretrain.seed + 1)
-    random_net = Choi2017(len(CHOI_TAGS), mel=CHOI_MEL, **CHOI_RELEASE_OPTIONS)
-    random_params = {"model": state_digest(random_net.state_dict()), "options": CHOI_RELEASE_OPTIONS,
-                     "mel": asdict(CHOI_MEL)}
-    return {"convnet": Extractor(net, release_feature_params(info.sha256)), "random": Extractor(random_net, random_params)}
+    return {"convnet": Extractor(net, release_feature_params(info.sha256)), "random": random_choi(cfg.pretrain.seed + 1)}
 
 
 def load_release(cfg: SweepConfig) -> tuple[Choi2017, ReleaseInfo]:
@@ -183,19 +167,6 @@ def summary(cfg: SweepConfig) -> str:
              "hear": f"; features of the HEAR module {cfg.encoder.path}, no pretraining",
              "embeddings": f"; the embeddings in {cfg.encoder.path}, probes only"}.get(cfg.encoder.kind, "")
     return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials{given}"
-
-
-def parent_params(cfg: SweepConfig, *, encoder_sha256: str = "") -> dict:
-    """The parent MLflow run's params: every setting, flat, and a given encoder's sha256.
-
-    The default encoder (pretrain raymir's own convnet) is left out: a default sweep's params are then
-    exactly those it had before the ``encoder:`` section existed, and so is their hash, the tag under
-    which a re-run finds an interrupted parent run to resume (``raymir.config``).
-    """
-    params = flat(asdict(cfg))
-    if not cfg.encoder.kind:
-        return {k: v for k, v in params.items() if not k.startswith("encoder.")}
-    return params | {"encoder.sha256": encoder_sha256}
 
 
 def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker: tracking.Tracker

@@ -1,0 +1,276 @@
+"""artist_labels and artist_tags with a given encoder: the encoder section's checks, a bad model file stopping
+before anything starts, the release's track features (cached by content, a random-weights twin seeded as today's
+baseline), and both sweeps end to end on fixture files in the releases' layouts (random weights)."""
+
+import hashlib
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from test_keras_release import choi_layers, choi_weights, park_layers, park_weights, write_keras_h5
+
+from raymir import cache
+from raymir.config import PARK_MEL, ConfigError, load_sweep
+from raymir.models.keras_release import PARK_RELEASE_OPTIONS, load_park2017
+from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
+from raymir.recipes import artist_labels, artist_tags
+from raymir.recipes.given_encoder import (
+    choi_feature,
+    given_feature,
+    park_params,
+    park_track_features,
+    random_choi,
+    random_twin,
+    track_features,
+)
+from raymir.session import flat, parent_params
+from raymir.sweep import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def siamese(tmp_path):
+    path = tmp_path / "model_siamese_10000.h5"
+    write_keras_h5(path, park_weights(), park_layers(siamese=True))
+    return path
+
+
+@pytest.fixture
+def choi(tmp_path):
+    path = tmp_path / "model_best.hdf5"
+    write_keras_h5(path, choi_weights(), choi_layers())
+    return path
+
+
+def _problems(sweep, *overrides):
+    with pytest.raises(ConfigError) as e:
+        load_sweep(sweep, overrides=overrides)
+    return str(e.value)
+
+
+# --- the encoder section ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
+def test_embeddings_torch_and_hear_are_refused_naming_the_key(sweep, tmp_path):
+    text = _problems(sweep, "encoder.kind=embeddings", f"encoder.path={tmp_path}")
+    assert "encoder.kind: embeddings carry their own labels; probe them with layer_combos --encoder embeddings:PATH" in text
+    for kind, path in (("torch", "m.py:make"), ("hear", "hear_mod")):
+        text = _problems(sweep, f"encoder.kind={kind}", f"encoder.path={path}")
+        assert f"encoder.kind: {kind} encoders are not yet available on the artist sweeps (available here: " \
+               "choi2017_keras, park2017_keras)" in text
+
+
+def test_a_changed_mel_a_missing_path_and_inapplicable_layers_are_named(tmp_path):
+    text = _problems("artist_labels", "encoder.kind=park2017_keras", "mel.sr=16000", "encoder.layers='5'")
+    for needle in ("encoder.path: required with encoder.kind park2017_keras", "mel: the released Park 2017 artist "
+                   "model's front end is fixed", "(changed: sr 16000 → 22050)", "encoder.layers: the Park 2017 track "
+                   "feature is its last conv layer's", "got '5'"):
+        assert needle in text, needle
+    text = _problems("artist_tags", "encoder.kind=choi2017_keras", f"encoder.path={tmp_path / 'nope.hdf5'}",
+                     "mel.n_mels=128", "encoder.layers='6'", "data.source.dataset=mtat", f"data.source.path={tmp_path}")
+    for needle in (f"encoder.path: '{tmp_path / 'nope.hdf5'}' is not a file (the released model_best.hdf5)",
+                   "mel: the released Choi 2017 tagger's front end is fixed", "(changed: n_mels 128 → 96)",
+                   "encoder.layers: '6' is not a layer combination of the Choi 2017 tagger",
+                   "data.source: encoder.kind choi2017_keras gives the encoder, nothing is pretrained"):
+        assert needle in text, needle
+
+
+def test_either_release_on_either_sweep_needs_its_own_front_end(siamese, choi):
+    text = _problems("artist_tags", "encoder.kind=park2017_keras", f"encoder.path={siamese}")
+    assert "mel: the released Park 2017 artist model's front end is fixed" in text and "sr 12000 → 22050" in text
+    park_mel = tuple(f"mel.{k}={v}" for k, v in asdict(PARK_MEL).items())
+    cfg = load_sweep("artist_tags", overrides=("encoder.kind=park2017_keras", f"encoder.path={siamese}", *park_mel))
+    assert [r.key for r in artist_tags.tags_runs(cfg)] == ["park2017_keras", "random", "mfcc"]
+    choi_mel = ("mel.sr=12000", "mel.n_fft=512", "mel.hop_length=256", "mel.n_mels=96", "mel.fmax=6000.0",
+                "mel.duration=29.0")
+    cfg = load_sweep("artist_labels", overrides=("encoder.kind=choi2017_keras", f"encoder.path={choi}", *choi_mel))
+    assert [r.key for r in artist_labels.artist_runs(cfg)] == ["choi2017_keras", "mfcc", "random"]
+
+
+def test_models_and_n_artists_do_not_apply_to_a_given_encoder(siamese, choi, capsys):
+    assert "n_artists: 5000 exceeds" in _problems("artist_labels", "n_artists=[5000]")  # checked when models train
+    args = ["artist_labels", "--encoder", f"park2017_keras:{siamese}", "--set", "n_artists=[5000]", "--check"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"the given encoder park2017_keras ({siamese}) + 2 baselines, no artist model trained (models and " \
+           "n_artists do not apply)" in out
+    cfg = load_sweep("artist_labels", preset="tiny", overrides=("encoder.kind=park2017_keras", f"encoder.path={siamese}"))
+    assert [r.key for r in artist_labels.artist_runs(cfg)] == ["park2017_keras", "mfcc"]  # tiny: baselines [mfcc]
+    assert main(["artist_tags", "--encoder", f"choi2017_keras:{choi}", "--check"]) == 0
+    assert "its random-weights twin, mfcc; nothing pretrained" in capsys.readouterr().out
+
+
+def test_embeddings_on_an_artist_sweep_get_one_message(tmp_path, capsys):
+    assert main(["artist_tags", "--encoder", f"embeddings:{tmp_path}", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "embeddings carry their own labels" in err and "features" not in err  # no features.kinds override here
+
+
+@pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
+def test_a_default_sweeps_parent_params_leave_the_encoder_out(sweep, siamese):
+    cfg = load_sweep(sweep)
+    assert parent_params(cfg) == {k: v for k, v in flat(asdict(cfg)).items() if not k.startswith("encoder.")}
+    given = load_sweep(sweep, overrides=("encoder.kind=park2017_keras", f"encoder.path={siamese}",
+                                         *(f"mel.{k}={v}" for k, v in asdict(PARK_MEL).items())))
+    p = parent_params(given, encoder_sha256="ef" * 32)
+    assert (p["encoder.kind"], p["encoder.path"], p["encoder.sha256"]) == ("park2017_keras", str(siamese), "ef" * 32)
+
+
+# --- a bad model file -------------------------------------------------------------------------------------
+
+
+def _damaged(tmp_path, case, choi):
+    """A file that is not a Park release: → (path, a fragment of the importer's message)."""
+    path = tmp_path / "model_siamese_10000.h5"
+    if case == "html":
+        path.write_bytes(b"<html>404</html>")
+        return path, "cannot read it as an HDF5 model file"
+    if case == "truncated":
+        write_keras_h5(path, park_weights(), park_layers(siamese=True))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+        return path, "cannot read it as an HDF5 model file"
+    path.write_bytes(choi.read_bytes())  # another architecture
+    return path, "not the Park 2017 artist model raymir can import"
+
+
+@pytest.mark.parametrize("case", ["html", "truncated", "choi_file"])
+def test_a_bad_model_file_stops_before_anything_starts(tmp_path, capsys, case, choi):
+    bad, fragment = _damaged(tmp_path, case, choi)
+    out = tmp_path / "out"
+    assert main(["artist_labels", "--preset", "tiny", "--encoder", f"park2017_keras:{bad}", "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: ") and fragment in err
+    assert not out.exists()  # no MLflow store, no Ray state, no corpus
+
+
+def test_the_cli_exits_2_without_a_traceback_on_a_bad_file(tmp_path):
+    bad = tmp_path / "model_best.hdf5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    done = subprocess.run([sys.executable, "-m", "raymir.sweep", "artist_tags", "--preset", "tiny", "--encoder",
+                           f"choi2017_keras:{bad}", "--output", str(tmp_path / "out")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert str(bad) in done.stderr and "cannot read it as an HDF5 model file" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
+# --- track features ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Clips:
+    """The parts of a Subset that track_features reads."""
+
+    key: str
+    audio: np.ndarray
+
+    def __len__(self):
+        return len(self.audio)
+
+
+def test_park_track_features_are_the_releases_and_are_cached_for_the_rows_asked(siamese, tmp_path):
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.normal(size=(5, int(3.5 * PARK_MEL.sr)))).astype(np.float32)
+    e = load_sweep("artist_labels", overrides=("encoder.kind=park2017_keras", f"encoder.path={siamese}")).encoder
+    tf = given_feature(e)
+    sha = hashlib.sha256(siamese.read_bytes()).hexdigest()
+    assert tf.params == park_params(sha) and tf.info["encoder.sha256"] == sha and tf.info["release"] == "park2017_siamese"
+    rows = np.array([1, 3])
+    feats = track_features(tf, {"source": Clips("K", audio)}, rows={"source": rows}, cache_root=tmp_path)["source"]
+    net, _ = load_park2017(siamese)
+    with torch.no_grad():
+        want = track_feature(net, ParkFrontend(PARK_MEL)(torch.from_numpy(audio[rows]))).numpy()
+    assert feats.shape == (5, 256) and not feats[[0, 2, 4]].any()
+    np.testing.assert_allclose(feats[rows], want, rtol=1e-5, atol=1e-6)
+    assert net.standardize == PARK_RELEASE_OPTIONS["standardize"]  # the release's mean and std, inside the net
+    computed = []
+    tf2 = type(tf)(tf.feature, tf.params, lambda a: computed.append(a) or park_track_features(net, a))
+    again = track_features(tf2, {"source": Clips("K", audio)}, rows={"source": rows}, cache_root=tmp_path)["source"]
+    assert not computed and np.array_equal(again, feats)  # the same content: read from the cache
+    track_features(tf2, {"source": Clips("K", audio)}, cache_root=tmp_path)  # every row: another entry
+    assert len(computed) == 1 and len(computed[0]) == 5
+
+
+def test_random_twins_have_the_release_options_and_todays_seeds(siamese):
+    e = load_sweep("artist_labels", overrides=("encoder.kind=park2017_keras", f"encoder.path={siamese}")).encoder
+    twin = random_twin(e, seed=1)
+    torch.manual_seed(1)  # today's random baseline: train.seed + 1, Park2017(None)
+    today = Park2017(None, n_mels=128)
+    audio = np.random.default_rng(1).normal(size=(2, int(3.1 * PARK_MEL.sr))).astype(np.float32)
+    net = Park2017(None, n_mels=128, **PARK_RELEASE_OPTIONS)
+    net.load_state_dict(today.state_dict())  # the options add no weights: the same draw, the release's input scaling
+    np.testing.assert_allclose(twin.compute(audio), park_track_features(net, audio), rtol=1e-5, atol=1e-6)
+    assert twin.feature == "random" and twin.params["options"] == PARK_RELEASE_OPTIONS and "sha256" not in twin.params
+    assert random_choi(3).params == random_choi(3).params != random_choi(4).params
+
+
+def test_choi_feature_concatenates_the_chosen_layers():
+    tf = choi_feature(random_choi(1), "random", layers="15")
+    stored = np.arange(2 * 5 * 32, dtype=np.float32).reshape(2, 5, 32)
+    assert np.array_equal(tf.select(stored), np.concatenate([stored[:, 0], stored[:, 4]], axis=1))
+    assert tf.info["layers"] == "15"
+
+
+# --- end to end (tiny presets, local Ray, MLflow) ---------------------------------------------------------
+
+
+def _parent_and_children(out: Path, experiment: str):
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if "raymir.sweep" in r.data.tags)
+    children = client.search_runs([exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return parent, children
+
+
+@pytest.mark.slow  # ~50 s (2 shared cores)
+def test_artist_labels_probes_a_released_park_model_without_training(ray_session, tmp_path, siamese):
+    from raymir.data.synthetic import load_synthetic
+    from raymir.extract import feature_key
+
+    out = tmp_path / "out"
+    assert main(["artist_labels", "--preset", "tiny", "--encoder", f"park2017_keras:{siamese}", "--output", str(out),
+                 "--set", "baselines=[mfcc, random]"]) == 0
+    parent, children = _parent_and_children(out, "artist_labels")
+    sha = hashlib.sha256(siamese.read_bytes()).hexdigest()
+    p = parent.data.params
+    assert (p["encoder.kind"], p["encoder.path"], p["encoder.sha256"]) == ("park2017_keras", str(siamese), sha)
+    assert {r.data.params["model"] for r in children} == {"park2017_keras", "mfcc", "random"} and len(children) == 3
+    for r in children:
+        assert r.info.status == "FINISHED"
+        assert {"genre_accuracy", "arousal_r2", "tag_roc_auc", "retrieval_map"} <= set(r.data.metrics)
+    given = next(r for r in children if r.data.params["model"] == "park2017_keras")
+    assert given.data.params["encoder.sha256"] == sha and given.data.params["release"] == "park2017_siamese"
+    cache_root = out / "cache"
+    assert not (cache_root / "artist_model").exists() and not (cache_root / "park_inputs").exists()  # nothing trained
+    assert not list((out / "ray").glob("park-*"))  # and no Ray Train job ran
+    cfg = load_sweep("artist_labels", preset="tiny")
+    genre = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=cache_root, names=("genre",))["genre"]
+    stored = cache.path_of(cache_root, "features", feature_key("convnet", genre.key, park_params(sha)))
+    assert cache.is_done(stored)  # under the file's sha256 and the release's options
+    net, _ = load_park2017(siamese)
+    np.testing.assert_allclose(np.load(stored / "features.npy")[:2], park_track_features(net, genre.audio[:2]),
+                               rtol=1e-5, atol=1e-6)
+    assert "| park2017_keras | - |" in next((out / "reports").glob("*/summary.md")).read_text()
+
+
+@pytest.mark.slow  # ~50 s
+def test_artist_tags_probes_the_released_choi_model_without_pretraining(ray_session, tmp_path, choi):
+    out = tmp_path / "out"
+    assert main(["artist_tags", "--preset", "tiny", "--encoder", f"choi2017_keras:{choi}", "--output", str(out)]) == 0
+    parent, children = _parent_and_children(out, "artist_tags")
+    sha = hashlib.sha256(choi.read_bytes()).hexdigest()
+    assert (parent.data.params["encoder.kind"], parent.data.params["encoder.sha256"]) == ("choi2017_keras", sha)
+    by_model = {r.data.params["model"]: r for r in children}
+    assert set(by_model) == {"choi2017_keras", "random", "mfcc"} and len(children) == 3
+    assert by_model["choi2017_keras"].data.params["layers"] == "12345" == by_model["random"].data.params["layers"]
+    for r in children:
+        assert r.info.status == "FINISHED" and {"genre_accuracy", "arousal_r2", "valence_r2"} <= set(r.data.metrics)
+    assert not (out / "cache" / "pretrain").exists()
