@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from raymir.config.common import (
+    CHOI_LAYERS,
     GridConfig,
     SearchConfig,
     SweepBase,
-    all_layer_combos,
     check_corpus,
     check_data,
     check_grid,
     check_pretrain,
     check_search,
     check_training,
+    combo_layers,
 )
 from raymir.config.sections import ARTIST_MODELS, PARK_MEL, MelParams, ParkTrainConfig, PretrainConfig
 
@@ -116,8 +117,9 @@ def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
     for m in cfg.models:
         if m not in ("artist_tags", "choi_tags", "mfcc"):
             p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")
-    valid = set(all_layer_combos())
     for k in ("artist_tags_layers", "choi_tags_layers"):
-        if getattr(cfg, k) not in valid:
-            p.append(f"{k}: {getattr(cfg, k)!r} is not a layer combination (digits 1-5, increasing, e.g. '5')")
+        try:
+            combo_layers(getattr(cfg, k), CHOI_LAYERS)
+        except ValueError as e:
+            p.append(f"{k}: {e}")
     return p + check_pretrain(cfg.pretrain, cfg.mel) + check_search(cfg.search)

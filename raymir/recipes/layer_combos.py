@@ -10,6 +10,16 @@ A given encoder (the ``encoder:`` section, ``--encoder KIND:PATH``) replaces the
 ``choi2017_keras`` takes the features from the released Choi model (no source corpus, no pretraining;
 the random-weights and MFCC baselines stay); ``embeddings`` probes a folder of precomputed per-layer
 features alone (no audio, no baselines).
+
+Layer combinations (``features.layers``) are resolved against the encoder's own layer count L by
+:func:`sweep_combos`, the one place every path takes them from: raymir's convnet and the released
+Choi model have 5 layers, an embeddings folder as many as its arrays. Up to 9 layers a combination
+is a string of digits ("135", as every 5-layer sweep has always keyed its caches and runs); from 10
+on its layers are joined with "+" ("1+2+12"). Beside the explicit ones, the keywords ``all`` (the
+default, bounded by ``features.max_combinations``), ``singles``, ``cumulative`` and ``windows:K``
+name families of them. With ``weighting.enabled``, each task and convnet/random feature also gets
+the learned layer weighting probe (``raymir.probes.weighting``) over all its layers: a grid of
+layers "weighted", one Ray Tune trial, its mean learned weights logged as ``layer_weight_<l>``.
 """
 
 from __future__ import annotations
@@ -22,20 +32,20 @@ import numpy as np
 import torch
 
 from raymir import tracking
-from raymir.config import SweepConfig, all_layer_combos
+from raymir.config import ConfigError, SweepConfig, WeightingConfig, combo_name, resolve_layer_combos
+from raymir.config.common import CHOI_LAYERS, MAX_COMBINATIONS
 from raymir.data.clips import Skipped
 from raymir.data.datasets import predefined_folds, target_tasks
 from raymir.data.embeddings import Embeddings, load_embeddings
 from raymir.data.sources import load_subsets, tagging_source
 from raymir.data.subset import Subset, TargetTask
 from raymir.data.synthetic import TARGET_TASKS
-from raymir.errors import DatasetError
 from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
 from raymir.models.choi2017 import Choi2017
 from raymir.models.keras_release import CHOI_MEL, CHOI_RELEASE_OPTIONS, CHOI_TAGS, ReleaseInfo, load_choi2017
 from raymir.probes.folds import make_folds
-from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, batch_grids, run_probe_trials
+from raymir.recipes.layer_combos_probes import WEIGHTED, ProbeGrid, TaskData, batch_grids, run_probe_trials
 from raymir.recipes.layer_combos_report import write_report
 from raymir.session import RunOptions, SweepRun, finish_sweep, flat, log, log_datasets, open_sweep, parent_run
 from raymir.train.choi import cached_pretrain
@@ -112,41 +122,46 @@ def load_target_and_source(cfg: SweepConfig, *, cache_root: Path
     return subsets, probe_tasks, skipped
 
 
-def embedding_combos(cfg: SweepConfig, emb: Embeddings) -> tuple[str, ...]:
-    """``features.layers``, or every combination of the embeddings' layers; DatasetError for a layer they lack."""
-    available = all_layer_combos(emb.n_layers)
-    beyond = [c for c in cfg.features.layers if c not in available]
-    if beyond:
-        have = "layer 1" if emb.n_layers == 1 else f"layers 1-{emb.n_layers}"
-        raise DatasetError(f"features.layers: {', '.join(map(repr, beyond))} need layers that the embeddings in {emb.folder} "
-                           f"do not have ({have}); set features.layers=[] for all {len(available)} combinations "
-                           "of theirs, or list some of them")
-    return cfg.features.layers or available
+def sweep_combos(cfg: SweepConfig, n_layers: int, *, encoder: str = "raymir's convnet") -> tuple[str, ...]:
+    """The layer combinations ``features.layers`` names for an encoder of ``n_layers`` layers (every encoder's path
+    calls this with its own count): → their names, in order, each once. A combination or keyword that does not fit
+    them (or ``all`` beyond ``features.max_combinations``) raises ConfigError naming it, the encoder and L."""
+    try:
+        return resolve_layer_combos(cfg.features.layers, n_layers, limit=cfg.features.max_combinations)
+    except ValueError as e:
+        raise ConfigError(cfg.name, [f"features.layers: {e} (the layers of {encoder})"]) from None
 
 
-def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None, *, combos: tuple[str, ...] | None = None
-                ) -> list[ProbeGrid]:
-    """One grid per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``, ``combos``
-    to the sweep's layer combinations."""
+def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None, *, n_layers: int = CHOI_LAYERS,
+                encoder: str = "raymir's convnet") -> list[ProbeGrid]:
+    """One grid per (task, feature, layer combination) of an encoder of ``n_layers`` layers, and with
+    ``weighting.enabled`` one weighted grid per task and convnet/random feature; ``tasks`` defaults to
+    ``probe.tasks``. convnet+mfcc concatenates every layer."""
+    combos = sweep_combos(cfg, n_layers, encoder=encoder)
+    weighted = (WEIGHTED,) if cfg.weighting.enabled else ()
     grids = []
     for task in cfg.probe.tasks if tasks is None else tasks:
         for feature in cfg.features.kinds:
             if feature in ("convnet", "random"):
-                grids += [ProbeGrid(task, feature, c) for c in (cfg.layer_combos if combos is None else combos)]
+                grids += [ProbeGrid(task, feature, c) for c in combos + weighted]
             elif feature == "mfcc":
                 grids.append(ProbeGrid(task, "mfcc", "-"))
             else:
-                grids.append(ProbeGrid(task, "convnet+mfcc", "12345"))
+                grids.append(ProbeGrid(task, "convnet+mfcc", combo_name(tuple(range(1, n_layers + 1)), n_layers)))
     return grids
+
+
+def embeddings_label(emb: Embeddings) -> str:
+    return f"the embeddings in {emb.folder}, {emb.n_layers} layer{'s' if emb.n_layers > 1 else ''}"
 
 
 def summary(cfg: SweepConfig) -> str:
     """What the sweep will run, in one line (``--check``); given embeddings are read and checked."""
-    tasks = combos = None
+    tasks, n_layers, encoder = None, CHOI_LAYERS, "raymir's convnet"
     if cfg.encoder.kind == "embeddings":
         emb = load_embeddings(cfg.encoder.path)
-        tasks, combos = [t.name for t in target_tasks(emb.subset)], embedding_combos(cfg, emb)
-    grids = probe_grids(cfg, tasks, combos=combos)
+        tasks, n_layers, encoder = [t.name for t in target_tasks(emb.subset)], emb.n_layers, embeddings_label(emb)
+    grids = probe_grids(cfg, tasks, n_layers=n_layers, encoder=encoder)
     trials = batch_grids(grids, per_trial=cfg.search.combos_per_trial)
     given = {"choi2017_keras": f"; features of the released Choi model {cfg.encoder.path}, no pretraining",
              "embeddings": f"; the embeddings in {cfg.encoder.path}, probes only"}.get(cfg.encoder.kind, "")
@@ -156,14 +171,17 @@ def summary(cfg: SweepConfig) -> str:
 def parent_params(cfg: SweepConfig, *, encoder_sha256: str = "") -> dict:
     """The parent MLflow run's params: every setting, flat, and a given encoder's sha256.
 
-    The default encoder (pretrain raymir's own convnet) is left out: a default sweep's params are then
-    exactly those it had before the ``encoder:`` section existed, and so is their hash, the tag under
-    which a re-run finds an interrupted parent run to resume (``raymir.config``).
+    Settings added after the first sweeps ran are left out while at their defaults: the default encoder
+    (pretrain raymir's own convnet), ``features.max_combinations`` and the ``weighting:`` section. A
+    default sweep's params are then exactly those it had before they existed, and so is their hash, the
+    tag under which a re-run finds an interrupted parent run to resume (``raymir.config``).
     """
     params = flat(asdict(cfg))
-    if not cfg.encoder.kind:
-        return {k: v for k, v in params.items() if not k.startswith("encoder.")}
-    return params | {"encoder.sha256": encoder_sha256}
+    at_default = {"encoder.": not cfg.encoder.kind, "weighting.": cfg.weighting == WeightingConfig(),
+                  "features.max_combinations": cfg.features.max_combinations == MAX_COMBINATIONS}
+    left_out = tuple(prefix for prefix, default in at_default.items() if default)
+    params = {k: v for k, v in params.items() if not k.startswith(left_out)}
+    return params | ({"encoder.sha256": encoder_sha256} if cfg.encoder.kind else {})
 
 
 def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker: tracking.Tracker
@@ -203,13 +221,13 @@ def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[Ta
 
 
 def probe_and_report(cfg: SweepConfig, sweep: SweepRun, tracker: tracking.Tracker, tasks: dict[str, TaskData], *,
-                     combos: tuple[str, ...] | None = None) -> dict:
+                     n_layers: int = CHOI_LAYERS) -> dict:
     """The probe trials (Ray Tune) and the report; closes the parent run: → the sweep's result."""
-    grids = probe_grids(cfg, list(tasks), combos=combos)
+    grids = probe_grids(cfg, list(tasks), n_layers=n_layers)
     n_trials = len(batch_grids(grids, per_trial=cfg.search.combos_per_trial))
     log(f"probing: {len(grids)} grids in {n_trials} Ray Tune trials (tasks {', '.join(tasks)})")
     rows, errors = run_probe_trials(grids, tasks, cfg.probe, tracker, search=cfg.search, storage=sweep.storage,
-                                    name=f"probes-{tracker.parent_run_id[:12]}")
+                                    name=f"probes-{tracker.parent_run_id[:12]}", weighting=cfg.weighting)
     engines = sorted({r.get("engine", "") for r in rows} - {""})
     log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
     return finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
@@ -219,7 +237,7 @@ def probe_and_report(cfg: SweepConfig, sweep: SweepRun, tracker: tracking.Tracke
 def run_embeddings(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Probe a folder of precomputed per-layer features alone: no corpus, no pretraining, no baselines."""
     emb = load_embeddings(cfg.encoder.path)  # every problem with the folder stops here, before MLflow and Ray
-    combos = embedding_combos(cfg, emb)
+    sweep_combos(cfg, emb.n_layers, encoder=embeddings_label(emb))  # and every layer combination its layers lack
     probe_tasks = target_tasks(emb.subset)
     log(f"embeddings: {len(emb)} rows, {emb.n_layers} layers of {', '.join(str(a.shape[1]) for a in emb.layers)} "
         f"dims (tasks {', '.join(t.name for t in probe_tasks)}); no corpus, no pretraining")
@@ -227,7 +245,7 @@ def run_embeddings(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     with parent_run(sweep, params=parent_params(cfg, encoder_sha256=emb.sha256)) as tracker:
         tracking.log_metrics(tracker, tracker.parent_run_id, {"n_clips": len(emb)})
         tasks = task_data(cfg, {emb.subset.name: emb.subset}, probe_tasks, {emb.subset.name: {"convnet": emb.layers}})
-        return probe_and_report(cfg, sweep, tracker, tasks, combos=combos) | {"history": []}
+        return probe_and_report(cfg, sweep, tracker, tasks, n_layers=emb.n_layers) | {"history": []}
 
 
 def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
@@ -235,6 +253,7 @@ def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     if cfg.encoder.kind == "embeddings":
         return run_embeddings(cfg, opts)
     release = load_release(cfg) if cfg.encoder.kind == "choi2017_keras" else None  # a bad file stops before anything
+    sweep_combos(cfg, CHOI_LAYERS)  # the config check did so too; a combination the net lacks stops before Ray
     sweep = open_sweep(cfg, opts)
 
     t0 = time.time()
