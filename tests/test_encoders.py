@@ -171,6 +171,18 @@ def test_layer_combinations_follow_the_folders_layers(tmp_path):
         combos(preset="tiny")  # its layers: 1, 5, 12345
 
 
+def test_twelve_layers_of_embeddings_are_read_and_their_combinations_checked(tmp_path, capsys):
+    folder = write_embeddings(tmp_path / "emb", widths=(4,) * 12, informative=7)
+    assert load_embeddings(folder).n_layers == 12
+    assert main(["layer_combos", "--encoder", f"embeddings:{folder}", "--set", "features.layers=[cumulative]",
+                 "--set", "weighting.enabled=true", "--check"]) == 0
+    assert "ok (26 probe grids in 6 Ray Tune trials" in capsys.readouterr().out  # 2 tasks × (12 cumulative + weighted)
+    assert main(["layer_combos", "--encoder", f"embeddings:{folder}", "--check"]) == 2  # all: 4095 combinations
+    err = capsys.readouterr().err
+    assert "features.layers: 'all' is 4095 layer combinations of 12 layers, more than features.max_combinations=63" in err
+    assert f"(the layers of the embeddings in {folder}, 12 layers)" in err and "Traceback" not in err
+
+
 # --- the encoder section ----------------------------------------------------------------------
 
 
