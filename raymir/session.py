@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -34,18 +35,37 @@ def flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def parent_params(cfg, *, encoder_sha256: str = "") -> dict:
-    """The parent MLflow run's params of a sweep with an ``encoder:`` section: every setting, flat, and a given
-    encoder's sha256.
+# Settings added after the first sweeps ran: left out of the parent params while at their defaults.
+LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations")
 
-    The default encoder (raymir trains its own nets) is left out: a default sweep's params are then
-    exactly those it had before the ``encoder:`` section existed, and so is their hash, the tag under
-    which a re-run finds an interrupted parent run to resume (``raymir.config``).
+
+def _field_default(owner, name: str):
+    f = next(f for f in dataclasses.fields(owner) if f.name == name)
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def _at_default(cfg, dotted: str) -> bool:
+    """Whether the setting ``dotted`` ("encoder", "features.max_combinations") exists on ``cfg`` at its default."""
+    *path, name = dotted.split(".")
+    owner = cfg
+    for part in path:
+        owner = getattr(owner, part, None)
+    if owner is None or not dataclasses.is_dataclass(owner) or not hasattr(owner, name):
+        return False
+    return getattr(owner, name) == _field_default(owner, name)
+
+
+def parent_params(cfg, *, encoder_sha256: str = "") -> dict:
+    """The parent MLflow run's params: every setting, flat, and a given encoder's sha256.
+
+    The settings of :data:`LATER_SETTINGS` are left out while at their defaults (the default encoder: raymir
+    trains its own nets): a default sweep's params are then exactly those it had before they existed, and so
+    is their hash, the tag under which a re-run finds an interrupted parent run to resume (``raymir.config``).
     """
     params = flat(asdict(cfg))
-    if not cfg.encoder.kind:
-        return {k: v for k, v in params.items() if not k.startswith("encoder.")}
-    return params | {"encoder.sha256": encoder_sha256}
+    left_out = tuple(f"{d}." if "." not in d else d for d in LATER_SETTINGS if _at_default(cfg, d))
+    params = {k: v for k, v in params.items() if not (k.startswith(left_out))}
+    return params | ({"encoder.sha256": encoder_sha256} if cfg.encoder.kind else {})
 
 
 def start_ray(address: str | None) -> None:

@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         result = run(cfg, tracking_uri=args.tracking_uri, address=args.address, output=args.output,
                      storage=args.storage, fresh=args.fresh)
-    except (DatasetError, ModelFileError) as exc:  # bad data or model file: name the file/row, no traceback;
-        print(f"error: {exc}", file=sys.stderr)      # finished stages stay cached
+    except (ConfigError, DatasetError, ModelFileError) as exc:  # a setting the encoder cannot serve, bad data or
+        print(f"error: {exc}", file=sys.stderr)  # model file: name the key / file / row, no traceback; finished
+        # stages stay cached
         return 2
     return 0 if not result["errors"] else 1
 

@@ -3,13 +3,13 @@ from pathlib import Path
 import pytest
 
 from raymir.config import ConfigError, gamma_value, list_sweeps, load_sweep
-from raymir.recipes.layer_combos import probe_grids
+from raymir.recipes.layer_combos import probe_grids, sweep_combos
 from raymir.sweep import main
 
 
 def test_default_sweep_is_valid_and_has_the_full_grid():
     cfg = load_sweep("layer_combos")
-    assert len(cfg.layer_combos) == 31
+    assert len(sweep_combos(cfg, 5)) == 31
     assert cfg.probe.C == (0.1, 2.0, 8.0, 32.0) and cfg.probe.scaler == (True, False)
     assert [gamma_value(g, 160) for g in cfg.probe.gamma] == [2**-3, 2**-5, 2**-7, 2**-9, 2**-11, 2**-13, 1 / 160]
     # 7 targets × (31 convnet + 31 random + mfcc + convnet+mfcc)

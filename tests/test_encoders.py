@@ -1,6 +1,7 @@
 """layer_combos with a given encoder: the encoder section and --encoder, a folder of precomputed embeddings
 (read, checked, probed alone) and the released Choi model in place of pretraining."""
 
+import csv
 import hashlib
 import json
 import subprocess
@@ -18,7 +19,7 @@ from raymir.data.embeddings import load_embeddings
 from raymir.errors import DatasetError
 from raymir.models.choi2017 import Choi2017
 from raymir.models.keras_release import CHOI_MEL, CHOI_RELEASE_OPTIONS, ReleaseInfo
-from raymir.recipes.layer_combos import embedding_combos, parent_params, release_extractors
+from raymir.recipes.layer_combos import embeddings_label, parent_params, release_extractors, sweep_combos
 from raymir.session import flat
 from raymir.sweep import main
 
@@ -110,9 +111,10 @@ def _break(folder: Path, case: str) -> tuple[Path, str]:
         np.save(folder / "1.npy", np.full((60, 2), "x"))
         return folder / "1.npy", "values, not numbers"
     if case == "too_many_layers":
-        for i in (4, 5, 6):
-            np.save(folder / f"{i}.npy", np.zeros((60, 2)))
-        return folder, "6 layers; up to 5 layers are supported for now"
+        for i in (1, 2, 3):
+            (folder / f"{i}.npy").unlink()
+        np.save(folder / "features.npy", np.zeros((60, 1001, 1), dtype=np.float32))  # frames saved as layers
+        return folder / "features.npy", "1001 layers, more than 1000; is another axis saved as the layers"
     if case == "layer_gap":
         (folder / "2.npy").unlink()
         return folder, "layer file(s) 2.npy missing"
@@ -157,11 +159,28 @@ def test_the_cli_exits_2_with_the_message_and_no_traceback(tmp_path):
 
 def test_layer_combinations_follow_the_folders_layers(tmp_path):
     emb = load_embeddings(write_embeddings(tmp_path / "emb"))
-    assert embedding_combos(load_sweep("layer_combos"), emb) == ("1", "2", "3", "12", "13", "23", "123")
-    assert embedding_combos(load_sweep("layer_combos", overrides=("features.layers=['2','13']",)), emb) == ("2", "13")
-    with pytest.raises(DatasetError, match=r"features.layers: '5', '12345' need layers .* \(layers 1-3\); set "
-                                           r"features.layers=\[\] for all 7 combinations"):
-        embedding_combos(load_sweep("layer_combos", preset="tiny"), emb)
+
+    def combos(*overrides, preset=None):
+        cfg = load_sweep("layer_combos", preset=preset, overrides=overrides)
+        return sweep_combos(cfg, emb.n_layers, encoder=embeddings_label(emb))
+
+    assert combos() == ("1", "2", "3", "12", "13", "23", "123")
+    assert combos("features.layers=['2','13']") == ("2", "13")
+    with pytest.raises(ConfigError, match=r"features.layers: '5' is not a layer combination of 3 layers: it names "
+                                          r"layer 5, not one of 1-3 \(the layers of the embeddings in .*emb, 3 layers\)"):
+        combos(preset="tiny")  # its layers: 1, 5, 12345
+
+
+def test_twelve_layers_of_embeddings_are_read_and_their_combinations_checked(tmp_path, capsys):
+    folder = write_embeddings(tmp_path / "emb", widths=(4,) * 12, informative=7)
+    assert load_embeddings(folder).n_layers == 12
+    assert main(["layer_combos", "--encoder", f"embeddings:{folder}", "--set", "features.layers=[cumulative]",
+                 "--set", "weighting.enabled=true", "--check"]) == 0
+    assert "ok (26 probe grids in 6 Ray Tune trials" in capsys.readouterr().out  # 2 tasks × (12 cumulative + weighted)
+    assert main(["layer_combos", "--encoder", f"embeddings:{folder}", "--check"]) == 2  # all: 4095 combinations
+    err = capsys.readouterr().err
+    assert "features.layers: 'all' is 4095 layer combinations of 12 layers, more than features.max_combinations=63" in err
+    assert f"(the layers of the embeddings in {folder}, 12 layers)" in err and "Traceback" not in err
 
 
 # --- the encoder section ----------------------------------------------------------------------
@@ -172,7 +191,8 @@ def test_the_encoder_section_defaults_to_pretraining_and_stays_out_of_the_parent
     assert cfg.encoder == EncoderConfig(kind="", path="")
     params = parent_params(cfg)
     assert not any(k.startswith("encoder") for k in params)
-    assert params == {k: v for k, v in flat(asdict(cfg)).items() if not k.startswith("encoder.")}
+    left_out = ("encoder.", "weighting.", "features.max_combinations")  # settings added later, at their defaults
+    assert params == {k: v for k, v in flat(asdict(cfg)).items() if not k.startswith(left_out)}
 
 
 def test_encoder_flag_sets_the_section_and_its_params(tmp_path, capsys):
@@ -312,3 +332,38 @@ def test_layer_combos_probes_the_released_choi_model_without_pretraining(ray_ses
     net, _ = load_choi2017(model)
     np.testing.assert_allclose(np.load(stored / "features.npy")[:2],
                                layer_features(net, genre.audio[:2], n_samples=cfg.mel.n_samples), rtol=1e-4, atol=1e-5)
+
+
+def test_twelve_layers_of_embeddings_cumulative_combinations_and_learned_weights(ray_session, tmp_path):
+    from raymir.config import combo_name
+
+    # layer 7 carries both labels; 150 rows, as 40 training rows let the weighting fit the energy to noise layers
+    folder = write_embeddings(tmp_path / "emb", n=150, widths=(4,) * 12, informative=7)
+    out = tmp_path / "out"
+    overrides = ("features.layers=[cumulative]", "weighting.enabled=true", "probe.C=[1.0]",
+                 "probe.gamma=['2^-3']", "probe.kernels=[linear]", "probe.scaler=[true]", "probe.nested=false")
+    assert main(["layer_combos", "--preset", "tiny", "--encoder", f"embeddings:{folder}", "--output", str(out),
+                 *(a for o in overrides for a in ("--set", o))]) == 0
+    client, parent, children = _parent_and_children(out)
+    cumulative = {combo_name(tuple(range(1, k + 1)), 12) for k in range(1, 13)}
+    assert "1+2+3+4+5+6+7+8+9+10+11+12" in cumulative
+    assert {(r.data.params["task"], r.data.params["layers"]) for r in children} == \
+        {(t, c) for t in ("mood", "energy") for c in cumulative | {"weighted"}}
+    assert all(r.info.status == "FINISHED" for r in children)
+    weighted = [r for r in children if r.data.params["layers"] == "weighted"]
+    for run in weighted:
+        weights = [run.data.metrics[f"layer_weight_{i}"] for i in range(1, 13)]
+        assert abs(sum(weights) - 1) < 1e-4 and max(range(12), key=weights.__getitem__) == 6  # layer 7
+        assert run.data.params["kernel"] == "-" and run.data.params["engine"] == "layer weighting, linear head"
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"grid.csv", "layer_weights.png"} <= artifacts
+    mood = next(r for r in weighted if r.data.params["task"] == "mood").data.metrics
+    assert mood["cv_accuracy"] > 0.8 and mood["nested_accuracy"] == mood["cv_accuracy"]  # chance: 1/3
+    report = Path(client.download_artifacts(parent.info.run_id, "report", str(tmp_path)))
+    with (report / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["task"], r["layers"]) for r in rows) == sorted((t, c) for t in ("mood", "energy")
+                                                                    for c in cumulative | {"weighted"})
+    assert (report / "mood.png").is_file() and (report / "energy.png").is_file()
+    text = (report / "report.txt").read_text()
+    assert "convnet       weighted" in text and "layer weighting, linear head" in text

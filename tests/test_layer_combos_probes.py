@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 
 from raymir import tracking
-from raymir.config import ProbeConfig, SearchConfig
+from raymir.config import ProbeConfig, SearchConfig, WeightingConfig
 from raymir.recipes.layer_combos_probes import (
+    WEIGHTED,
     ProbeGrid,
     ProbeTrial,
     TaskData,
@@ -12,6 +13,7 @@ from raymir.recipes.layer_combos_probes import (
     feature_matrix,
     run_probe,
     run_probe_trials,
+    run_weighted,
 )
 
 
@@ -111,3 +113,21 @@ def test_combinations_of_one_task_and_feature_share_trials_of_the_configured_siz
     assert ProbeTrial("a", "mfcc", ("-",)) in trials
     assert sum(len(t.combos) for t in trials) == len(grids)
     assert trials[0].key == "a/convnet/1+2" and trials[0].grids()[1].key == "a/convnet/2"
+
+
+def test_the_weighting_grid_reports_an_svm_rows_keys_and_resumes_from_its_run():
+    from raymir.recipes.layer_combos_probes import _logged_summary
+
+    d = _data()
+    svm, _ = run_probe(ProbeGrid("t", "convnet", "3"), d, ProbeConfig(folds=4, C=(1.0,), gamma=("2^-3",), nested=True))
+    summary, result = run_weighted(ProbeGrid("t", "convnet", WEIGHTED), d, WeightingConfig())
+    assert set(summary) == set(svm) and result.weights.shape == (4, 5)  # 4 folds, 5 layers
+    assert summary["nested_accuracy"] == summary["cv_accuracy"] > 0.8 and result.weights.mean(0).argmax() == 2
+    assert (summary["kernel"], summary["C"], summary["gamma"]) == ("-", "-", "-")
+    # a resumed sweep rebuilds each finished row from its child run: params as strings, the weights beside
+    for row in (summary, svm):
+        params = {k: str(row[k]) for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features",
+                                           "engine")}
+        metrics = {k: row[k] for k in ("cv_accuracy", "cv_accuracy_std", "nested_accuracy", "capped_fits")}
+        weights = {f"layer_weight_{i}": 0.2 for i in range(1, 6)} if row is summary else {}
+        assert _logged_summary(params, metrics | weights) == {k: v for k, v in row.items() if v is not None} | {"resumed": 1}

@@ -302,3 +302,26 @@ def test_write_artist_report_files_and_csv(tmp_path):
         ("siamese", "30"), ("mfcc", "0"), ("basic", "15"), ("random", "0"), ("siamese", "15"), ("basic", "30")]
     assert rows[1]["tag_pr_auc"] == "" and float(rows[0]["genre_accuracy"]) == 0.652
     assert float(rows[2]["genre_accuracy_nested"]) == 0.561 - 0.01
+
+
+def test_learned_weightings_and_twelve_layers_take_their_rows_and_bars(tmp_path):
+    import numpy as np
+
+    from raymir.recipes.layer_combos_report import weights_figure
+
+    every = "+".join(map(str, range(1, 13)))
+    weighted = {"kernel": "-", "C": "-", "gamma": "-", "engine": "layer weighting, mlp head"}
+    rows = [_probe("genre", "convnet", "12", 0.70, 0.03, 0.68), _probe("genre", "convnet", "1+12", 0.75, 0.02, 0.73),
+            _probe("genre", "random", "1+12", 0.50, 0.04, 0.48), _probe("genre", "convnet", "weighted", 0.78, 0.02, 0.78) |
+            weighted, _probe("genre", "random", "weighted", 0.52, 0.03, 0.52) | weighted,
+            _probe("genre", "convnet+mfcc", every, 0.80, 0.02, 0.79), _probe("genre", "mfcc", "-", 0.45, 0.04, 0.44)]
+    text, files = write_report(rows, tmp_path)
+    lines = text.splitlines()[2:]
+    # the combinations (best first, twins beside), the best random, the weightings, every layer + MFCC, MFCC
+    assert [line.split()[:2] for line in lines] == [
+        ["convnet", "1+12"], ["random", "1+12"], ["convnet", "12"], ["random", "1+12"], ["convnet", "weighted"],
+        ["random", "weighted"], ["convnet+mfcc", every], ["mfcc", "-"]]
+    assert lines[4].split()[2:] == ["0.780", "±", "0.020", "0.780", "layer", "weighting,", "mlp", "head"]
+    assert (tmp_path / "genre.png").is_file()
+    png = weights_figure(np.array([[0.1, 0.7, 0.2], [0.2, 0.6, 0.2]]), tmp_path / "w" / "layer_weights.png", title="t")
+    assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"

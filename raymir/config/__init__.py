@@ -29,8 +29,11 @@ from raymir.config.common import (
     SearchConfig,
     SweepBase,
     all_layer_combos,
+    combo_layers,
+    combo_name,
+    resolve_layer_combos,
 )
-from raymir.config.layer_combos import FeatureConfig, SweepConfig
+from raymir.config.layer_combos import FeatureConfig, SweepConfig, WeightingConfig
 from raymir.config.layer_combos import check as _check_layer_combos
 from raymir.config.loader import ConfigError, build, list_sweeps, read_sweep, sweep_dirs
 from raymir.config.sections import (
@@ -78,5 +81,6 @@ __all__ = ["AGF_TASKS", "ARCHS", "ARTIST_MODELS", "FEATURES", "KIM_MEL", "PARK_M
            "SYNTHETIC_TASKS", "AgfParams", "AgfSweepConfig", "ArtistLabelsConfig", "ArtistProbeConfig",
            "ArtistTagsConfig", "ConfigError", "DataConfig", "DataSource", "EncoderConfig", "FeatureConfig", "GridConfig",
            "KimTrainConfig", "MelParams", "ParkTrainConfig", "PretrainConfig", "ProbeConfig", "SearchConfig",
-           "SweepBase", "SweepConfig", "SweepConfigs", "SyntheticParams", "TransferConfig", "all_layer_combos",
-           "gamma_value", "list_sweeps", "load_sweep", "sweep_dirs", "task_combos"]
+           "SweepBase", "SweepConfig", "SweepConfigs", "SyntheticParams", "TransferConfig", "WeightingConfig",
+           "all_layer_combos", "combo_layers", "combo_name", "gamma_value", "list_sweeps", "load_sweep",
+           "resolve_layer_combos", "sweep_dirs", "task_combos"]

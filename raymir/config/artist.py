@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from raymir.config.common import (
+    CHOI_LAYERS,
     GridConfig,
     SearchConfig,
     SweepBase,
-    all_layer_combos,
     check_corpus,
     check_data,
     check_encoder_section,
@@ -16,6 +16,7 @@ from raymir.config.common import (
     check_pretrain,
     check_search,
     check_training,
+    combo_layers,
 )
 from raymir.config.sections import (
     ARTIST_MODELS,
@@ -109,9 +110,11 @@ def check_artist_encoder(e: EncoderConfig, mel: MelParams) -> list[str]:
     if e.kind == "park2017_keras" and e.layers:
         p.append(f"encoder.layers: the Park 2017 track feature is its last conv layer's (max over each 3-s segment, "
                  f"mean over segments); leave encoder.layers empty, got {e.layers!r}")
-    if e.kind == "choi2017_keras" and e.layers and e.layers not in all_layer_combos():
-        p.append(f"encoder.layers: {e.layers!r} is not a layer combination of the Choi 2017 tagger (digits 1-5, "
-                 "increasing, e.g. '5'; empty: all five, '12345', as Choi et al.)")
+    if e.kind == "choi2017_keras" and e.layers:
+        try:
+            combo_layers(e.layers, CHOI_LAYERS)
+        except ValueError as err:
+            p.append(f"encoder.layers: {err} (the Choi 2017 tagger; empty: all five, '12345', as Choi et al.)")
     return p
 
 
@@ -179,10 +182,11 @@ def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
     for m in cfg.models:
         if m not in ("artist_tags", "choi_tags", "mfcc"):
             p.append(f"models: unknown model {m!r} (available: artist_tags, choi_tags, mfcc)")
-    valid = set(all_layer_combos())
     for k in ("artist_tags_layers", "choi_tags_layers"):
-        if getattr(cfg, k) not in valid:
-            p.append(f"{k}: {getattr(cfg, k)!r} is not a layer combination (digits 1-5, increasing, e.g. '5')")
+        try:
+            combo_layers(getattr(cfg, k), CHOI_LAYERS)
+        except ValueError as e:
+            p.append(f"{k}: {e}")
     # a given encoder pretrains nothing (pretrain.seed only seeds its random-weights twin), and its front end is fixed
     p += check_training(cfg.pretrain, "pretrain") if cfg.encoder.kind else check_pretrain(cfg.pretrain, cfg.mel)
     return p + check_search(cfg.search)

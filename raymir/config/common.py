@@ -3,6 +3,7 @@ resources, a real dataset as target, and the checks on them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +11,12 @@ from raymir.config.sections import GAMMA_POWER, PRECISIONS, SYNTHETIC_TASKS, Syn
 
 FEATURES = ("convnet", "random", "mfcc", "convnet+mfcc")
 SOLVERS = ("libsvm", "lssvm")
-LAYER_DIGITS = "12345"
+CHOI_LAYERS = 5  # raymir's Choi convnet and the released Choi model: five conv layers
+DIGIT_LAYERS = 9  # up to 9 layers a combination is a string of digits ("135"); from 10 on, "+"-joined ("1+2+12")
+LAYER_KEYWORDS = ("all", "singles", "cumulative")  # and "windows:K"
+MAX_COMBINATIONS = 63  # features.max_combinations' default: every combination of up to 6 layers
+_COMBO = re.compile(r"[1-9][0-9]*(\+[1-9][0-9]*)*")
+_WINDOWS = re.compile(r"windows:([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -86,13 +92,91 @@ class SearchConfig:
     gpus_per_trial: float = 0.0  # > 0 with probe.solver lssvm on a cluster with GPUs
 
 
-def all_layer_combos(n_layers: int = len(LAYER_DIGITS)) -> tuple[str, ...]:
-    """The non-empty subsets of layers 1..n_layers (≤ 5) as strings ("1", "2", …, "12345": 31 for 5 layers),
-    by size then order."""
-    out = []
-    for mask in range(1, 2 ** n_layers):
-        out.append("".join(d for i, d in enumerate(LAYER_DIGITS[:n_layers]) if mask >> i & 1))
-    return tuple(sorted(out, key=lambda s: (len(s), s)))
+def combo_name(layers: tuple[int, ...], n_layers: int) -> str:
+    """Layers (1-based, increasing) as a combination's name: digits up to 9 layers ("135"), "+"-joined from 10
+    ("1+3+12"). The digit notation is the cache and MLflow key of every sweep of the 5-layer convnets."""
+    return ("" if n_layers <= DIGIT_LAYERS else "+").join(str(layer) for layer in layers)
+
+
+def combo_layers(combo: str, n_layers: int) -> tuple[int, ...]:
+    """A combination's layers, 1-based and increasing: "135" → (1, 3, 5) for ≤ 9 layers; "1+3+12" → (1, 3, 12) and
+    "12" → (12,) for ≥ 10. ValueError naming the combination and ``n_layers`` when it is not one of theirs."""
+    digits = n_layers <= DIGIT_LAYERS
+    example = "'135'" if digits else "'1+2+12'"
+    if not _COMBO.fullmatch(combo) or (digits and "+" in combo):
+        raise ValueError(f"{combo!r} is not a layer combination of {n_layers} layers (write "
+                         f"{'digits' if digits else 'layer numbers joined by +'}, increasing, e.g. {example})")
+    layers = tuple(int(c) for c in combo) if digits else tuple(int(t) for t in combo.split("+"))
+    beyond = [layer for layer in layers if not 1 <= layer <= n_layers]
+    if beyond:
+        raise ValueError(f"{combo!r} is not a layer combination of {n_layers} layers: it names layer {beyond[0]}, "
+                         f"not one of 1-{n_layers}")
+    if any(a >= b for a, b in zip(layers, layers[1:])):
+        raise ValueError(f"{combo!r} is not a layer combination of {n_layers} layers: its layers must increase, each "
+                         f"once (e.g. {example})")
+    return layers
+
+
+def all_layer_combos(n_layers: int = CHOI_LAYERS) -> tuple[str, ...]:
+    """The non-empty subsets of layers 1..n_layers (31 for 5 layers: "1", "2", …, "12345"), by size, then in
+    order of their layers."""
+    subsets = [tuple(i + 1 for i in range(n_layers) if mask >> i & 1) for mask in range(1, 2 ** n_layers)]
+    return tuple(combo_name(s, n_layers) for s in sorted(subsets, key=lambda s: (len(s), s)))
+
+
+def check_layer_item(item: str) -> str | None:
+    """Why an item of ``features.layers`` is not a keyword (all, singles, cumulative, windows:K) or a combination's
+    notation (digits or "+"-joined layer numbers); None when it is. Whether its layers exist needs the encoder's
+    layer count (:func:`resolve_layer_combos`)."""
+    if item in LAYER_KEYWORDS or _COMBO.fullmatch(item):
+        return None
+    windows = _WINDOWS.fullmatch(item)
+    if windows:
+        return None if int(windows.group(1)) >= 1 else f"{item!r}: a window holds at least 1 layer (windows:K, K ≥ 1)"
+    return (f"{item!r} is not a layer combination ('135'; from 10 layers on '1+2+12') or one of "
+            f"{', '.join(LAYER_KEYWORDS)}, windows:K")
+
+
+def _keyword_combos(item: str, n_layers: int, *, limit: int) -> tuple[tuple[int, ...], ...] | None:
+    """The layer tuples a keyword stands for, or None when ``item`` is not a keyword."""
+    layers = tuple(range(1, n_layers + 1))
+    if item == "all":
+        n_combos = 2 ** n_layers - 1
+        if n_combos > limit:
+            raise ValueError(f"'all' is {n_combos} layer combinations of {n_layers} layers, more than "
+                             f"features.max_combinations={limit}; list fewer (singles, cumulative, windows:K, explicit "
+                             f"combinations) or raise features.max_combinations")
+        return tuple(combo_layers(c, n_layers) for c in all_layer_combos(n_layers))
+    if item == "singles":
+        return tuple((layer,) for layer in layers)
+    if item == "cumulative":
+        return tuple(layers[:k] for k in layers)
+    windows = _WINDOWS.fullmatch(item)
+    if windows is None:
+        return None
+    k = int(windows.group(1))
+    if not 1 <= k <= n_layers:
+        raise ValueError(f"{item!r}: windows of {k} layers do not fit {n_layers} layers (K from 1 to {n_layers})")
+    return tuple(layers[i:i + k] for i in range(n_layers - k + 1))
+
+
+def resolve_layer_combos(spec: tuple[str, ...], n_layers: int, *, limit: int = MAX_COMBINATIONS) -> tuple[str, ...]:
+    """``features.layers`` for an encoder of ``n_layers`` layers → the combinations' names, in the order given,
+    each once.
+
+    spec: explicit combinations ("135", "1+2+12") and keywords: all (the default, for an empty spec: every
+    combination, at most ``limit`` of them), singles (1, 2, …, L), cumulative (1, 12, 123, …), windows:K (every
+    run of K consecutive layers). ValueError naming the item and ``n_layers`` for one that does not fit.
+    """
+    out: dict[str, None] = {}
+    for item in spec or ("all",):
+        problem = check_layer_item(item)
+        if problem:
+            raise ValueError(problem)
+        combos = _keyword_combos(item, n_layers, limit=limit)
+        for layers in combos if combos is not None else (combo_layers(item, n_layers),):
+            out[combo_name(layers, n_layers)] = None
+    return tuple(out)
 
 
 FMA_SIZES = ("small", "medium", "large", "full")

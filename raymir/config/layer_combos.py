@@ -5,30 +5,52 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from raymir.config.common import (
+    CHOI_LAYERS,
     FEATURES,
+    MAX_COMBINATIONS,
     ProbeConfig,
     SearchConfig,
     SweepBase,
-    all_layer_combos,
     check_corpus,
     check_data,
     check_encoder_section,
     check_grid,
+    check_layer_item,
     check_pretrain,
     check_search,
+    resolve_layer_combos,
 )
 from raymir.config.sections import SYNTHETIC_TASKS, EncoderConfig, MelParams, PretrainConfig
 
 KINDS = ("", "choi2017_keras", "torch", "hear", "embeddings")  # the encoder kinds this sweep takes
+FIVE_LAYERS = ("", "choi2017_keras")  # raymir's own convnet and the released Choi model: their layer count is known
+HEADS = ("linear", "mlp")
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Which features to probe; ``layers`` empty means all 31 combinations."""
+    """Which features to probe. ``layers``: layer combinations ("135"; from 10 layers on "1+2+12") and keywords
+    (all, singles, cumulative, windows:K; ``raymir.config.common.resolve_layer_combos``); empty means all, up to
+    ``max_combinations`` of them."""
 
     kinds: tuple[str, ...] = FEATURES
     layers: tuple[str, ...] = ()
     batch_size: int = 8
+    max_combinations: int = MAX_COMBINATIONS
+
+
+@dataclass(frozen=True)
+class WeightingConfig:
+    """The learned layer weighting probe (``raymir.probes.weighting``): a softmax weight per layer trained with a
+    linear or MLP head, beside the SVM grids of the convnet and random features."""
+
+    enabled: bool = False
+    head: str = "linear"  # linear | mlp (one hidden ReLU layer of ``hidden`` units)
+    hidden: int = 128
+    epochs: int = 300  # full-batch Adam steps per fold
+    lr: float = 0.01
+    weight_decay: float = 0.0001  # on the head's parameters
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,10 +64,7 @@ class SweepConfig(SweepBase):
     features: FeatureConfig = field(default_factory=FeatureConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
-
-    @property
-    def layer_combos(self) -> tuple[str, ...]:
-        return self.features.layers or all_layer_combos()
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
 
 
 def check_encoder(cfg: SweepConfig) -> list[str]:
@@ -81,11 +100,36 @@ def check(cfg: SweepConfig) -> list[str]:
     for k in ft.kinds:
         if k not in FEATURES:
             p.append(f"features.kinds: unknown feature {k!r} (available: {', '.join(FEATURES)})")
-    valid = set(all_layer_combos())
-    for combo in ft.layers:
-        if str(combo) not in valid:
-            p.append(f"features.layers: {combo!r} is not a layer combination (digits 1-5, increasing, e.g. '135')")
+    p += check_layers(ft, cfg.encoder.kind)
     for t in pr.tasks:
         if t not in SYNTHETIC_TASKS:
             p.append(f"probe.tasks: unknown task {t!r} (available: {', '.join(SYNTHETIC_TASKS)})")
-    return p + check_grid(pr) + check_search(cfg.search)
+    return p + check_grid(pr) + check_search(cfg.search) + check_weighting(cfg.weighting, ft)
+
+
+def check_layers(ft: FeatureConfig, encoder_kind: str) -> list[str]:
+    """``features.layers``: each item's notation; with raymir's own convnet or the released Choi model (5 layers)
+    also that its layers exist and ``all`` is within ``features.max_combinations``. Other encoders' layer counts
+    are known once they are read: the recipe checks there (``raymir.recipes.layer_combos.sweep_combos``)."""
+    p = [f"features.layers: {why}" for why in map(check_layer_item, ft.layers) if why]
+    if ft.max_combinations < 1:
+        p.append(f"features.max_combinations: must be ≥ 1, got {ft.max_combinations}")
+    if not p and encoder_kind in FIVE_LAYERS:
+        try:
+            resolve_layer_combos(ft.layers, CHOI_LAYERS, limit=ft.max_combinations)
+        except ValueError as e:
+            p.append(f"features.layers: {e}")
+    return p
+
+
+def check_weighting(w: WeightingConfig, ft: FeatureConfig) -> list[str]:
+    """The ``weighting:`` section (checked also while it is off, so that turning it on cannot fail later)."""
+    p = [] if w.head in HEADS else [f"weighting.head: {w.head!r} is not one of {', '.join(HEADS)}"]
+    p += [f"weighting.{k}: must be ≥ 1, got {getattr(w, k)}" for k in ("hidden", "epochs") if getattr(w, k) < 1]
+    if not w.lr > 0:
+        p.append(f"weighting.lr: must be > 0, got {w.lr}")
+    if w.weight_decay < 0:
+        p.append(f"weighting.weight_decay: must be ≥ 0, got {w.weight_decay}")
+    if w.enabled and not {"convnet", "random"} & set(ft.kinds):
+        p.append("weighting.enabled: weights the layers of convnet or random features; features.kinds has neither")
+    return p

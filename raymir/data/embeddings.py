@@ -2,7 +2,7 @@
 
 A folder holds the features in one of two layouts, and one manifest::
 
-    1.npy … L.npy     one float array [n, d_i] per layer (widths may differ); the file name is the layer's digit
+    1.npy … L.npy     one float array [n, d_i] per layer (widths may differ); the file name is the layer's number
     features.npy      or one array [n, L, d] (layer l is features[:, l - 1])
     manifest.csv      or manifest.jsonl: row i labels row i of every array
 
@@ -10,9 +10,9 @@ The manifest's columns are the generic audio manifest's (``raymir.data.datasets.
 ``group`` (or ``artist``; rows sharing one never straddle a CV fold) and ``split`` (a fold number, or
 train / valid / test), an ignored ``track_id`` / ``id`` and ``path``, and every other column a label: numbers
 are regression targets, other values classes, ``tags`` / ``*_tags`` lists (not probed). Up to
-:data:`MAX_LAYERS` layers (the layer combinations are digit strings). Everything is read and checked in
-:func:`load_embeddings`; a problem stops with a :class:`~raymir.errors.DatasetError` naming the file (and
-the row or layer).
+:data:`MAX_LAYERS` layers (a sanity bound: more is a mistaken layout, e.g. frames saved as layers).
+Everything is read and checked in :func:`load_embeddings`; a problem stops with a
+:class:`~raymir.errors.DatasetError` naming the file (and the row or layer).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from raymir.data.datasets import manifest, target_tasks
 from raymir.data.subset import Subset
 from raymir.errors import DatasetError
 
-MAX_LAYERS = 5  # layer combinations are strings of the digits 1-5
+MAX_LAYERS = 1000  # deep encoders have tens of layers; a thousand "layers" is a layout mistake (frames as layers)
 STACKED = "features.npy"
 MANIFESTS = ("manifest.csv", "manifest.jsonl")
 NAME = "embeddings"  # the subset's name: its label columns' probe tasks refer to it
@@ -91,7 +91,8 @@ def layer_files(folder: Path) -> list[Path]:
 
 def _check_layer_count(where: Path, n: int) -> None:
     if n > MAX_LAYERS:
-        raise DatasetError(f"embeddings: {where}: {n} layers; up to {MAX_LAYERS} layers are supported for now")
+        raise DatasetError(f"embeddings: {where}: {n} layers, more than {MAX_LAYERS}; is another axis saved as the "
+                          f"layers (frames, channels)? The layout is one [n, d] array per layer or [n, layers, d]")
 
 
 def read_array(path: Path, ndim: int) -> np.ndarray:

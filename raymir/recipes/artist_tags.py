@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from raymir import tracking
-from raymir.config import ArtistTagsConfig
+from raymir.config import ArtistTagsConfig, combo_layers
+from raymir.config.common import CHOI_LAYERS
 from raymir.data.subset import Subset
 from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
@@ -89,7 +90,7 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
     net = MODELS[cfg.pretrain.model](n_tags, mel=cfg.mel)
     net.load_state_dict(state)
     torch.set_num_threads(1)  # the other model's training job may be running beside this trial
-    layers = [int(d) - 1 for d in layers_of(cfg, model)]
+    layers = [layer - 1 for layer in combo_layers(layers_of(cfg, model), CHOI_LAYERS)]
     feats = {}
     for n, s in subsets.items():
         if n == "source":

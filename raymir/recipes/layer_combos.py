@@ -13,6 +13,16 @@ two forms (``raymir.encoders``: no pretraining; the random baseline is the torch
 ``encoder.weights``, and there is none for a HEAR module or a torch module without weights; clips the
 encoder fails on are left out of the probes and recorded); ``embeddings`` probes a folder of precomputed
 per-layer features alone (no audio, no baselines).
+
+Layer combinations (``features.layers``) are resolved against the encoder's own layer count L by
+:func:`sweep_combos`, the one place every path takes them from: raymir's convnet and the released
+Choi model have 5 layers, an embeddings folder as many as its arrays. Up to 9 layers a combination
+is a string of digits ("135", as every 5-layer sweep has always keyed its caches and runs); from 10
+on its layers are joined with "+" ("1+2+12"). Beside the explicit ones, the keywords ``all`` (the
+default, bounded by ``features.max_combinations``), ``singles``, ``cumulative`` and ``windows:K``
+name families of them. With ``weighting.enabled``, each task and convnet/random feature also gets
+the learned layer weighting probe (``raymir.probes.weighting``) over all its layers: a grid of
+layers "weighted", one Ray Tune trial, its mean learned weights logged as ``layer_weight_<l>``.
 """
 
 from __future__ import annotations
@@ -25,8 +35,8 @@ import numpy as np
 import torch
 
 from raymir import tracking
-from raymir.config import SweepConfig, all_layer_combos
-from raymir.config.common import LAYER_DIGITS
+from raymir.config import ConfigError, SweepConfig, combo_name, resolve_layer_combos
+from raymir.config.common import CHOI_LAYERS
 from raymir.data.clips import Skipped
 from raymir.data.datasets import predefined_folds, target_tasks
 from raymir.data.embeddings import Embeddings, load_embeddings
@@ -34,14 +44,14 @@ from raymir.data.sources import load_subsets, tagging_source
 from raymir.data.subset import Subset, TargetTask
 from raymir.data.synthetic import TARGET_TASKS
 from raymir.encoders import AudioEncoder, load_encoder
-from raymir.errors import DatasetError, ModelFileError
+from raymir.errors import ModelFileError
 from raymir.extract import cached_embeddings, cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
 from raymir.models.choi2017 import Choi2017
 from raymir.models.keras_release import ReleaseInfo, load_choi2017
 from raymir.probes.folds import make_folds
 from raymir.recipes.given_encoder import Extractor, random_choi, release_feature_params
-from raymir.recipes.layer_combos_probes import ProbeGrid, TaskData, batch_grids, run_probe_trials
+from raymir.recipes.layer_combos_probes import WEIGHTED, ProbeGrid, TaskData, batch_grids, run_probe_trials
 from raymir.recipes.layer_combos_report import write_report
 from raymir.session import (
     RunOptions,
@@ -111,56 +121,50 @@ def load_target_and_source(cfg: SweepConfig, *, cache_root: Path
     return subsets, probe_tasks, skipped
 
 
-def embedding_combos(cfg: SweepConfig, emb: Embeddings) -> tuple[str, ...]:
-    """``features.layers``, or every combination of the embeddings' layers; DatasetError for a layer they lack."""
-    return given_combos(cfg, emb.n_layers, what=f"the embeddings in {emb.folder}")
+def sweep_combos(cfg: SweepConfig, n_layers: int, *, encoder: str = "raymir's convnet") -> tuple[str, ...]:
+    """The layer combinations ``features.layers`` names for an encoder of ``n_layers`` layers (every encoder's path
+    calls this with its own count): → their names, in order, each once. A combination or keyword that does not fit
+    them (or ``all`` beyond ``features.max_combinations``) raises ConfigError naming it, the encoder and L."""
+    try:
+        return resolve_layer_combos(cfg.features.layers, n_layers, limit=cfg.features.max_combinations)
+    except ValueError as e:
+        raise ConfigError(cfg.name, [f"features.layers: {e} (the layers of {encoder})"]) from None
 
 
-def given_combos(cfg: SweepConfig, n_layers: int, *, what: str, error: type[ValueError] = DatasetError
-                 ) -> tuple[str, ...]:
-    """``features.layers``, or every combination of the ``n_layers`` layers of ``what`` (given embeddings or a
-    given encoder); ``error`` for a combination needing a layer it lacks."""
-    if n_layers > len(LAYER_DIGITS):
-        raise error(f"{what}: {n_layers} layers; up to {len(LAYER_DIGITS)} layers are supported for now")
-    available = all_layer_combos(n_layers)
-    beyond = [c for c in cfg.features.layers if c not in available]
-    if beyond:
-        have = "layer 1" if n_layers == 1 else f"layers 1-{n_layers}"
-        raise error(f"features.layers: {', '.join(map(repr, beyond))} need layers that {what} "
-                    f"do not have ({have}); set features.layers=[] for all {len(available)} combinations "
-                    "of theirs, or list some of them")
-    return cfg.features.layers or available
-
-
-def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None, *, combos: tuple[str, ...] | None = None,
-                kinds: tuple[str, ...] | None = None, n_layers: int = len(LAYER_DIGITS)) -> list[ProbeGrid]:
-    """One grid per (task, feature, layer combination); ``tasks`` defaults to ``probe.tasks``, ``combos``
-    to the sweep's layer combinations, ``kinds`` to ``features.kinds``; "convnet+mfcc" takes all
-    ``n_layers`` layers."""
+def probe_grids(cfg: SweepConfig, tasks: list[str] | None = None, *, n_layers: int = CHOI_LAYERS,
+                encoder: str = "raymir's convnet", kinds: tuple[str, ...] | None = None) -> list[ProbeGrid]:
+    """One grid per (task, feature, layer combination) of an encoder of ``n_layers`` layers, and with
+    ``weighting.enabled`` one weighted grid per task and convnet/random feature; ``tasks`` defaults to
+    ``probe.tasks``, ``kinds`` to ``features.kinds``. convnet+mfcc concatenates every layer."""
+    combos = sweep_combos(cfg, n_layers, encoder=encoder)
+    weighted = (WEIGHTED,) if cfg.weighting.enabled else ()
     grids = []
     for task in cfg.probe.tasks if tasks is None else tasks:
         for feature in cfg.features.kinds if kinds is None else kinds:
             if feature in ("convnet", "random"):
-                grids += [ProbeGrid(task, feature, c) for c in (cfg.layer_combos if combos is None else combos)]
+                grids += [ProbeGrid(task, feature, c) for c in combos + weighted]
             elif feature == "mfcc":
                 grids.append(ProbeGrid(task, "mfcc", "-"))
             else:
-                grids.append(ProbeGrid(task, "convnet+mfcc", LAYER_DIGITS[:n_layers]))
+                grids.append(ProbeGrid(task, "convnet+mfcc", combo_name(tuple(range(1, n_layers + 1)), n_layers)))
     return grids
+
+
+def embeddings_label(emb: Embeddings) -> str:
+    return f"the embeddings in {emb.folder}, {emb.n_layers} layer{'s' if emb.n_layers > 1 else ''}"
 
 
 def summary(cfg: SweepConfig) -> str:
     """What the sweep will run, in one line (``--check``); given embeddings are read and checked."""
-    tasks = combos = kinds = None
-    n_layers = len(LAYER_DIGITS)
+    tasks, kinds, n_layers, encoder = None, None, CHOI_LAYERS, "raymir's convnet"
     if cfg.encoder.kind == "embeddings":
         emb = load_embeddings(cfg.encoder.path)
-        tasks, combos = [t.name for t in target_tasks(emb.subset)], embedding_combos(cfg, emb)
+        tasks, n_layers, encoder = [t.name for t in target_tasks(emb.subset)], emb.n_layers, embeddings_label(emb)
     if cfg.encoder.kind in GIVEN_ENCODERS:  # imported and checked on a test signal, as a run would
         encoders = load_given_encoders(cfg)
         n_layers, kinds = encoders["convnet"].n_layers, encoder_kinds(cfg, encoders)
-        combos = encoder_combos(cfg, encoders["convnet"])
-    grids = probe_grids(cfg, tasks, combos=combos, kinds=kinds, n_layers=n_layers)
+        encoder = encoder_label(encoders["convnet"])
+    grids = probe_grids(cfg, tasks, n_layers=n_layers, encoder=encoder, kinds=kinds)
     trials = batch_grids(grids, per_trial=cfg.search.combos_per_trial)
     given = {"choi2017_keras": f"; features of the released Choi model {cfg.encoder.path}, no pretraining",
              "torch": f"; features of the torch module {cfg.encoder.path}, no pretraining",
@@ -209,14 +213,14 @@ def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[Ta
 
 
 def probe_and_report(cfg: SweepConfig, sweep: SweepRun, tracker: tracking.Tracker, tasks: dict[str, TaskData], *,
-                     combos: tuple[str, ...] | None = None, kinds: tuple[str, ...] | None = None,
-                     n_layers: int = len(LAYER_DIGITS)) -> dict:
+                     kinds: tuple[str, ...] | None = None, n_layers: int = CHOI_LAYERS,
+                     encoder: str = "raymir's convnet") -> dict:
     """The probe trials (Ray Tune) and the report; closes the parent run: → the sweep's result."""
-    grids = probe_grids(cfg, list(tasks), combos=combos, kinds=kinds, n_layers=n_layers)
+    grids = probe_grids(cfg, list(tasks), n_layers=n_layers, encoder=encoder, kinds=kinds)
     n_trials = len(batch_grids(grids, per_trial=cfg.search.combos_per_trial))
     log(f"probing: {len(grids)} grids in {n_trials} Ray Tune trials (tasks {', '.join(tasks)})")
     rows, errors = run_probe_trials(grids, tasks, cfg.probe, tracker, search=cfg.search, storage=sweep.storage,
-                                    name=f"probes-{tracker.parent_run_id[:12]}")
+                                    name=f"probes-{tracker.parent_run_id[:12]}", weighting=cfg.weighting)
     engines = sorted({r.get("engine", "") for r in rows} - {""})
     log(f"probe engine: {'; '.join(engines)}")  # says when kernels did not fit probe.kernel_memory_gb
     return finish_sweep(sweep, report=write_report(rows, sweep.report_dir), rows=rows, errors=errors,
@@ -226,7 +230,7 @@ def probe_and_report(cfg: SweepConfig, sweep: SweepRun, tracker: tracking.Tracke
 def run_embeddings(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Probe a folder of precomputed per-layer features alone: no corpus, no pretraining, no baselines."""
     emb = load_embeddings(cfg.encoder.path)  # every problem with the folder stops here, before MLflow and Ray
-    combos = embedding_combos(cfg, emb)
+    sweep_combos(cfg, emb.n_layers, encoder=embeddings_label(emb))  # and every layer combination its layers lack
     probe_tasks = target_tasks(emb.subset)
     log(f"embeddings: {len(emb)} rows, {emb.n_layers} layers of {', '.join(str(a.shape[1]) for a in emb.layers)} "
         f"dims (tasks {', '.join(t.name for t in probe_tasks)}); no corpus, no pretraining")
@@ -234,7 +238,7 @@ def run_embeddings(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     with parent_run(sweep, params=parent_params(cfg, encoder_sha256=emb.sha256)) as tracker:
         tracking.log_metrics(tracker, tracker.parent_run_id, {"n_clips": len(emb)})
         tasks = task_data(cfg, {emb.subset.name: emb.subset}, probe_tasks, {emb.subset.name: {"convnet": emb.layers}})
-        return probe_and_report(cfg, sweep, tracker, tasks, combos=combos) | {"history": []}
+        return probe_and_report(cfg, sweep, tracker, tasks, n_layers=emb.n_layers) | {"history": []}
 
 
 # --- a given torch or HEAR encoder ---------------------------------------------------------------
@@ -258,9 +262,8 @@ def encoder_kinds(cfg: SweepConfig, encoders: dict[str, AudioEncoder]) -> tuple[
     return tuple(k for k in cfg.features.kinds if k != "random" or "random" in encoders)
 
 
-def encoder_combos(cfg: SweepConfig, encoder: AudioEncoder) -> tuple[str, ...]:
-    """``features.layers``, or every combination of the encoder's layers; ModelFileError for a layer it lacks."""
-    return given_combos(cfg, encoder.n_layers, what=f"the encoder {cfg.encoder.path}", error=ModelFileError)
+def encoder_label(encoder: AudioEncoder) -> str:
+    return f"the {encoder.kind} encoder {encoder.name}, {encoder.n_layers} layer{'s' if encoder.n_layers > 1 else ''}"
 
 
 def load_encoders(cfg: SweepConfig) -> dict[str, AudioEncoder]:
@@ -325,7 +328,8 @@ def run_encoder(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     """Probe a given torch or HEAR encoder's layers on the target clips: no source corpus, no pretraining."""
     encoders = load_encoders(cfg)  # a module that does not import or misbehaves stops here, before MLflow and Ray
     encoder = encoders["convnet"]
-    combos, kinds = encoder_combos(cfg, encoder), encoder_kinds(cfg, encoders)
+    kinds, label = encoder_kinds(cfg, encoders), encoder_label(encoder)
+    sweep_combos(cfg, encoder.n_layers, encoder=label)  # every layer combination its layers lack stops here too
     sweep = open_sweep(cfg, opts)
     t0 = time.time()
     subsets, probe_tasks, skipped = load_target_and_source(cfg, cache_root=sweep.cache_root)
@@ -337,8 +341,8 @@ def run_encoder(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
         for name, lost in failed.items():
             log_encoder_skipped(tracker, name, lost, sweep.report_dir / "encoder_skipped")
         tasks = task_data(cfg, subsets, probe_tasks, features)
-        return probe_and_report(cfg, sweep, tracker, tasks, combos=combos, kinds=kinds,
-                                n_layers=encoder.n_layers) | {"history": []}
+        return probe_and_report(cfg, sweep, tracker, tasks, kinds=kinds, n_layers=encoder.n_layers,
+                                encoder=label) | {"history": []}
 
 
 def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
@@ -348,6 +352,7 @@ def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     if cfg.encoder.kind in GIVEN_ENCODERS:
         return run_encoder(cfg, opts)
     release = load_release(cfg) if cfg.encoder.kind == "choi2017_keras" else None  # a bad file stops before anything
+    sweep_combos(cfg, CHOI_LAYERS)  # the config check did so too; a combination the net lacks stops before Ray
     sweep = open_sweep(cfg, opts)
 
     t0 = time.time()

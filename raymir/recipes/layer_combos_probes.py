@@ -6,6 +6,10 @@ millisecond, so a trial fits whole grids. And the layer combinations of a batch 
 kernels: each training set's per-layer Gram matrices are computed once and every combination's
 kernel is a sum of them (``raymir.probes.kernels``). Features go to the object store once
 (``with_parameters``). Each combination writes its full grid as CSV (grid.csv) and logs a child MLflow run.
+
+The learned layer weighting probe (``raymir.probes.weighting``, the ``weighting:`` section) is a grid
+of its own, layers ``"weighted"``, one trial per task and feature: its child run logs the mean learned
+weights as ``layer_weight_<l>``, the per-fold scores and weights (folds.csv) and their bar plot.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from raymir import tracking
-from raymir.config import ProbeConfig, SearchConfig
+from raymir.config import ProbeConfig, SearchConfig, WeightingConfig, combo_layers
 from raymir.probes.svm import GridResult, engine_for, grid_points, grid_search_combos
+from raymir.probes.weighting import WeightingResult, weighted_probe
+
+WEIGHTED = "weighted"  # the layers of the learned layer weighting probe's grid: every layer, weighted
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,8 @@ class TaskData:
 
 @dataclass(frozen=True)
 class ProbeGrid:
-    """One probe grid: a task, a feature and a layer combination ("135"; "-" for MFCC alone)."""
+    """One probe grid: a task, a feature and a layer combination ("135", "1+2+12"; "-" for MFCC alone;
+    "weighted" for the learned layer weighting)."""
 
     task: str
     feature: str
@@ -66,26 +74,33 @@ class ProbeTrial:
 
 
 def batch_grids(grids: Sequence[ProbeGrid], *, per_trial: int) -> list[ProbeTrial]:
-    """Group grids into trials of up to ``per_trial`` layer combinations of one task and feature."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    """Group grids into trials of up to ``per_trial`` layer combinations of one task and feature; a weighted grid
+    is a trial of its own (it shares no kernels)."""
+    groups: dict[tuple[str, str, bool], list[str]] = {}
     for g in grids:
-        groups.setdefault((g.task, g.feature), []).append(g.layers)
+        groups.setdefault((g.task, g.feature, g.layers == WEIGHTED), []).append(g.layers)
     return [ProbeTrial(t, f, tuple(combos[i:i + per_trial]))
-            for (t, f), combos in groups.items() for i in range(0, len(combos), per_trial)]
+            for (t, f, _), combos in groups.items() for i in range(0, len(combos), per_trial)]
 
 
-def layer_block(source: np.ndarray | list[np.ndarray], layer: str) -> np.ndarray:
-    """Layer ``"1"``…``"5"`` of a feature: from [n, layers, channels], or from a list of per-layer [n, d_i] → [n, d]."""
-    i = int(layer) - 1
-    return source[i] if isinstance(source, (list, tuple)) else source[:, i]
+def n_layers_of(source: np.ndarray | list[np.ndarray]) -> int:
+    """How many layers a feature has: [n, layers, channels] or a list of per-layer [n, d_i]."""
+    return len(source) if isinstance(source, (list, tuple)) else source.shape[1]
+
+
+def layer_block(source: np.ndarray | list[np.ndarray], layer: int) -> np.ndarray:
+    """Layer ``layer`` (1-based) of a feature: from [n, layers, channels], or from a list of per-layer [n, d_i] →
+    [n, d]."""
+    return source[layer - 1] if isinstance(source, (list, tuple)) else source[:, layer - 1]
 
 
 def feature_blocks(data: TaskData, feature: str, layers: str) -> dict[str, np.ndarray]:
-    """The named blocks a feature concatenates, in order: layer ``"1"``…``"5"`` [n, d], ``"mfcc"`` [n, 120]."""
+    """The named blocks a feature concatenates, in order: each layer of the combination ``layers`` under its number
+    (``"1"``, …, ``"12"``) [n, d], ``"mfcc"`` [n, 120]. The per-layer kernels are shared by these names."""
     blocks = {}
     if feature in ("convnet", "random", "convnet+mfcc"):
         source = data.features["random" if feature == "random" else "convnet"]
-        blocks |= {d: layer_block(source, d) for d in layers}
+        blocks |= {str(layer): layer_block(source, layer) for layer in combo_layers(layers, n_layers_of(source))}
     if feature in ("mfcc", "convnet+mfcc"):
         blocks["mfcc"] = data.features["mfcc"]
     return blocks
@@ -128,6 +143,25 @@ def run_probes(trial: ProbeTrial, data: TaskData, probe: ProbeConfig) -> list[tu
             for layers, res in results.items()]
 
 
+def run_weighted(grid: ProbeGrid, data: TaskData, weighting: WeightingConfig) -> tuple[dict, WeightingResult]:
+    """The learned layer weighting probe on every layer of the grid's feature: → (summary, per-fold result).
+
+    The summary has an SVM grid's keys; nothing is selected on the test folds (one fixed setting), so the
+    cross-validated score is already unbiased and is the nested score too.
+    """
+    source = data.features[grid.feature]
+    layers = [np.asarray(layer_block(source, layer)) for layer in range(1, n_layers_of(source) + 1)]
+    result = weighted_probe(layers, data.labels, data.folds, kind=data.kind, cfg=weighting)
+    metric = result.metric
+    summary = {
+        "task": grid.task, "feature": grid.feature, "layers": grid.layers,
+        "n_features": max(a.shape[1] for a in layers), "kernel": "-", "C": "-", "gamma": "-", "scaler": True,
+        "metric": metric, f"cv_{metric}": result.cv_mean, f"cv_{metric}_std": result.cv_std,
+        f"nested_{metric}": result.cv_mean, "capped_fits": 0, "engine": f"layer weighting, {weighting.head} head",
+    }
+    return summary, result
+
+
 def run_probe(grid: ProbeGrid, data: TaskData, probe: ProbeConfig) -> tuple[dict, list[dict]]:
     """Grid search + nested CV for one grid: → (summary, full grid table)."""
     return run_probes(ProbeTrial(grid.task, grid.feature, (grid.layers,)), data, probe)[0]
@@ -136,28 +170,59 @@ def run_probe(grid: ProbeGrid, data: TaskData, probe: ProbeConfig) -> tuple[dict
 def _logged_summary(params: dict, metrics: dict) -> dict:
     """A finished trial's summary rebuilt from its MLflow child run (params come back as strings)."""
     metric = "accuracy" if "cv_accuracy" in metrics else "r2"
-    gamma = params.get("gamma", "-")
+    gamma, C = params.get("gamma", "-"), params["C"]
+    summary = {k: v for k, v in metrics.items() if k.startswith(("cv_", "nested_")) or k == "capped_fits"}
     return {"task": params["task"], "feature": params["feature"], "layers": params["layers"],
-            "n_features": int(params["n_features"]), "kernel": params["kernel"], "C": float(params["C"]),
+            "n_features": int(params["n_features"]), "kernel": params["kernel"], "C": C if C == "-" else float(C),
             "gamma": gamma if gamma == "-" else float(gamma), "scaler": params["scaler"] == "True",
-            "metric": metric, **{k: v for k, v in metrics.items()}, "engine": params.get("engine", ""), "resumed": 1}
+            "metric": metric, **summary, "engine": params.get("engine", ""), "resumed": 1}
 
 
-def _log_grid(tracker: tracking.Tracker, grid: ProbeGrid, summary: dict, table: list[dict], trial_dir: Path) -> None:
-    grid_csv = trial_dir / grid.layers / "grid.csv"  # one folder per combination: each run's grid.csv
-    grid_csv.parent.mkdir(parents=True, exist_ok=True)
-    with grid_csv.open("w", newline="") as f:
+def _write_csv(path: Path, table: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
+    return path
+
+
+def _log_grid(tracker: tracking.Tracker, grid: ProbeGrid, summary: dict, table: list[dict], trial_dir: Path, *,
+              more_metrics: dict | None = None, more_artifacts: tuple[Path, ...] = ()) -> None:
+    grid_csv = _write_csv(trial_dir / grid.layers / "grid.csv", table)  # one folder per combination: each run's grid.csv
     metric = summary["metric"]
     params = {k: summary[k] for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features",
                                       "engine")}
     metrics = {k: summary[k] for k in (f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}", "capped_fits")}
-    tracking.log_trial(tracker, grid.key, params=params, metrics=metrics, artifacts=(grid_csv,))
+    tracking.log_trial(tracker, grid.key, params=params, metrics=metrics | (more_metrics or {}),
+                       artifacts=(grid_csv, *more_artifacts))
 
 
-def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker) -> None:
+def _log_weighted(tracker: tracking.Tracker, grid: ProbeGrid, summary: dict, result: WeightingResult,
+                  trial_dir: Path) -> None:
+    """The weighting grid's child run: its summary, the mean weight of each layer as ``layer_weight_<l>``, the
+    per-fold scores and weights (grid.csv) and their bar plot (layer_weights.png)."""
+    from raymir.recipes.layer_combos_report import weights_figure
+
+    figure = weights_figure(result.weights, trial_dir / grid.layers / "layer_weights.png",
+                            title=f"{grid.task} {grid.feature}: learned layer weights")
+    means = {f"layer_weight_{i + 1}": float(w) for i, w in enumerate(result.weights.mean(axis=0))}
+    _log_grid(tracker, grid, summary, result.table(), trial_dir, more_metrics=means, more_artifacts=(figure,))
+
+
+def _fit(trial: ProbeTrial, todo: list[ProbeGrid], data: TaskData, probe: ProbeConfig, weighting: WeightingConfig
+         ) -> list[tuple[ProbeGrid, dict, list[dict] | WeightingResult]]:
+    """Fit the grids ``todo`` of a trial: SVM grids sharing kernels (→ their full grid tables), or the weighting
+    probe (→ its per-fold result)."""
+    if trial.combos == (WEIGHTED,):
+        return [(todo[0], *run_weighted(todo[0], data, weighting))]
+    results = run_probes(ProbeTrial(trial.task, trial.feature, tuple(g.layers for g in todo)), data, probe)
+    by_layers = {summary["layers"]: (summary, table) for summary, table in results}
+    return [(grid, *by_layers[grid.layers]) for grid in todo]
+
+
+def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig, tracker: tracking.Tracker,
+                 weighting: WeightingConfig = WeightingConfig()) -> None:
     import ray
     import ray.tune as tune
 
@@ -172,22 +237,24 @@ def _probe_trial(config: dict, *, tasks: dict[str, TaskData], probe: ProbeConfig
     if todo:
         with tracking.failures_logged(tracker, {g.key: {"task": g.task, "feature": g.feature, "layers": g.layers}
                                                 for g in todo}):
-            results = run_probes(ProbeTrial(trial.task, trial.feature, tuple(g.layers for g in todo)),
-                                 tasks[trial.task], probe)
+            fitted = _fit(trial, todo, tasks[trial.task], probe, weighting)
         trial_dir = Path(tune.get_context().get_trial_dir())
-        by_layers = {summary["layers"]: (summary, table) for summary, table in results}
-        for grid in todo:
-            summary, table = by_layers[grid.layers]
-            _log_grid(tracker, grid, summary, table, trial_dir)
+        for grid, summary, out in fitted:
+            if isinstance(out, WeightingResult):
+                _log_weighted(tracker, grid, summary, out, trial_dir)
+            else:
+                _log_grid(tracker, grid, summary, out, trial_dir)
             rows.append({k: v for k, v in summary.items() if v is not None})
     where = ray.get_runtime_context().get_node_id()  # which cluster node fitted it (Tune's result.json)
     tune.report({"rows": json.dumps(rows), "n_combos": len(rows), "node_id": where})
 
 
 def run_probe_trials(grids: Sequence[ProbeGrid], tasks: dict[str, TaskData], probe: ProbeConfig,
-                     tracker: tracking.Tracker, *, search: SearchConfig, storage: Path | str,
-                     name: str) -> tuple[list[dict], list[str]]:
+                     tracker: tracking.Tracker, *, search: SearchConfig, storage: Path | str, name: str,
+                     weighting: WeightingConfig = WeightingConfig()) -> tuple[list[dict], list[str]]:
     """Fan the probe grids out with Ray Tune: → (one summary per grid, error messages).
+
+    Weighted grids (layers ``"weighted"``) run the learned layer weighting probe with ``weighting``.
 
     Up to ``search.combos_per_trial`` combinations of a task and feature share a trial, which holds
     ``search.cpus_per_trial`` CPUs (and ``search.gpus_per_trial`` GPUs).
@@ -197,7 +264,8 @@ def run_probe_trials(grids: Sequence[ProbeGrid], tasks: dict[str, TaskData], pro
     from raymir.fanout import fan_out
 
     resources = {"cpu": search.cpus_per_trial} | ({"gpu": search.gpus_per_trial} if search.gpus_per_trial else {})
-    trainable = tune.with_resources(tune.with_parameters(_probe_trial, tasks=tasks, probe=probe, tracker=tracker),
+    trainable = tune.with_resources(tune.with_parameters(_probe_trial, tasks=tasks, probe=probe, tracker=tracker,
+                                                         weighting=weighting),
                                     resources)
     trials = batch_grids(grids, per_trial=search.combos_per_trial)
     batches, errors = fan_out(trainable, trials, search=search, name=name, storage=storage, label="probe trials",

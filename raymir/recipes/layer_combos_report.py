@@ -6,9 +6,12 @@ import csv
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only; no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
+
+WEIGHTED = "weighted"  # the learned layer weighting probe's layers (``layer_combos_probes.WEIGHTED``)
 
 
 def _score(row: dict) -> float:
@@ -28,18 +31,35 @@ def by_task(rows: list[dict]) -> dict[str, dict[tuple[str, str], dict]]:
     return out
 
 
+def _combos(rows: dict[tuple[str, str], dict], feature: str) -> list[dict]:
+    """The SVM rows of one feature's layer combinations (not its learned weighting), best first."""
+    return sorted((r for (f, layers), r in rows.items() if f == feature and layers != WEIGHTED), key=_score,
+                  reverse=True)
+
+
+def _extras(rows: dict[tuple[str, str], dict]) -> list[tuple[str, dict]]:
+    """The rows shown after the combinations, with their figure label: the learned weightings, every layer + MFCC
+    (its layers are the feature source's all), MFCC."""
+    out = [(f"{f} weighted", r) for (f, layers), r in rows.items() if layers == WEIGHTED]
+    out += [(f"{r['layers']}+MFCC", r) for (f, _), r in rows.items() if f == "convnet+mfcc"]
+    return out + [("MFCC", r) for (f, _), r in rows.items() if f == "mfcc"]
+
+
 def task_table(task: str, rows: dict[tuple[str, str], dict], *, top: int = 5) -> str:
-    """Text table: best convnet combinations (with the random convnet beside), MFCC, 12345+MFCC."""
+    """Text table: best convnet combinations (with the random convnet beside), the best random one, the learned
+    layer weightings, all layers + MFCC, MFCC."""
     any_row = next(iter(rows.values()))
     metric = any_row["metric"]
-    conv = sorted((r for (f, _), r in rows.items() if f == "convnet"), key=_score, reverse=True)
+    conv = _combos(rows, "convnet")
+    width = max(8, *(len(r["layers"]) + 1 for r in rows.values()))  # "1+2+…+12" with many layers
     lines = [f"== {task} ({metric}: best-grid-point CV mean ± std | nested CV) ==",
-             f"{'feature':<14}{'layers':<8}{'cv':>16}{'nested':>9}   best config"]
+             f"{'feature':<14}{'layers':<{width}}{'cv':>16}{'nested':>9}   best config"]
 
     def line(r: dict) -> str:
         nested = _nested(r)
-        cfg = f"{r['kernel']} C={r['C']} γ={r['gamma']} scaler={'on' if r['scaler'] else 'off'}"
-        return (f"{r['feature']:<14}{r['layers']:<8}{_score(r):>9.3f} ± {float(r[f'cv_{metric}_std']):.3f}"
+        cfg = (r["engine"] if r["layers"] == WEIGHTED else
+               f"{r['kernel']} C={r['C']} γ={r['gamma']} scaler={'on' if r['scaler'] else 'off'}")
+        return (f"{r['feature']:<14}{r['layers']:<{width}}{_score(r):>9.3f} ± {float(r[f'cv_{metric}_std']):.3f}"
                 f"{'' if nested is None else f'{nested:>9.3f}'}   {cfg}")
 
     for r in conv[:top]:
@@ -47,19 +67,18 @@ def task_table(task: str, rows: dict[tuple[str, str], dict], *, top: int = 5) ->
         twin = rows.get(("random", r["layers"]))
         if twin:
             lines.append(line(twin))
-    randoms = sorted((r for (f, _), r in rows.items() if f == "random"), key=_score, reverse=True)
+    randoms = _combos(rows, "random")
     if randoms:
         lines.append(line(randoms[0]) + "   (best random)")
-    for key in (("convnet+mfcc", "12345"), ("mfcc", "-")):
-        if key in rows:
-            lines.append(line(rows[key]))
+    lines += [line(r) for _, r in _extras(rows)]
     return "\n".join(lines)
 
 
 def task_figure(task: str, rows: dict[tuple[str, str], dict], path: Path) -> Path:
-    """31 convnet bars sorted by score, narrow grey random-convnet bars beside, then 12345+MFCC and MFCC."""
+    """Convnet bars (31 for 5 layers) sorted by score, narrow grey random-convnet bars beside, then the learned
+    weightings, all layers + MFCC and MFCC."""
     metric = next(iter(rows.values()))["metric"]
-    conv = sorted((r for (f, _), r in rows.items() if f == "convnet"), key=_score, reverse=True)
+    conv = _combos(rows, "convnet")
     fig, ax = plt.subplots(figsize=(max(8, 0.35 * (len(conv) + 3)), 4))
     xs = range(len(conv))
     ax.bar([x - 0.15 for x in xs], [_score(r) for r in conv], width=0.6, color="tab:blue", label="convnet")
@@ -67,11 +86,10 @@ def task_figure(task: str, rows: dict[tuple[str, str], dict], path: Path) -> Pat
     ax.bar([x + 0.3 for x in xs], [_score(r) if r else 0 for r in rand], width=0.25, color="grey",
            label="random convnet")
     ticks = [r["layers"] for r in conv]
-    extra = [(k, c) for k, c in ((("convnet+mfcc", "12345"), "tab:green"), (("mfcc", "-"), "tab:purple"))
-             if k in rows]
-    for i, (k, c) in enumerate(extra):
-        ax.bar(len(conv) + i, _score(rows[k]), width=0.6, color=c, label="12345+MFCC" if k[0] != "mfcc" else "MFCC")
-        ticks.append("12345+MFCC" if k[0] != "mfcc" else "MFCC")
+    colours = {"convnet+mfcc": "tab:green", "mfcc": "tab:purple", "convnet": "tab:orange", "random": "darkgrey"}
+    for i, (label, r) in enumerate(_extras(rows)):
+        ax.bar(len(conv) + i, _score(r), width=0.6, color=colours[r["feature"]], label=label)
+        ticks.append(label)
     ax.set_xticks(range(len(ticks)))
     ax.set_xticklabels(ticks, rotation=90, fontsize=7)
     lo = min([_score(r) for r in rows.values()] + [0])
@@ -79,6 +97,24 @@ def task_figure(task: str, rows: dict[tuple[str, str], dict], path: Path) -> Pat
     ax.set_ylabel(metric)
     ax.set_title(f"{task}: best CV {metric} per feature")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def weights_figure(weights: np.ndarray, path: Path, *, title: str) -> Path:
+    """Bar plot of learned layer weights [folds, L]: the mean over folds per layer, ± their std, layers 1…L."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_layers = weights.shape[1]
+    fig, ax = plt.subplots(figsize=(max(4, 0.4 * n_layers + 2), 3))
+    ax.bar(range(1, n_layers + 1), weights.mean(axis=0), yerr=weights.std(axis=0), color="tab:orange", capsize=3)
+    ax.axhline(1 / n_layers, color="grey", linewidth=0.8, linestyle="--", label="uniform")
+    ax.set_xticks(range(1, n_layers + 1))
+    ax.set_xlabel("layer")
+    ax.set_ylabel("softmax weight")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
