@@ -77,7 +77,7 @@ def test_a_changed_mel_a_missing_path_and_inapplicable_layers_are_named(tmp_path
                      "mel.n_mels=128", "encoder.layers='6'", "data.source.dataset=mtat", f"data.source.path={tmp_path}")
     for needle in (f"encoder.path: '{tmp_path / 'nope.hdf5'}' is not a file (the released model_best.hdf5)",
                    "mel: the released Choi 2017 tagger's front end is fixed", "(changed: n_mels 128 → 96)",
-                   "encoder.layers: '6' is not a layer combination of the Choi 2017 tagger",
+                   "encoder.layers: '6' is not a layer combination of 5 layers", "(the Choi 2017 tagger",
                    "data.source: encoder.kind choi2017_keras gives the encoder, nothing is pretrained"):
         assert needle in text, needle
 

@@ -357,7 +357,7 @@ def test_layer_combos_takes_torch_and_hear_encoders_and_checks_them(torch_file, 
     assert "ok (4 probe grids in 3 Ray Tune trials; features of the HEAR module" in capsys.readouterr().out
     assert main(["layer_combos", "--preset", "tiny", "--encoder", f"torch:{torch_file}:make", "--check"]) == 2  # tiny's layers
     err = capsys.readouterr().err
-    assert "features.layers: '5', '12345' need layers that the encoder" in err and "(layers 1-3)" in err
+    assert "features.layers: '5' is not a layer combination of 3 layers" in err and "the torch encoder" in err
     assert main(["layer_combos", "--encoder", f"torch:{torch_file}:wrong_batch", "--check"]) == 2
     assert "layer 3 has shape [1, 5]" in capsys.readouterr().err
     out = torch_file.parent / "out"
