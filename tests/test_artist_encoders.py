@@ -418,7 +418,7 @@ def _children_by_model(out: Path, experiment: str):
     return parent, {r.data.params["model"]: r for r in children}, len(children)
 
 
-@pytest.mark.slow  # ~40 s (2 shared cores)
+@pytest.mark.slow  # ~95 s (2 shared cores, busy)
 def test_artist_labels_skips_and_records_the_clip_a_torch_encoder_fails_on(ray_session, tmp_path, torch_file):
     from raymir.data.synthetic import load_synthetic
     from raymir.encoders.source import import_code
@@ -453,7 +453,7 @@ def test_artist_labels_skips_and_records_the_clip_a_torch_encoder_fails_on(ray_s
         "path,reason", "genre row 2,tiny_encoder:picky raised RuntimeError: the marked clip"]
 
 
-@pytest.mark.slow  # ~35 s
+@pytest.mark.slow  # ~60 s
 def test_artist_tags_probes_a_hear_module_without_a_random_trial(ray_session, tmp_path, hear_file, capsys):
     out = tmp_path / "out"
     assert main(["artist_tags", "--preset", "tiny", "--encoder", f"hear:{hear_file}", "--output", str(out)]) == 0
