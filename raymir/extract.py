@@ -90,19 +90,28 @@ def cached_features(cache_root: Path, *, feature: str, subset_key: str, params: 
     return load_feature(path)
 
 
+def cached_features_and_failures(cache_root: Path, *, feature: str, subset_key: str, params: dict, compute
+                                 ) -> tuple[np.ndarray | list[np.ndarray], dict[int, str]]:
+    """:func:`cached_features` for a ``compute()`` that also names the clips it failed on: → (the array or per-layer
+    arrays, {row: message}); the messages are stored beside as failed.json, so a cache hit still says why. An entry
+    without failed.json (written by :func:`cached_features`) failed on no clip."""
+    def build(d: Path) -> None:
+        value, failed = compute()
+        save_feature(d, value)
+        (d / "failed.json").write_text(json.dumps({str(r): m for r, m in failed.items()}))
+
+    path = cache.cached(cache_root, "features", feature_key(feature, subset_key, params), build)
+    failed = json.loads((path / "failed.json").read_text()) if (path / "failed.json").exists() else {}
+    return load_feature(path), {int(r): m for r, m in failed.items()}
+
+
 def cached_embeddings(cache_root: Path, subset, encoder, *, feature: str = "convnet", batch_size: int = 8
                       ) -> tuple[list[np.ndarray], dict[int, str]]:
     """A given encoder's (``raymir.encoders.AudioEncoder``) per-layer features of every clip of ``subset``:
     → (L × [n, d_i] float32, {row: why the encoder failed on it}; those rows are NaN), cached by content
     (the subset's key and ``encoder.params``) as layer_1.npy … and failed.json."""
-    def build(d: Path) -> None:
-        layers, failed = encoder.embed(subset.audio, subset.sr, batch_size=batch_size)
-        save_feature(d, layers)
-        (d / "failed.json").write_text(json.dumps({str(r): m for r, m in failed.items()}))
-
-    path = cache.cached(cache_root, "features", feature_key(feature, subset.key, encoder.params), build)
-    failed = json.loads((path / "failed.json").read_text())
-    return load_feature(path), {int(r): m for r, m in failed.items()}
+    return cached_features_and_failures(cache_root, feature=feature, subset_key=subset.key, params=encoder.params,
+                                        compute=lambda: encoder.embed(subset.audio, subset.sr, batch_size=batch_size))
 
 
 def cached_mfcc(cache_root: Path, subset) -> np.ndarray:

@@ -170,16 +170,21 @@ def log_datasets(tracker: tracking.Tracker, subsets: dict, skipped: dict[str, li
         log_dataset(tracker, subsets[name], lost, role="source" if name == "source" else "")
 
 
-def log_encoder_skipped(tracker: tracking.Tracker, name: str, skipped: list, folder: Path) -> None:
-    """On the parent run: the clips of subset ``name`` that a given encoder failed on (``raymir.data.clips.Skipped``:
-    path, reason), left out of its probes — the metric ``n_encoder_skipped.<name>`` and
-    ``data/encoder_skipped/<name>.csv``, as :func:`log_dataset` records a dataset's unreadable clips."""
-    path = Path(folder) / f"{name}.csv"
+def write_skipped(path: Path, skipped: list) -> Path:
+    """Clips left out (``raymir.data.clips.Skipped``: path, reason) as a CSV file with those two columns: → path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "reason"])
         w.writerows((s.path, s.reason) for s in skipped)
+    return path
+
+
+def log_encoder_skipped(tracker: tracking.Tracker, name: str, skipped: list, folder: Path) -> None:
+    """On the parent run: the clips of subset ``name`` that a given encoder failed on (``raymir.data.clips.Skipped``:
+    path, reason), left out of its probes — the metric ``n_encoder_skipped.<name>`` and
+    ``data/encoder_skipped/<name>.csv``, as :func:`log_dataset` records a dataset's unreadable clips."""
+    path = write_skipped(Path(folder) / f"{name}.csv", skipped)
     tracking.log_metrics(tracker, tracker.parent_run_id, {f"n_encoder_skipped.{name}": len(skipped)})
     tracking.log_files(tracker, tracker.parent_run_id, [path], artifact_path="data/encoder_skipped")
 

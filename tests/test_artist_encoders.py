@@ -12,16 +12,21 @@ import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from test_external_encoders import HEAR_MODULE, TORCH_MODULE
 from test_keras_release import choi_layers, choi_weights, park_layers, park_weights, write_keras_h5
 
 from raymir import cache
-from raymir.config import PARK_MEL, ConfigError, load_sweep
+from raymir.config import PARK_MEL, ConfigError, EncoderConfig, load_sweep
+from raymir.encoders import load_encoder
+from raymir.errors import ModelFileError
 from raymir.models.keras_release import PARK_RELEASE_OPTIONS, load_park2017
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
+from raymir.probes.suite import ProbeSet, drop_rows
 from raymir.recipes import artist_labels, artist_tags
 from raymir.recipes.given_encoder import (
     choi_feature,
     given_feature,
+    load_release,
     park_params,
     park_track_features,
     random_choi,
@@ -58,13 +63,9 @@ def _problems(sweep, *overrides):
 
 
 @pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
-def test_embeddings_torch_and_hear_are_refused_naming_the_key(sweep, tmp_path):
+def test_embeddings_are_refused_naming_the_key(sweep, tmp_path):
     text = _problems(sweep, "encoder.kind=embeddings", f"encoder.path={tmp_path}")
     assert "encoder.kind: embeddings carry their own labels; probe them with layer_combos --encoder embeddings:PATH" in text
-    for kind, path in (("torch", "m.py:make"), ("hear", "hear_mod")):
-        text = _problems(sweep, f"encoder.kind={kind}", f"encoder.path={path}")
-        assert f"encoder.kind: {kind} encoders are not yet available on the artist sweeps (available here: " \
-               "choi2017_keras, park2017_keras)" in text
 
 
 def test_a_changed_mel_a_missing_path_and_inapplicable_layers_are_named(tmp_path):
@@ -171,6 +172,7 @@ class Clips:
 
     key: str
     audio: np.ndarray
+    sr: int = PARK_MEL.sr
 
     def __len__(self):
         return len(self.audio)
@@ -184,7 +186,9 @@ def test_park_track_features_are_the_releases_and_are_cached_for_the_rows_asked(
     sha = hashlib.sha256(siamese.read_bytes()).hexdigest()
     assert tf.params == park_params(sha) and tf.info["encoder.sha256"] == sha and tf.info["release"] == "park2017_siamese"
     rows = np.array([1, 3])
-    feats = track_features(tf, {"source": Clips("K", audio)}, rows={"source": rows}, cache_root=tmp_path)["source"]
+    feats, failed = track_features(tf, {"source": Clips("K", audio)}, rows={"source": rows}, cache_root=tmp_path)
+    feats = feats["source"]
+    assert failed == {"source": {}}
     net, _ = load_park2017(siamese)
     with torch.no_grad():
         want = track_feature(net, ParkFrontend(PARK_MEL)(torch.from_numpy(audio[rows]))).numpy()
@@ -192,8 +196,8 @@ def test_park_track_features_are_the_releases_and_are_cached_for_the_rows_asked(
     np.testing.assert_allclose(feats[rows], want, rtol=1e-5, atol=1e-6)
     assert net.standardize == PARK_RELEASE_OPTIONS["standardize"]  # the release's mean and std, inside the net
     computed = []
-    tf2 = type(tf)(tf.feature, tf.params, lambda a: computed.append(a) or park_track_features(net, a))
-    again = track_features(tf2, {"source": Clips("K", audio)}, rows={"source": rows}, cache_root=tmp_path)["source"]
+    tf2 = type(tf)(tf.feature, tf.params, lambda a, sr: (computed.append(a) or park_track_features(net, a), {}))
+    again = track_features(tf2, {"source": Clips("K", audio)}, rows={"source": rows}, cache_root=tmp_path)[0]["source"]
     assert not computed and np.array_equal(again, feats)  # the same content: read from the cache
     track_features(tf2, {"source": Clips("K", audio)}, cache_root=tmp_path)  # every row: another entry
     assert len(computed) == 1 and len(computed[0]) == 5
@@ -207,7 +211,7 @@ def test_random_twins_have_the_release_options_and_todays_seeds(siamese):
     audio = np.random.default_rng(1).normal(size=(2, int(3.1 * PARK_MEL.sr))).astype(np.float32)
     net = Park2017(None, n_mels=128, **PARK_RELEASE_OPTIONS)
     net.load_state_dict(today.state_dict())  # the options add no weights: the same draw, the release's input scaling
-    np.testing.assert_allclose(twin.compute(audio), park_track_features(net, audio), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(twin.compute(audio, PARK_MEL.sr)[0], park_track_features(net, audio), rtol=1e-5, atol=1e-6)
     assert twin.feature == "random" and twin.params["options"] == PARK_RELEASE_OPTIONS and "sha256" not in twin.params
     assert random_choi(3).params == random_choi(3).params != random_choi(4).params
 
@@ -272,5 +276,195 @@ def test_artist_tags_probes_the_released_choi_model_without_pretraining(ray_sess
     assert set(by_model) == {"choi2017_keras", "random", "mfcc"} and len(children) == 3
     assert by_model["choi2017_keras"].data.params["layers"] == "12345" == by_model["random"].data.params["layers"]
     for r in children:
+        assert r.info.status == "FINISHED" and {"genre_accuracy", "arousal_r2", "valence_r2"} <= set(r.data.metrics)
+    assert not (out / "cache" / "pretrain").exists()
+
+
+# --- torch and HEAR encoders --------------------------------------------------------------------------------
+
+# Tiny's layers at the artist_labels corpus' rate (no resampling: a clip reaches the net sample for sample), and a
+# factory whose net raises on one clip, recognised by its first four samples (MARK, set by the test).
+PICKY = TORCH_MODULE + """
+
+MARK = None
+
+
+class Picky(Tiny):
+    sample_rate = 22050
+
+    def layer_outputs(self, y):
+        if MARK is not None and (y[:, :4] == torch.tensor(MARK)).all(1).any():
+            raise RuntimeError("the marked clip")
+        return super().layer_outputs(y)
+
+
+def picky():
+    return Picky()
+"""
+
+
+@pytest.fixture
+def torch_file(tmp_path):
+    """test_external_encoders' tiny 3-layer torch module (8 kHz; layers of 4, 6, 5 channels) and its broken twins."""
+    f = tmp_path / "tiny_encoder.py"
+    f.write_text(TORCH_MODULE)
+    return f
+
+
+@pytest.fixture
+def hear_file(tmp_path):
+    """test_external_encoders' tiny HEAR module (8 kHz; scene [n, 4], timestamps [n, frames, 3]: 2 layers)."""
+    f = tmp_path / "tiny_hear.py"
+    f.write_text(HEAR_MODULE)
+    return f
+
+
+@pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
+def test_torch_and_hear_encoders_are_accepted_on_any_front_end(sweep, torch_file, hear_file):
+    for kind, path in (("torch", f"{torch_file}:make"), ("hear", str(hear_file))):
+        cfg = load_sweep(sweep, overrides=(f"encoder.kind={kind}", f"encoder.path={path}", "mel.sr=16000",
+                                           "encoder.layers='12'"))
+        assert (cfg.encoder.kind, cfg.encoder.layers, cfg.mel.sr) == (kind, "12", 16000)
+    text = _problems(sweep, "encoder.kind=torch", f"encoder.path={torch_file}:make", "encoder.layers=all")
+    assert "encoder.layers: 'all' is not a layer combination ('3', '123'; from 10 layers on '1+2+12'; empty: the " \
+           "last layer)" in text
+
+
+def test_the_random_trial_needs_a_torch_module_with_weights(torch_file, hear_file, tmp_path):
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"")
+    torch_runs = {w: load_sweep("artist_labels", overrides=("encoder.kind=torch", f"encoder.path={torch_file}:make",
+                                                             *((f"encoder.weights={weights}",) if w else ())))
+                  for w in (False, True)}
+    assert [r.key for r in artist_labels.artist_runs(torch_runs[False])] == ["torch", "mfcc"]
+    assert [r.key for r in artist_labels.artist_runs(torch_runs[True])] == ["torch", "mfcc", "random"]
+    hear = load_sweep("artist_tags", overrides=("encoder.kind=hear", f"encoder.path={hear_file}"))
+    assert [r.key for r in artist_tags.tags_runs(hear)] == ["hear", "mfcc"]
+    with_layers = load_sweep("artist_tags", overrides=("encoder.kind=torch", f"encoder.path={torch_file}:make",
+                                                       f"encoder.weights={weights}", "encoder.layers='13'"))
+    assert [r.key for r in artist_tags.tags_runs(with_layers)] == ["torch/13", "random/13", "mfcc"]
+
+
+@pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
+def test_encoder_layers_beyond_the_encoders_layers_stop_on_load(sweep, torch_file, hear_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([sweep, "--preset", "tiny", "--encoder", f"torch:{torch_file}:make", "--set", "encoder.layers='14'",
+                 "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "encoder.layers: '14' is not a layer combination of 3 layers: it names layer 4, not one of 1-3 (the torch " \
+           "encoder tiny_encoder:make has L = 3 layers)" in err
+    assert not out.exists()  # no MLflow store, no Ray state, no corpus
+    assert main([sweep, "--encoder", f"hear:{hear_file}", "--set", "encoder.layers='3'", "--check"]) == 2
+    assert "encoder.layers: '3' is not a layer combination of 2 layers" in capsys.readouterr().err
+    assert main([sweep, "--encoder", f"hear:{hear_file}", "--check"]) == 0
+    assert "the given encoder hear" in capsys.readouterr().out
+
+
+def test_an_encoders_track_feature_is_its_chosen_layers_with_failed_clips_as_nan_rows(torch_file, tmp_path):
+    e = EncoderConfig(kind="torch", path=f"{torch_file}:fragile")
+    y = np.random.default_rng(6).normal(0, 0.05, (4, 8000)).astype(np.float32)
+    y[1, 7] = 0.9  # fragile() raises on it
+    clips = {"genre": Clips("G", y, 8000)}
+    torch.manual_seed(0)
+    last = given_feature(e)  # encoder.layers "": the last layer
+    assert (last.info["layers"], last.info["encoder.sha256"]) == ("3", load_encoder(e).sha256)
+    assert last.info["encoder.name"] == "tiny_encoder:fragile" and last.info["encoder.kind"] == "torch"
+    feats, failed = track_features(last, clips, cache_root=tmp_path)
+    assert feats["genre"].shape == (4, 5) and list(failed["genre"]) == [1]
+    assert "clip too loud for this net" in failed["genre"][1]
+    assert np.isnan(feats["genre"][1]).all() and np.isfinite(np.delete(feats["genre"], 1, axis=0)).all()
+    again, failed_again = track_features(last, clips, cache_root=tmp_path)  # a cache hit still says why
+    assert failed_again == failed and np.array_equal(again["genre"], feats["genre"], equal_nan=True)
+    torch.manual_seed(0)
+    both = given_feature(EncoderConfig(kind="torch", path=f"{torch_file}:fragile", layers="13"))
+    feats13, _ = track_features(both, clips, cache_root=tmp_path)  # the same cache entry, other layers
+    assert feats13["genre"].shape == (4, 4 + 5)
+    np.testing.assert_array_equal(feats13["genre"][:, 4:], feats["genre"])
+    partial, lost = track_features(last, clips, rows={"genre": np.array([1, 3])}, cache_root=tmp_path)
+    assert list(lost["genre"]) == [1] and not partial["genre"][[0, 2]].any()  # rows of the subset, not of the part
+
+
+def test_a_bad_layers_setting_is_refused_when_the_encoder_is_loaded(hear_file):
+    with pytest.raises(ModelFileError, match=r"encoder.layers: '12\+3' is not a layer combination of 2 layers"):
+        load_release(EncoderConfig(kind="hear", path=str(hear_file), layers="12+3"))
+    assert load_release(EncoderConfig(kind="hear", path=str(hear_file))).record == {"encoder.name": "tiny_hear"}
+
+
+def test_drop_rows_renumbers_the_folds_and_drops_retrieval_rows():
+    genre = ProbeSet("genre", np.array([0, 1, 2, 3, 4, 5]), np.array([0, 1, 0, 1, 0, 1]),
+                     (np.array([0, 3]), np.array([1, 4]), np.array([2, 5])))
+    tags = ProbeSet("source", np.array([10, 12, 14, 16]), np.eye(4)[:, :2], (np.array([0, 1]), np.array([2, 3])))
+    retrieval = ProbeSet("source", np.array([10, 12, 14, 16]), np.array([7, 7, 8, 8]))
+    arousal = ProbeSet("emotion", np.arange(4), np.zeros(4), (np.array([0, 1]), np.array([2, 3])))
+    sets = {"genre": genre, "tagging": tags, "retrieval": retrieval, "arousal": arousal}
+    kept, dropped = drop_rows(sets, {"genre": {4}, "source": [12, 13], "emotion": []})
+    assert dropped == {"genre": 1, "tagging": 1, "retrieval": 1, "arousal": 0}
+    assert kept["genre"].rows.tolist() == [0, 1, 2, 3, 5] and kept["genre"].labels.tolist() == [0, 1, 0, 1, 1]
+    assert [f.tolist() for f in kept["genre"].folds] == [[0, 3], [1], [2, 4]]  # positions into the kept rows
+    assert kept["tagging"].rows.tolist() == [10, 14, 16] and kept["tagging"].labels.tolist() == [[1, 0], [0, 0], [0, 0]]
+    assert [f.tolist() for f in kept["tagging"].folds] == [[0], [1, 2]]
+    assert kept["retrieval"].rows.tolist() == [10, 14, 16] and kept["retrieval"].labels.tolist() == [7, 8, 8]
+    assert kept["retrieval"].folds == () and kept["arousal"] is arousal  # nothing dropped: the same set
+    for rows in ([0, 3], [0, 1, 2, 3, 4]):  # a fold left empty; fewer rows than folds
+        with pytest.raises(ValueError, match=r"^probe genre: the encoder failed on \d of its 6 clips; the \d left "
+                                             r"cannot fill its 3 folds"):
+            drop_rows({"genre": genre}, {"genre": rows})
+    with pytest.raises(ValueError, match="probe retrieval: the encoder failed on all 4 of its clips"):
+        drop_rows({"retrieval": retrieval}, {"source": [10, 12, 14, 16]})
+
+
+def _children_by_model(out: Path, experiment: str):
+    parent, children = _parent_and_children(out, experiment)
+    return parent, {r.data.params["model"]: r for r in children}, len(children)
+
+
+@pytest.mark.slow  # ~95 s (2 shared cores, busy)
+def test_artist_labels_skips_and_records_the_clip_a_torch_encoder_fails_on(ray_session, tmp_path, torch_file):
+    from raymir.data.synthetic import load_synthetic
+    from raymir.encoders.source import import_code
+
+    out = tmp_path / "out"
+    cfg = load_sweep("artist_labels", preset="tiny")
+    genre = load_synthetic(cfg.corpus, sr=cfg.mel.sr, cache_root=out / "cache", names=("genre",))["genre"]
+    torch_file.write_text(PICKY.replace("MARK = None", f"MARK = {[float(v) for v in genre.audio[2, :4]]!r}"))
+    weights = tmp_path / "weights.pt"
+    torch.save(import_code(str(torch_file)).picky().state_dict(), weights)
+    assert main(["artist_labels", "--preset", "tiny", "--encoder", f"torch:{torch_file}:picky", "--output", str(out),
+                 "--set", f"encoder.weights={weights}", "--set", "baselines=[mfcc, random]"]) == 0
+    parent, by_model, n = _children_by_model(out, "artist_labels")
+    e = EncoderConfig(kind="torch", path=f"{torch_file}:picky", weights=str(weights))
+    p = parent.data.params
+    assert (p["encoder.kind"], p["encoder.path"], p["encoder.sha256"]) == ("torch", e.path, load_encoder(e).sha256)
+    assert set(by_model) == {"torch", "mfcc", "random"} and n == 3 and parent.info.status == "FINISHED"
+    for model, r in by_model.items():
+        assert r.info.status == "FINISHED"
+        assert {"genre_accuracy", "arousal_r2", "tag_roc_auc", "retrieval_map"} <= set(r.data.metrics)
+        if model != "mfcc":  # the encoder and its twin fail on the marked clip: left out of the genre probe alone
+            m = r.data.metrics
+            assert (m["genre_skipped_clips"], m["arousal_skipped_clips"], m["retrieval_skipped_clips"]) == (1, 0, 0)
+        else:
+            assert not any(k.endswith("_skipped_clips") for k in r.data.metrics)
+    given = by_model["torch"].data.params
+    assert (given["encoder.name"], given["layers"], given["encoder.sha256"]) == ("tiny_encoder:picky", "3",
+                                                                                  p["encoder.sha256"])
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    local = client.download_artifacts(by_model["torch"].info.run_id, "encoder_skipped/genre.csv", str(tmp_path))
+    assert Path(local).read_text().splitlines() == [
+        "path,reason", "genre row 2,tiny_encoder:picky raised RuntimeError: the marked clip"]
+
+
+@pytest.mark.slow  # ~60 s
+def test_artist_tags_probes_a_hear_module_without_a_random_trial(ray_session, tmp_path, hear_file, capsys):
+    out = tmp_path / "out"
+    assert main(["artist_tags", "--preset", "tiny", "--encoder", f"hear:{hear_file}", "--output", str(out)]) == 0
+    assert "no 'random' trial for a HEAR module (no untrained twin to build)" in capsys.readouterr().out
+    parent, by_model, n = _children_by_model(out, "artist_tags")
+    sha = load_encoder(EncoderConfig(kind="hear", path=str(hear_file))).sha256
+    assert (parent.data.params["encoder.kind"], parent.data.params["encoder.sha256"]) == ("hear", sha)
+    assert set(by_model) == {"hear", "mfcc"} and n == 2
+    hear = by_model["hear"]
+    assert (hear.data.params["layers"], hear.data.params["encoder.name"]) == ("2", "tiny_hear")
+    assert hear.data.metrics["genre_skipped_clips"] == 0 == hear.data.metrics["valence_skipped_clips"]
+    for r in by_model.values():
         assert r.info.status == "FINISHED" and {"genre_accuracy", "arousal_r2", "valence_r2"} <= set(r.data.metrics)
     assert not (out / "cache" / "pretrain").exists()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 
 from raymir.config.common import (
     CHOI_LAYERS,
+    LAYER_KEYWORDS,
     GridConfig,
     SearchConfig,
     SweepBase,
@@ -13,6 +14,7 @@ from raymir.config.common import (
     check_data,
     check_encoder_section,
     check_grid,
+    check_layer_item,
     check_pretrain,
     check_search,
     check_training,
@@ -32,7 +34,10 @@ SUITE_TASKS = ("genre", "emotion", "tagging", "retrieval")
 # must equal it: raymir computes the spectrogram, the file holds only the net).
 RELEASE_MELS = {"choi2017_keras": MelParams(), "park2017_keras": PARK_MEL}
 RELEASE_NAMES = {"choi2017_keras": "Choi 2017 tagger", "park2017_keras": "Park 2017 artist model"}
-KINDS = ("", *RELEASE_MELS)
+# Encoders loaded by raymir.encoders: embed resamples the clips to the encoder's own rate, so the mel section does not
+# constrain them; how many layers they have is known only once loaded (encoder.layers is checked against it then).
+GIVEN_ENCODERS = ("torch", "hear")
+KINDS = ("", *RELEASE_MELS, *GIVEN_ENCODERS)
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,16 @@ def check_probe_suite(pr: ArtistProbeConfig, allowed: tuple[str, ...]) -> list[s
 
 
 def check_artist_encoder(e: EncoderConfig, mel: MelParams) -> list[str]:
-    """The ``encoder:`` section of an artist sweep: a released Keras model whose front end ``mel`` must equal."""
+    """The ``encoder:`` section of an artist sweep: a released Keras model whose front end ``mel`` must equal, or a
+    torch / HEAR encoder (any front end; ``encoder.layers`` written as a combination, its layers checked on load)."""
     if e.kind == "embeddings":
         return ["encoder.kind: embeddings carry their own labels; probe them with layer_combos --encoder embeddings:PATH"]
-    if e.kind in ("torch", "hear"):
-        return [f"encoder.kind: {e.kind} encoders are not yet available on the artist sweeps "
-                f"(available here: {', '.join(KINDS[1:])})"]
     p = check_encoder_section(e, KINDS)
+    if e.kind in GIVEN_ENCODERS:
+        problem = check_layer_item(e.layers) if e.layers else None
+        if problem or e.layers in LAYER_KEYWORDS or e.layers.startswith("windows:"):
+            p.append(f"encoder.layers: {e.layers!r} is not a layer combination ('3', '123'; from 10 layers on "
+                     "'1+2+12'; empty: the last layer)")
     if e.kind not in RELEASE_MELS:
         return p
     release = RELEASE_MELS[e.kind]
@@ -139,7 +147,8 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
     if c.source_tracks_per_artist < 2 and not real:
         p.append("corpus.source_tracks_per_artist: the Siamese positive and retrieval need ≥ 2 tracks per artist")
     seconds, key = (cfg.data.duration, "data.duration") if real and cfg.data.duration else (c.duration, "corpus.duration")
-    if cfg.encoder.kind != "choi2017_keras":  # the Choi tagger repeats every clip to 29 s
+    if cfg.encoder.kind not in ("choi2017_keras", *GIVEN_ENCODERS):  # the Choi tagger repeats every clip to 29 s;
+        # torch / HEAR encoders take clips of any length
         p += check_segments(seconds, key, cfg.mel)
     p += check_training(tr, "train", counts=("epochs", "batch_size", "num_workers", "reports", "n_negatives"))
     if tr.margin <= 0:

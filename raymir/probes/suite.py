@@ -13,7 +13,8 @@ The SVM numbers follow Choi et al.: the mean CV score of the best grid point, wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +36,34 @@ class ProbeSet:
     labels: np.ndarray  # [n] class ids, [n] values, [n, k] multi-hot tags, or [n] artist ids (retrieval)
     folds: tuple[np.ndarray, ...] = ()  # test positions (into ``rows``) per fold; none for retrieval
     kind: str = ""  # classification | regression | tagging | retrieval; empty: by the probe's name (KINDS)
+
+
+def drop_rows(sets: dict[str, ProbeSet], failed: dict[str, Collection[int]]
+              ) -> tuple[dict[str, ProbeSet], dict[str, int]]:
+    """The probe sets without the rows listed in ``failed`` ({source: rows of that feature matrix}, e.g. the clips an
+    encoder could not embed): → (the sets, {probe: how many of its rows were dropped}).
+
+    A set's rows [n] and labels [n, …] lose the same positions; its folds (test positions into rows) lose them too
+    and are renumbered into the kept rows, so every fold keeps its other clips. A set with nothing dropped is
+    returned as it is. ValueError naming the probe when fewer rows than folds (or no rows) are left, or a fold is
+    left empty.
+    """
+    out, dropped = {}, {}
+    for name, s in sets.items():
+        keep = ~np.isin(s.rows, np.fromiter(failed.get(s.source, ()), dtype=int))
+        dropped[name] = int((~keep).sum())
+        if keep.all():
+            out[name] = s
+            continue
+        position = np.cumsum(keep) - 1  # a kept row's position among the kept rows
+        folds = tuple(position[f[keep[f]]] for f in s.folds)
+        n_kept = int(keep.sum())
+        if n_kept < max(len(s.folds), 1) or any(not len(f) for f in folds):
+            raise ValueError(f"probe {name}: the encoder failed on {dropped[name]} of its {len(s.rows)} clips; the "
+                             f"{n_kept} left cannot fill its {len(s.folds)} folds" if s.folds else
+                             f"probe {name}: the encoder failed on all {len(s.rows)} of its clips")
+        out[name] = replace(s, rows=s.rows[keep], labels=np.asarray(s.labels)[keep], folds=folds)
+    return out, dropped
 
 
 def run_suite(features: dict[str, np.ndarray], sets: dict[str, ProbeSet], probe) -> dict[str, float]:

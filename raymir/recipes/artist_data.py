@@ -19,7 +19,9 @@ from raymir.data.datasets import predefined_folds, target_tasks
 from raymir.data.sources import artist_source, load_subsets
 from raymir.data.subset import Subset
 from raymir.probes.folds import make_folds
-from raymir.probes.suite import ProbeSet
+from raymir.probes.suite import ProbeSet, drop_rows
+from raymir.recipes.layer_combos import clip_names
+from raymir.session import write_skipped
 
 
 def artist_split(artists: np.ndarray, genres: np.ndarray, *, heldout_per_genre: int,
@@ -122,3 +124,32 @@ def probe_sets(subsets: dict[str, Subset], *, tasks: tuple[str, ...], folds: int
         if "retrieval" in tasks:
             sets["retrieval"] = ProbeSet("source", heldout_rows, artists)
     return sets
+
+
+def leave_out_failed(sets: dict[str, ProbeSet], subsets: dict[str, Subset], failed: dict[str, dict[int, str]]
+                     ) -> tuple[dict[str, ProbeSet], dict[str, int], dict[str, list[Skipped]]]:
+    """The probe sets less the clips a given encoder failed on (``failed``: {subset: {row: message}}, as
+    ``given_encoder.track_features`` gives it): → (the sets, {"<probe>_skipped_clips": clips dropped from that
+    probe}, {subset: [Skipped(clip, reason)]} for each subset with a failed clip).
+
+    Only the trial whose encoder failed loses those clips: the MFCC trial keeps them, so its probes may hold
+    a few more clips than the encoder's (the skipped counts say how many)."""
+    kept, dropped = drop_rows(sets, failed)
+    skipped = {}
+    for name, lost in failed.items():
+        if lost:
+            names = clip_names(subsets[name])
+            skipped[name] = [Skipped(names[r], m) for r, m in sorted(lost.items())]
+    return kept, {f"{p}_skipped_clips": n for p, n in dropped.items()}, skipped
+
+
+def record_skipped(skipped: dict[str, list[Skipped]], folder: Path, *, trial: str,
+                   log: Callable[[str], None] = print) -> tuple[Path, ...]:
+    """One console line per subset with clips the encoder failed on, and their list (path, reason) as
+    ``<folder>/<subset>.csv``: → those files, for the trial's MLflow run (``encoder_skipped/``)."""
+    files = []
+    for name, lost in skipped.items():
+        log(f"{trial}: the encoder failed on {len(lost)} clips of {name}, left out of its probes (first: "
+            f"{lost[0].path}: {lost[0].reason})")
+        files.append(write_skipped(Path(folder) / f"{name}.csv", lost))
+    return tuple(files)

@@ -5,6 +5,12 @@ artists), each running a Ray Train job (basic softmax or Siamese), then the whol
 the trained encoder's track features: genre (SVM), arousal / valence (SVR), tagging (linear or
 MLP head) and retrieval of artists never seen in training. MFCC and random-weights baselines run
 the same probes. Each trial is one MLflow child run; a summary table and figure close the sweep.
+
+A given encoder (the ``encoder:`` section: a released Keras model, a torch module or a HEAR module;
+``raymir.recipes.given_encoder``) replaces the artist models: its trial, MFCC and its random-weights twin
+(none for a HEAR module or a torch module without weights: that baseline is dropped with a log line).
+Clips a torch / HEAR encoder fails on are left out of that trial's probes and recorded
+(``<probe>_skipped_clips``, the list under ``encoder_skipped/``).
 """
 
 from __future__ import annotations
@@ -20,13 +26,22 @@ import torch
 from raymir import cache, tracking
 from raymir.audio import spectrograms
 from raymir.config import ARTIST_MODELS, ArtistLabelsConfig
+from raymir.config.artist import GIVEN_ENCODERS
 from raymir.data.subset import Subset
 from raymir.errors import DatasetError
 from raymir.extract import cached_mfcc
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
 from raymir.probes.suite import ProbeSet, run_suite
 from raymir.recipes import given_encoder
-from raymir.recipes.artist_data import artist_split, artist_subsets, probe_sets, source_genres, training_tracks
+from raymir.recipes.artist_data import (
+    artist_split,
+    artist_subsets,
+    leave_out_failed,
+    probe_sets,
+    record_skipped,
+    source_genres,
+    training_tracks,
+)
 from raymir.recipes.artist_report import row_key, write_artist_report
 from raymir.session import RunOptions, SweepRun, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.park import prepare_artist_inputs, train_artist_model
@@ -50,17 +65,22 @@ class ArtistRun:
 
 
 def artist_runs(cfg: ArtistLabelsConfig) -> list[ArtistRun]:
-    """Every (model, number of artists) and the baselines; with a given encoder, it (keyed by its kind) and the baselines."""
-    runs = [ArtistRun(cfg.encoder.kind)] if cfg.encoder.kind else [
-        ArtistRun(m, n) for n in cfg.n_artists for m in cfg.models]
-    return runs + [ArtistRun(b) for b in cfg.baselines]
+    """Every (model, number of artists) and the baselines; with a given encoder, it (keyed by its kind) and the
+    baselines, less "random" where it has no random-weights twin (``given_encoder.no_twin``)."""
+    if not cfg.encoder.kind:
+        return [ArtistRun(m, n) for n in cfg.n_artists for m in cfg.models] + [ArtistRun(b) for b in cfg.baselines]
+    no_random = bool(given_encoder.no_twin(cfg.encoder))
+    return [ArtistRun(cfg.encoder.kind)] + [ArtistRun(b) for b in cfg.baselines if not (b == "random" and no_random)]
 
 
 def summary(cfg: ArtistLabelsConfig) -> str:
     """What the sweep will run, in one line (``--check``)."""
     probes = f"probes {', '.join(cfg.probe.tasks)}"
     if cfg.encoder.kind:
-        return (f"the given encoder {cfg.encoder.kind} ({cfg.encoder.path}) + {len(cfg.baselines)} baselines, no artist "
+        if cfg.encoder.kind in GIVEN_ENCODERS:  # imported and checked on a test signal, as a run would
+            given_encoder.load_release(cfg.encoder)
+        n_baselines = len(artist_runs(cfg)) - 1
+        return (f"the given encoder {cfg.encoder.kind} ({cfg.encoder.path}) + {n_baselines} baselines, no artist "
                 f"model trained (models and n_artists do not apply); {probes}")
     return f"{len(cfg.models)} models × {len(cfg.n_artists)} artist counts + {len(cfg.baselines)} baselines; {probes}"
 
@@ -177,8 +197,9 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
 
 def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
                  cache_root: Path, tracker: tracking.Tracker) -> None:
-    """The given encoder's track feature (or a baseline: MFCC, the release's net untrained), the probe suite, the
-    child run."""
+    """The given encoder's track feature (or a baseline: MFCC, the encoder's net untrained), the probe suite, the
+    child run. Clips the encoder fails on leave this trial's probes (``<probe>_skipped_clips``) and are listed
+    under the run's ``encoder_skipped/``."""
     import ray.tune as tune
 
     run: ArtistRun = config["trial"]
@@ -186,16 +207,23 @@ def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[st
     with tracking.failures_logged(tracker, {run.key: params}):
         need = _rows_needed(sets)
         t0 = time.time()
+        skipped, counts = {}, {}
         if run.model == "mfcc":
             features, more = _mfcc(subset_paths, need, cache_root), {"feature": "mfcc"}
         else:  # seeded as the random baseline of a default sweep (train.seed + 1)
             tf = (given_encoder.random_twin(cfg.encoder, seed=cfg.train.seed + 1) if run.model == "random"
                   else given_encoder.given_feature(cfg.encoder))
             subsets = {n: Subset.load(Path(subset_paths[n])) for n in need}
-            features, more = given_encoder.track_features(tf, subsets, rows=need, cache_root=cache_root), tf.info
+            features, failed = given_encoder.track_features(tf, subsets, rows=need, cache_root=cache_root)
+            sets, counts, skipped = leave_out_failed(sets, subsets, failed)
+            more = tf.info
         t1 = time.time()
-        metrics = run_suite(features, sets, cfg.probe) | {"seconds_features": t1 - t0, "seconds_probes": time.time() - t1}
-    tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics)
+        metrics = run_suite(features, sets, cfg.probe) | counts | {"seconds_features": t1 - t0,
+                                                                   "seconds_probes": time.time() - t1}
+        skipped_files = record_skipped(skipped, Path(tune.get_context().get_trial_dir()) / "encoder_skipped",
+                                       trial=run.key, log=log)
+    tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics, artifacts=skipped_files,
+                       artifact_path="encoder_skipped")
     tune.report({"model": run.model, "n_artists": 0} | metrics)
 
 
@@ -227,12 +255,15 @@ def run_given(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
 
     from raymir.fanout import fan_out
 
-    _, info = given_encoder.load_release(cfg.encoder)  # a bad file stops here, before MLflow and Ray
+    loaded = given_encoder.load_release(cfg.encoder)  # a bad file or module stops here, before MLflow and Ray
+    no_twin = given_encoder.no_twin(cfg.encoder)
+    if "random" in cfg.baselines and no_twin:
+        log(f"baselines: no 'random' trial for {no_twin} (no untrained twin to build)")
     sweep = open_sweep(cfg, opts)
     subsets, skipped, sets, pool, heldout = _probe_setup(cfg, sweep)
     runs = artist_runs(cfg)
     _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs))
-    with parent_run(sweep, params=parent_params(cfg, encoder_sha256=info.sha256)) as tracker:
+    with parent_run(sweep, params=parent_params(cfg, encoder_sha256=loaded.sha256)) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         trainable = tune.with_resources(tune.with_parameters(
             _given_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()}, sets=sets,

@@ -6,10 +6,14 @@ describe the artist, copied to each of the artist's tracks; Wang et al.) and onc
 and MFCCs, go through the same probes (genre SVM, arousal / valence SVR). Each model is a Ray
 Tune trial (the two convnets train in parallel as Ray Train jobs) and an MLflow child run.
 
-A given encoder (the ``encoder:`` section, ``--encoder choi2017_keras:model_best.hdf5`` or
-``park2017_keras:FILE.h5``) replaces the pretraining: the trials are its feature (the Choi tagger's
-``encoder.layers``, all five by default as Choi et al.; Park's track feature), its random-weights twin
-and, if ``models`` lists it, MFCC; ``artist_tags`` / ``choi_tags`` do not apply.
+A given encoder (the ``encoder:`` section, ``--encoder choi2017_keras:model_best.hdf5``,
+``park2017_keras:FILE.h5``, ``torch:FILE.py:FACTORY`` or ``hear:MODULE``) replaces the pretraining: the
+trials are its feature (the Choi tagger's ``encoder.layers``, all five by default as Choi et al.; Park's
+track feature; a torch / HEAR encoder's ``encoder.layers``, its last layer by default), its random-weights
+twin (none for a HEAR module or a torch module without weights: that trial is dropped with a log line)
+and, if ``models`` lists it, MFCC; ``artist_tags`` / ``choi_tags`` do not apply. Clips a torch / HEAR
+encoder fails on are left out of that trial's probes and recorded (``<probe>_skipped_clips``, the list
+under ``encoder_skipped/``).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import torch
 
 from raymir import tracking
 from raymir.config import ArtistTagsConfig, combo_layers
+from raymir.config.artist import GIVEN_ENCODERS
 from raymir.config.common import CHOI_LAYERS
 from raymir.data.subset import Subset
 from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
 from raymir.probes.suite import ProbeSet, run_suite
 from raymir.recipes import given_encoder
-from raymir.recipes.artist_data import artist_subsets, probe_sets
+from raymir.recipes.artist_data import artist_subsets, leave_out_failed, probe_sets, record_skipped
 from raymir.recipes.artist_report import row_key, write_artist_report
 from raymir.session import RunOptions, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.choi import cached_pretrain
@@ -52,15 +57,19 @@ class TagsRun:
 
 def layers_of(cfg: ArtistTagsConfig, model: str) -> str:
     """The layers a model's feature concatenates; a given encoder (keyed by its kind) and its random twin: the Choi
-    tagger's ``encoder.layers`` (all five by default), Park's track feature "-" (its last layer)."""
-    given = given_encoder.choi_layers(cfg.encoder) if cfg.encoder.kind == "choi2017_keras" else "-"
+    tagger's ``encoder.layers`` (all five by default), Park's track feature "-" (its last layer), a torch / HEAR
+    encoder's ``encoder.layers`` ("-" for its default, the last layer: how many it has is known once loaded)."""
+    given = (given_encoder.choi_layers(cfg.encoder) if cfg.encoder.kind == "choi2017_keras"
+             else cfg.encoder.layers or "-")
     return {"artist_tags": cfg.artist_tags_layers, "choi_tags": cfg.choi_tags_layers, cfg.encoder.kind: given,
             "random": given}.get(model, "-")
 
 
 def tags_runs(cfg: ArtistTagsConfig) -> list[TagsRun]:
-    """One trial per model; with a given encoder: it, its random-weights twin, and MFCC if ``models`` lists it."""
-    models = (cfg.encoder.kind, "random", *(m for m in cfg.models if m == "mfcc")) if cfg.encoder.kind else cfg.models
+    """One trial per model; with a given encoder: it, its random-weights twin (where it has one,
+    ``given_encoder.no_twin``), and MFCC if ``models`` lists it."""
+    twin = ("random",) if cfg.encoder.kind and not given_encoder.no_twin(cfg.encoder) else ()
+    models = (cfg.encoder.kind, *twin, *(m for m in cfg.models if m == "mfcc")) if cfg.encoder.kind else cfg.models
     return [TagsRun(m, layers_of(cfg, m)) for m in models]
 
 
@@ -68,21 +77,26 @@ def summary(cfg: ArtistTagsConfig) -> str:
     """What the sweep will run, in one line (``--check``)."""
     probes = f"probes {', '.join(cfg.probe.tasks)}"
     if cfg.encoder.kind:
-        return (f"the given encoder {cfg.encoder.kind} ({cfg.encoder.path}), its random-weights twin"
+        if cfg.encoder.kind in GIVEN_ENCODERS:  # imported and checked on a test signal, as a run would
+            given_encoder.load_release(cfg.encoder)
+        twin = "" if given_encoder.no_twin(cfg.encoder) else ", its random-weights twin"
+        return (f"the given encoder {cfg.encoder.kind} ({cfg.encoder.path}){twin}"
                 f"{', mfcc' if 'mfcc' in cfg.models else ''}; nothing pretrained (models artist_tags and choi_tags, "
                 f"pretrain do not apply); {probes}")
     return f"models {', '.join(cfg.models)}; {probes}"
 
 
 def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cache_root: Path, storage: Path | str,
-              ) -> tuple[dict[str, np.ndarray], dict, list[dict], Path | None]:
-    """{subset: [n, d]} features of one model, plus its params, training history and weights file."""
+              ) -> tuple[dict[str, np.ndarray], dict, list[dict], Path | None, dict[str, dict[int, str]]]:
+    """{subset: [n, d]} features of one model, plus its params, training history, weights file and the clips a
+    given encoder failed on ({subset: {row: message}}; those rows are NaN)."""
     if model == "mfcc":
-        return {n: cached_mfcc(cache_root, s) for n, s in subsets.items() if n != "source"}, {}, [], None
+        return {n: cached_mfcc(cache_root, s) for n, s in subsets.items() if n != "source"}, {}, [], None, {}
     if cfg.encoder.kind:  # the given encoder, or its twin seeded as layer_combos' random baseline (pretrain.seed + 1)
         tf = (given_encoder.random_twin(cfg.encoder, seed=cfg.pretrain.seed + 1) if model == "random"
               else given_encoder.given_feature(cfg.encoder))
-        return given_encoder.track_features(tf, subsets, cache_root=cache_root), tf.info, [], None
+        features, failed = given_encoder.track_features(tf, subsets, cache_root=cache_root)
+        return features, tf.info, [], None, failed
     source, label = subsets["source"], LABELS[model]
     state, history, path = cached_pretrain(source, label=label, cfg=cfg.pretrain, mel=cfg.mel,
                                            cache_root=cache_root, storage=storage, log=log)
@@ -101,7 +115,7 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
         feats[n] = per_layer[:, layers].reshape(len(per_layer), -1)
     params = {"label": label, "n_tags": n_tags, "n_artists": len(np.unique(source.labels["artist"])),
               "epochs": cfg.pretrain.epochs, "final_val_roc_auc": round(history[-1]["val_roc_auc"], 4)}
-    return feats, params, history, path / "state_dict.pt"
+    return feats, params, history, path / "state_dict.pt", {}
 
 
 def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
@@ -113,11 +127,17 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
     with tracking.failures_logged(tracker, {run.key: params}):
         t0 = time.time()
         subsets = {n: Subset.load(Path(p)) for n, p in subset_paths.items()}
-        features, more, history, weights = _features(run.model, cfg, subsets, cache_root, storage)
+        features, more, history, weights, failed = _features(run.model, cfg, subsets, cache_root, storage)
+        counts: dict = {}
+        if cfg.encoder.kind and run.model != "mfcc":  # clips the encoder failed on leave this trial's probes
+            sets, counts, skipped = leave_out_failed(sets, subsets, failed)
         t1 = time.time()
-        metrics = run_suite(features, sets, cfg.probe) | {"seconds_train_features": t1 - t0,
-                                                          "seconds_probes": time.time() - t1}
+        metrics = run_suite(features, sets, cfg.probe) | counts | {"seconds_train_features": t1 - t0,
+                                                                   "seconds_probes": time.time() - t1}
     artifacts: tuple[Path, ...] = ()
+    if counts:
+        artifacts = record_skipped(skipped, Path(tune.get_context().get_trial_dir()) / "encoder_skipped",
+                                   trial=run.key, log=log)
     if weights is not None:
         encoder = Path(tune.get_context().get_trial_dir()) / "encoder.json"
         encoder.write_text(json.dumps({
@@ -127,15 +147,18 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
                     ".load_state_dict(torch.load(path, weights_only=True))"}))
         artifacts = (weights, encoder)
     tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics, history=history,
-                       artifacts=artifacts, artifact_path="encoder")
-    tune.report({"model": run.model, "layers": run.layers, "n_artists": more.get("n_artists", 0)} | metrics)
+                       artifacts=artifacts, artifact_path="encoder" if weights is not None else "encoder_skipped")
+    tune.report({"model": run.model, "layers": more.get("layers", run.layers), "n_artists": more.get("n_artists", 0)}
+                | metrics)
 
 
 def run(cfg: ArtistTagsConfig, opts: RunOptions = RunOptions()) -> dict:
     """Run the whole sweep; returns {"rows", "errors", "tracker", "report_dir"}."""
     from raymir.fanout import fan_out_jobs
 
-    release = given_encoder.load_release(cfg.encoder)[1] if cfg.encoder.kind else None  # a bad file stops here
+    release = given_encoder.load_release(cfg.encoder) if cfg.encoder.kind else None  # a bad file or module stops here
+    if cfg.encoder.kind and given_encoder.no_twin(cfg.encoder):
+        log(f"models: no 'random' trial for {given_encoder.no_twin(cfg.encoder)} (no untrained twin to build)")
     sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
 

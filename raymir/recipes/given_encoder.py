@@ -13,7 +13,17 @@ give two:
   layer's max over time, mean over segments.
 
 Each has a random-weights twin (the same net and options, untrained, seeded by the caller) as its baseline.
-Another kind plugs in as one more entry of :data:`RELEASES` and :data:`TWINS`.
+
+Any encoder in ``raymir.encoders``' two forms gives one too:
+
+- ``torch`` / ``hear``: the pooled layers of ``encoder.layers`` concatenated ([n, Σ d_i]; "" means the last
+  layer: the artist suites probe one track feature, and the last layer is what a user usually means by "the
+  embedding"), from ``AudioEncoder.embed`` on each subset's clips at the subset's rate (resampled to the
+  encoder's). A clip the encoder fails on is a NaN row and a message, never a crash: the recipes leave it out of
+  the probes and record it. The random-weights twin is the torch factory's module without ``encoder.weights``;
+  a HEAR module, or a torch module without weights, has none (:func:`no_twin`).
+
+Another kind plugs in as one more entry of :data:`RELEASES`.
 """
 
 from __future__ import annotations
@@ -21,14 +31,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from raymir import cache
+from raymir.config.common import combo_layers, combo_name
 from raymir.config.sections import PARK_MEL, EncoderConfig
 from raymir.data.subset import Subset
-from raymir.extract import cached_features, layer_features, state_digest
+from raymir.encoders import AudioEncoder, load_encoder
+from raymir.errors import ModelFileError
+from raymir.extract import cached_features_and_failures, layer_features, state_digest
 from raymir.models.choi2017 import Choi2017
 from raymir.models.keras_release import (
     CHOI_MEL,
@@ -76,16 +90,27 @@ def _all(stored: np.ndarray) -> np.ndarray:
 class TrackFeature:
     """One net whose features the artist sweeps probe.
 
-    ``compute``: audio [n, samples] at the net's sample rate → the stored array [n, …]; ``select``: that → the
-    track feature [n, d]. ``feature`` ("convnet" | "random") and ``params`` key the cache beside the clips;
-    ``info`` goes to the trial's MLflow params.
+    ``compute``: (audio [n, samples], its sample rate sr) → (the stored array [n, …] or per-layer arrays
+    L × [n, d_i], {row: why the net failed on that clip}); ``select``: the stored value → the track feature
+    [n, d] (NaN rows for failed clips). ``feature`` ("convnet" | "random") and ``params`` key the cache beside the
+    clips; ``info`` goes to the trial's MLflow params.
     """
 
     feature: str
     params: dict
-    compute: Callable[[np.ndarray], np.ndarray]
-    select: Callable[[np.ndarray], np.ndarray] = _all
+    compute: Callable[[np.ndarray, int], tuple[np.ndarray | list[np.ndarray], dict[int, str]]]
+    select: Callable = _all
     info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A given encoder as imported: ``model`` (a torch net, or an ``AudioEncoder``), the sha256 of what defines it,
+    and what its trial records beside its kind and path (``record``)."""
+
+    model: Any
+    sha256: str
+    record: dict
 
 
 def choi_layers(e: EncoderConfig) -> str:
@@ -101,9 +126,10 @@ def choi_feature(ex: Extractor, feature: str, *, layers: str, batch_size: int = 
     def select(stored: np.ndarray) -> np.ndarray:
         return stored[:, idx].reshape(len(stored), -1)
 
+    # the clips are at the release's rate (the config forces the sweep's mel to the release's): sr is not needed
     return TrackFeature(feature, ex.params, select=select,
-                        compute=lambda audio: layer_features(ex.net, audio, n_samples=CHOI_MEL.n_samples,
-                                                             batch_size=batch_size),
+                        compute=lambda audio, sr: (layer_features(ex.net, audio, n_samples=CHOI_MEL.n_samples,
+                                                                  batch_size=batch_size), {}),
                         info={"layers": layers, "feature": f"choi2017 layers {layers}: global average pool of each, "
                                                            "concatenated (raymir.extract.layer_features)"})
 
@@ -123,7 +149,8 @@ def park_track_features(net: Park2017, audio: np.ndarray, *, batch_size: int = 1
 
 
 def park_feature(net: Park2017, feature: str, params: dict) -> TrackFeature:
-    return TrackFeature(feature, params, compute=lambda audio: park_track_features(net, audio),
+    # the clips are at the release's rate (the config forces the sweep's mel to the release's): sr is not needed
+    return TrackFeature(feature, params, compute=lambda audio, sr: (park_track_features(net, audio), {}),
                         info={"feature": "park2017 track feature (256-d): per 3-s segment the last conv layer's max "
                                          "over time, mean over segments (raymir.models.park2017.track_feature)"})
 
@@ -134,12 +161,71 @@ def park_params(sha256: str) -> dict:
             "feature": "track"}
 
 
-def _choi_release(e: EncoderConfig, net: torch.nn.Module, info: ReleaseInfo) -> TrackFeature:
-    return choi_feature(Extractor(net, release_feature_params(info.sha256)), "convnet", layers=choi_layers(e))
+def encoder_layers(e: EncoderConfig, encoder: AudioEncoder) -> str:
+    """The layers of a torch / HEAR encoder forming the track feature: ``encoder.layers``, or "" → its last layer
+    (the artist suites probe one track feature, and the last layer is what a user usually means by "the
+    embedding"). A combination the encoder lacks raises ModelFileError naming encoder.layers, the value and L."""
+    if not e.layers:
+        return combo_name((encoder.n_layers,), encoder.n_layers)
+    try:
+        combo_layers(e.layers, encoder.n_layers)
+    except ValueError as err:
+        raise ModelFileError(f"encoder.layers: {err} (the {e.kind} encoder {encoder.name} has L = {encoder.n_layers} "
+                             "layers)") from None
+    return e.layers
 
 
-def _park_release(e: EncoderConfig, net: torch.nn.Module, info: ReleaseInfo) -> TrackFeature:
-    return park_feature(net, "convnet", park_params(info.sha256))
+def encoder_feature(encoder: AudioEncoder, feature: str, *, layers: str, batch_size: int = 8) -> TrackFeature:
+    """A torch / HEAR encoder's pooled layer features (L × [n, d_i] stored, as ``layer_combos`` stores them, with
+    the clips it failed on as NaN rows and their messages), ``layers`` concatenated: → [n, Σ d_i]."""
+    idx = [layer - 1 for layer in combo_layers(layers, encoder.n_layers)]
+
+    def select(stored: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([stored[i] for i in idx], axis=1)
+
+    e = encoder.section
+    how = f"{e.pooling} over time" + (f", mean over {e.window_seconds:g}-s windows" if e.window_seconds else "")
+    return TrackFeature(feature, encoder.params, select=select,
+                        compute=lambda audio, sr: encoder.embed(audio, sr, batch_size=batch_size),
+                        info={"layers": layers, "feature": f"{encoder.name} layers {layers}: {how} of each, "
+                                                           "concatenated (raymir.encoders)"})
+
+
+def _release_loaded(net: torch.nn.Module, info: ReleaseInfo) -> Loaded:
+    which = "the published file" if info.published else "not the published file"
+    log(f"encoder: {info.path} ({info.model}, {which}, sha256 {info.sha256[:12]}…); nothing is trained")
+    record = {"release": info.model, "published": info.published}
+    return Loaded(net, info.sha256, record | ({"release_n_artists": info.n_artists} if info.n_artists else {}))
+
+
+def _load_choi(e: EncoderConfig) -> Loaded:
+    return _release_loaded(*load_choi2017(e.path))
+
+
+def _load_park(e: EncoderConfig) -> Loaded:
+    return _release_loaded(*load_park2017(e.path))
+
+
+def _load_encoder(e: EncoderConfig) -> Loaded:
+    encoder = load_encoder(e)
+    layers = encoder_layers(e, encoder)  # a combination the encoder lacks stops here
+    log(f"encoder: {e.kind} {encoder.name} at {encoder.sr} Hz, {encoder.n_layers} layers of "
+        f"{', '.join(map(str, encoder.widths))} dims, track feature: layers {layers} (sha256 {encoder.sha256[:12]}…); "
+        "nothing is trained")
+    return Loaded(encoder, encoder.sha256, {"encoder.name": encoder.name})
+
+
+def _choi_release(e: EncoderConfig, loaded: Loaded) -> TrackFeature:
+    return choi_feature(Extractor(loaded.model, release_feature_params(loaded.sha256)), "convnet",
+                        layers=choi_layers(e))
+
+
+def _park_release(e: EncoderConfig, loaded: Loaded) -> TrackFeature:
+    return park_feature(loaded.model, "convnet", park_params(loaded.sha256))
+
+
+def _given_encoder(e: EncoderConfig, loaded: Loaded) -> TrackFeature:
+    return encoder_feature(loaded.model, "convnet", layers=encoder_layers(e, loaded.model))
 
 
 def _choi_twin(e: EncoderConfig, seed: int) -> TrackFeature:
@@ -153,55 +239,74 @@ def _park_twin(e: EncoderConfig, seed: int) -> TrackFeature:
                                         "mel": asdict(PARK_MEL), "feature": "track"})
 
 
-# kind → (its importer: path → (net, ReleaseInfo); its track feature; its random-weights twin)
-RELEASES: dict[str, tuple[Callable, Callable, Callable]] = {
-    "choi2017_keras": (load_choi2017, _choi_release, _choi_twin),
-    "park2017_keras": (load_park2017, _park_release, _park_twin),
+def _torch_twin(e: EncoderConfig, seed: int) -> TrackFeature:
+    twin = load_encoder(e, random_seed=seed)  # the factory's module, seeded, without encoder.weights
+    return encoder_feature(twin, "random", layers=encoder_layers(e, twin))
+
+
+# kind → (its importer: the encoder section → Loaded; its track feature; its random-weights twin, None if none)
+RELEASES: dict[str, tuple[Callable, Callable, Callable | None]] = {
+    "choi2017_keras": (_load_choi, _choi_release, _choi_twin),
+    "park2017_keras": (_load_park, _park_release, _park_twin),
+    "torch": (_load_encoder, _given_encoder, _torch_twin),
+    "hear": (_load_encoder, _given_encoder, None),
 }
 
 
-def load_release(e: EncoderConfig) -> tuple[torch.nn.Module, ReleaseInfo]:
-    """The released model of ``encoder.path`` (a bad file raises ModelFileError naming it)."""
-    net, info = RELEASES[e.kind][0](e.path)
-    which = "the published file" if info.published else "not the published file"
-    log(f"encoder: {info.path} ({info.model}, {which}, sha256 {info.sha256[:12]}…); nothing is trained")
-    return net, info
+def load_release(e: EncoderConfig) -> Loaded:
+    """The given encoder of the section ``e``, imported and checked (a bad file or module, or torch / HEAR
+    ``encoder.layers`` naming a layer it lacks, raises ModelFileError naming it)."""
+    return RELEASES[e.kind][0](e)
 
 
 def given_feature(e: EncoderConfig) -> TrackFeature:
-    """The given encoder's track feature; its ``info`` records the file (kind, path, sha256, what it is)."""
-    net, info = load_release(e)
-    tf = RELEASES[e.kind][1](e, net, info)
-    record = {"encoder.kind": e.kind, "encoder.path": e.path, "encoder.sha256": info.sha256, "release": info.model,
-              "published": info.published} | ({"release_n_artists": info.n_artists} if info.n_artists else {})
+    """The given encoder's track feature; its ``info`` records the encoder (kind, path, sha256, what it is)."""
+    loaded = load_release(e)
+    tf = RELEASES[e.kind][1](e, loaded)
+    record = {"encoder.kind": e.kind, "encoder.path": e.path, "encoder.sha256": loaded.sha256} | loaded.record
     return TrackFeature(tf.feature, tf.params, tf.compute, tf.select, tf.info | record)
 
 
+def no_twin(e: EncoderConfig) -> str:
+    """Why the given encoder has no random-weights twin, "" when it has one: a HEAR module, or a torch module
+    without ``encoder.weights`` (whose factory's weights are all there is), has no untrained form to build."""
+    if RELEASES[e.kind][2] is None:  # hear: the module's load_model gives its trained model only
+        return "a HEAR module"
+    return "a torch module without encoder.weights" if e.kind == "torch" and not e.weights else ""
+
+
 def random_twin(e: EncoderConfig, *, seed: int) -> TrackFeature:
-    """The given encoder's net and options with untrained weights drawn after ``torch.manual_seed(seed)``."""
+    """The given encoder's net and options with untrained weights drawn after ``torch.manual_seed(seed)``
+    (ValueError where :func:`no_twin` says there is none)."""
+    why = no_twin(e)
+    if why:
+        raise ValueError(f"{why} has no random-weights twin")
     return RELEASES[e.kind][2](e, seed)
 
 
 def track_features(tf: TrackFeature, subsets: dict[str, Subset], *, cache_root: Path,
-                   rows: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """{subset: [n, d]} for the subsets of ``rows`` (default: every row of every subset), cached by content.
+                   rows: dict[str, np.ndarray] | None = None
+                   ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, str]]]:
+    """({subset: [n, d]}, {subset: {row: why the net failed on that clip}}) for the subsets of ``rows`` (default:
+    every row of every subset), cached by content; a failed clip's row is NaN.
 
     Only the rows asked for are computed (e.g. the held-out artists' tracks of a large source); the others
     stay zero. A subset computed whole is stored under the same key as in every other sweep.
     """
     torch.set_num_threads(1)  # trials share the machine
-    out = {}
+    out, failed = {}, {}
     for name, want in (rows or {n: np.arange(len(s)) for n, s in subsets.items()}).items():
         sub = subsets[name]
+        want = np.asarray(want, dtype=int)
         whole = len(want) == len(sub)
-        part = {} if whole else {"rows": cache.key_of(np.asarray(want).tolist())}
-        stored = cached_features(cache_root, feature=tf.feature, subset_key=sub.key, params=tf.params | part,
-                                 compute=lambda sub=sub, want=want, whole=whole:
-                                 tf.compute(sub.audio if whole else sub.audio[want]))
+        part = {} if whole else {"rows": cache.key_of(want.tolist())}
+        stored, lost = cached_features_and_failures(
+            cache_root, feature=tf.feature, subset_key=sub.key, params=tf.params | part,
+            compute=lambda sub=sub, want=want, whole=whole: tf.compute(sub.audio if whole else sub.audio[want], sub.sr))
         feats = tf.select(stored)
         if not whole:
             full = np.zeros((len(sub), feats.shape[1]), dtype=np.float32)
             full[want] = feats
             feats = full
-        out[name] = feats
-    return out
+        out[name], failed[name] = feats, {int(want[r]): m for r, m in lost.items()}
+    return out, failed
