@@ -7,6 +7,10 @@ kernels: each training set's per-layer Gram matrices are computed once and every
 kernel is a sum of them (``raymir.probes.kernels``). Features go to the object store once
 (``with_parameters``). Each combination writes its full grid as CSV (grid.csv) and logs a child MLflow run.
 
+With ``probe.repeats`` r > 1 every grid is fitted on each repeat's folds and the J = r·k fold scores pooled:
+the summary row's scores are means over J with their 95% intervals (``_ci95``), and it keeps the per-fold
+nested scores and inner-CV means (``nested_folds``, ``nested_inner``, JSON) for the report's paired tests.
+
 The learned layer weighting probe (``raymir.probes.weighting``, the ``weighting:`` section) is a grid
 of its own, layers ``"weighted"``, one trial per task and feature: its child run logs the mean learned
 weights as ``layer_weight_<l>``, the per-fold scores and weights (folds.csv) and their bar plot.
