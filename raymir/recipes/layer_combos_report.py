@@ -133,7 +133,7 @@ def task_table(task: str, rows: dict[tuple[str, str], dict], *, top: int = 5) ->
                f"{r['kernel']} C={r['C']} γ={r['gamma']} scaler={'on' if r['scaler'] else 'off'}")
         star = " *" if mark and r["feature"] in marked else ""
         note = f"   {note}" if note else ""
-        nested_cell = "" if nested is None else f"{_cell(nested, _ci95(r, 'nested')):>16}"
+        nested_cell = f"{'' if nested is None else _cell(nested, _ci95(r, 'nested')):>16}"
         return (f"{r['feature']:<14}{r['layers']:<{width}}{_cell(_score(r), _ci95(r, 'cv')):>16}{nested_cell}   "
                 f"{cfg}{note}{star}")
 
