@@ -215,13 +215,16 @@ def run_probe(grid: ProbeGrid, data: TaskData, probe: ProbeConfig) -> tuple[dict
 
 
 CHILD_PARAMS = ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features", "engine", "repeats",
-                "nested_folds", "nested_inner")  # per-fold lists as params: JSON, up to MLflow's 6000 characters
+                "nested_folds", "nested_inner")
+PARAM_CHARS = 6000  # MLflow cuts longer param values: ~250 per-fold scores (e.g. 25 folds × 10 repeats) fit
 
 
 def _child_run(summary: dict) -> tuple[dict, dict]:
-    """A summary row as its MLflow child run logs it: → (params, metrics); None values are left out."""
+    """A summary row as its MLflow child run logs it: → (params, metrics); None values are left out, and so are
+    per-fold lists too long for a param (a cut list would not parse: a resumed run then has none, as before)."""
     metric = summary["metric"]
-    params = {k: summary[k] for k in CHILD_PARAMS if summary.get(k) is not None}
+    params = {k: summary[k] for k in CHILD_PARAMS
+              if summary.get(k) is not None and len(str(summary[k])) <= PARAM_CHARS}
     metrics = {k: summary.get(k) for k in (f"cv_{metric}", f"cv_{metric}_std", f"cv_{metric}_ci95", f"nested_{metric}",
                                            f"nested_{metric}_ci95", "test_fraction", "capped_fits")}
     return params, {k: v for k, v in metrics.items() if v is not None}
