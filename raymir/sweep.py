@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 
 from raymir.config import SCHEMAS, ConfigError, SweepConfigs, list_sweeps, load_sweep
@@ -48,14 +48,34 @@ def encoder_overrides(parser: argparse.ArgumentParser, value: str, *, features: 
     return sets + (["features.kinds=[convnet]"] if kind == "embeddings" and features else [])
 
 
-def has_features(name: str) -> bool:
-    """Whether sweep ``name``'s schema has a ``features:`` section (its problems, if any, are reported on loading)."""
+def _schema(name: str) -> type | None:
+    """Sweep ``name``'s config class; None when it cannot be read (its problems are reported on loading)."""
     try:
         _, data, _ = read_sweep(name, preset=None, overrides=())
     except ConfigError:
-        return True
+        return None
     schema = SCHEMAS.get(data.get("recipe"))
-    return schema is None or "features" in {f.name for f in fields(schema[0])}
+    return None if schema is None else schema[0]
+
+
+def has_features(name: str) -> bool:
+    """Whether sweep ``name``'s schema has a ``features:`` section (its problems, if any, are reported on loading)."""
+    schema = _schema(name)
+    return schema is None or "features" in {f.name for f in fields(schema)}
+
+
+def has_setting(name: str, dotted: str) -> bool:
+    """Whether sweep ``name``'s schema has the setting ``dotted`` ("probe.repeats"); True when the sweep cannot be
+    read (loading reports why)."""
+    owner = _schema(name)
+    if owner is None:
+        return True
+    for part in dotted.split("."):
+        field = next((f for f in fields(owner) if f.name == part), None) if is_dataclass(owner) else None
+        if field is None:
+            return False
+        owner = field.default_factory() if field.default is MISSING else field.default
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +108,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="probe a given encoder instead of training one: choi2017_keras:model_best.hdf5, "
                              "park2017_keras:FILE.h5, torch:module:factory, hear:MODULE, embeddings:FOLDER "
                              "(README, 'Probe a released or your own encoder')")
+    parser.add_argument("--repeats", type=int, metavar="N", help="repeat the probes' cross-validation N times with "
+                                                                 "re-drawn folds (sets probe.repeats; layer_combos)")
     args = parser.parse_args(argv)
+    if args.repeats is not None:
+        if not has_setting(args.name, "probe.repeats"):
+            parser.error(f"--repeats {args.repeats}: sweep {args.name!r} has no probe.repeats (repeated "
+                         "cross-validation is a layer_combos setting)")
+        args.set.insert(0, f"probe.repeats={args.repeats}")  # before --set: an explicit setting wins
     if args.encoder:
         # before --set: an explicit setting wins (and is checked)
         args.set[:0] = encoder_overrides(parser, args.encoder, features=has_features(args.name))

@@ -164,3 +164,41 @@ def test_config_imports_no_torch_ray_or_mlflow():
             "print(heavy); sys.exit(1 if heavy else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_repeats_are_a_layer_combos_setting_checked_by_key(capsys):
+    assert load_sweep("layer_combos").probe.repeats == 1  # the default run's time limit: one repeat
+    assert load_sweep("layer_combos", preset="paper").probe.repeats == 5
+    with pytest.raises(ConfigError, match="probe.repeats: must be ≥ 1, got 0"):
+        load_sweep("layer_combos", overrides=("probe.repeats=0",))
+    assert main(["layer_combos", "--check", "--repeats", "3"]) == 0
+    assert "cross-validation repeated 3×" in capsys.readouterr().out
+    assert main(["layer_combos", "--check", "--repeats", "3", "--set", "probe.repeats=2"]) == 0  # --set wins
+    assert "repeated 2×" in capsys.readouterr().out
+    for sweep in ("agf_combos", "artist_labels", "artist_tags"):  # no probe.repeats in their schemas: refused
+        with pytest.raises(SystemExit):
+            main([sweep, "--check", "--repeats", "2"])
+        assert f"--repeats 2: sweep '{sweep}' has no probe.repeats" in capsys.readouterr().err
+
+
+def test_each_repeat_redraws_the_folds_and_predefined_folds_are_used_once():
+    import numpy as np
+
+    from raymir.data.subset import Subset, TargetTask
+    from raymir.probes.folds import make_folds
+    from raymir.recipes.layer_combos import task_data
+
+    cfg = load_sweep("layer_combos", overrides=("probe.repeats=3", "probe.folds=4"))
+    y = np.repeat([0, 1], 20)
+    subsets = {"a": Subset("a", np.zeros((40, 1)), 8000, {"y": y}),
+               "b": Subset("b", np.zeros((40, 1)), 8000, {"y": y}, folds=np.arange(40) % 4)}
+    tasks = task_data(cfg, subsets, [TargetTask("free", "a", "y", "classification"),
+                                     TargetTask("fixed", "b", "y", "classification")], {"a": {}, "b": {}})
+    free = tasks["free"].repeats
+    assert len(free) == 3
+    for r, folds in enumerate(free):  # repeat r: seed probe.seed + r
+        expected = make_folds(y, kind="classification", n_folds=4, seed=cfg.probe.seed + r)
+        assert all(np.array_equal(f, e) for f, e in zip(folds, expected, strict=True))
+    assert not np.array_equal(free[0][0], free[1][0])
+    fixed = tasks["fixed"].repeats
+    assert len(fixed) == 1 and [len(f) for f in fixed[0]] == [10] * 4 and tasks["fixed"].test_fraction == 0.25

@@ -1,6 +1,8 @@
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from raymir import tracking
 from raymir.config import ProbeConfig, SearchConfig, WeightingConfig
@@ -116,7 +118,7 @@ def test_combinations_of_one_task_and_feature_share_trials_of_the_configured_siz
 
 
 def test_the_weighting_grid_reports_an_svm_rows_keys_and_resumes_from_its_run():
-    from raymir.recipes.layer_combos_probes import _logged_summary
+    from raymir.recipes.layer_combos_probes import _child_run, _logged_summary
 
     d = _data()
     svm, _ = run_probe(ProbeGrid("t", "convnet", "3"), d, ProbeConfig(folds=4, C=(1.0,), gamma=("2^-3",), nested=True))
@@ -126,8 +128,53 @@ def test_the_weighting_grid_reports_an_svm_rows_keys_and_resumes_from_its_run():
     assert (summary["kernel"], summary["C"], summary["gamma"]) == ("-", "-", "-")
     # a resumed sweep rebuilds each finished row from its child run: params as strings, the weights beside
     for row in (summary, svm):
-        params = {k: str(row[k]) for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features",
-                                           "engine")}
-        metrics = {k: row[k] for k in ("cv_accuracy", "cv_accuracy_std", "nested_accuracy", "capped_fits")}
+        params, metrics = _child_run(row)
+        params = {k: str(v) for k, v in params.items()}
         weights = {f"layer_weight_{i}": 0.2 for i in range(1, 6)} if row is summary else {}
         assert _logged_summary(params, metrics | weights) == {k: v for k, v in row.items() if v is not None} | {"resumed": 1}
+        # the per-fold nested scores and inner means, which the report's paired tests read, come back exactly
+        assert json.loads(_logged_summary(params, metrics)["nested_folds"]) == json.loads(row["nested_folds"])
+
+
+def test_repeats_fit_each_repeats_folds_and_pool_them_and_one_repeat_keeps_todays_numbers():
+    from raymir.probes.svm import engine_for, grid_points, grid_search
+
+    d = _data()
+    probe = ProbeConfig(folds=4, C=(0.1, 8.0), gamma=("2^-3",), nested=True)
+    grid = ProbeGrid("t", "convnet", "3")
+    once, _ = run_probe(grid, d, probe)
+    # one repeat: the numbers of one grid search over the task's folds, unchanged
+    direct = grid_search(feature_matrix(d, "convnet", "3"), d.labels, d.folds, grid_points(probe, 4),
+                         kind="classification", engine=engine_for(probe))
+    assert (once["cv_accuracy"], once["cv_accuracy_std"], once["nested_accuracy"]) == \
+        (direct.cv_mean, direct.cv_std, direct.nested_mean)
+    assert json.loads(once["nested_folds"]) == direct.nested_scores.tolist() and once["repeats"] == 1
+    assert json.loads(once["nested_inner"]) == direct.nested_inner.tolist()
+    # the 95% half-width by hand: t(0.975, 3) · sqrt((1/4 + 0.25/0.75) · s²), 10 of 40 clips tested per fold
+    best = direct.fold_scores[direct.best]
+    assert once["test_fraction"] == 0.25
+    assert once["cv_accuracy_ci95"] == pytest.approx(3.182446305 * np.sqrt((1 / 4 + 1 / 3) * best.var(ddof=1)))
+
+    # a second repeat, folds re-drawn: both repeats' folds fitted, pooled over 8 folds (repeat-major)
+    redrawn = [np.sort(f) for f in np.array_split(np.random.default_rng(5).permutation(40), 4)]
+    second = grid_search(feature_matrix(d, "convnet", "3"), d.labels, redrawn, grid_points(probe, 4),
+                         kind="classification", engine=engine_for(probe))
+    twice, table = run_probe(grid, TaskData(d.kind, d.labels, d.folds, d.features, more_folds=(redrawn,)), probe)
+    assert twice["repeats"] == 2 and [f"fold{j}" in table[0] for j in range(8)] == [True] * 8
+    pooled = np.concatenate([direct.fold_scores, second.fold_scores], axis=1)  # [points, 8]
+    best = int(np.argmax(pooled.mean(axis=1)))
+    assert twice["cv_accuracy"] == pooled[best].mean() and twice["cv_accuracy_std"] == pooled[best].std()
+    assert json.loads(twice["nested_folds"]) == direct.nested_scores.tolist() + second.nested_scores.tolist()
+    assert twice["nested_accuracy"] == pytest.approx(np.mean(json.loads(twice["nested_folds"])))
+    assert len(json.loads(twice["nested_inner"])) == 8
+
+
+def test_the_weighting_grid_pools_repeats_and_its_inner_values_are_its_fold_scores():
+    d = _data()
+    redrawn = [np.sort(f) for f in np.array_split(np.random.default_rng(5).permutation(40), 4)]
+    cfg = WeightingConfig(epochs=30)
+    summary, result = run_weighted(ProbeGrid("t", "convnet", WEIGHTED),
+                                   TaskData(d.kind, d.labels, d.folds, d.features, more_folds=(redrawn,)), cfg)
+    assert result.scores.shape == (8,) and result.weights.shape == (8, 5)
+    assert json.loads(summary["nested_folds"]) == json.loads(summary["nested_inner"]) == result.scores.tolist()
+    assert summary["cv_accuracy"] == summary["nested_accuracy"] == result.scores.mean() and summary["repeats"] == 2

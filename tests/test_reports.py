@@ -5,10 +5,12 @@ never by calling the report code a second time.
 """
 
 import csv
+import json
+import math
 
 from raymir.recipes.agf_combos_report import table3, table4, table5, write_agf_report
 from raymir.recipes.artist_report import summary_table, write_artist_report
-from raymir.recipes.layer_combos_report import by_task, task_table, write_report
+from raymir.recipes.layer_combos_report import by_task, nested_best, task_comparisons, task_table, write_report
 
 
 def _f4(x: float) -> str:
@@ -25,91 +27,200 @@ def _read_csv(path):
 # --- layer_combos (Choi et al. 2017) ---------------------------------------------------------------
 
 
-def _probe(task, feature, layers, score, std, nested, *, kernel="rbf", C=8.0, gamma=0.125, scaler=True):
-    """A probe summary row as a layer_combos trial reports it (accuracy for genre, r2 for the regressions)."""
+def _probe(task, feature, layers, score, std, nested, *, ci=(0.030, 0.030), folds=None, kernel="rbf", C=8.0,
+           gamma=0.125, scaler=True):
+    """A probe summary row as a layer_combos trial reports it (accuracy for genre, r2 for the regressions).
+
+    ci: the half-widths of the cv and nested 95% intervals; folds: (nested scores, inner-CV means) per outer fold
+    of 5 folds × 1 repeat, which the paired tests read (rows of runs without them have none)."""
     metric = "accuracy" if task == "genre" else "r2"
-    return {"task": task, "feature": feature, "layers": layers, "n_features": 32, "kernel": kernel, "C": C,
-            "gamma": gamma, "scaler": scaler, "metric": metric, f"cv_{metric}": score, f"cv_{metric}_std": std,
-            f"nested_{metric}": nested, "capped_fits": 0, "engine": "libsvm"}
+    row = {"task": task, "feature": feature, "layers": layers, "n_features": 32, "kernel": kernel, "C": C,
+           "gamma": gamma, "scaler": scaler, "metric": metric, f"cv_{metric}": score, f"cv_{metric}_std": std,
+           f"cv_{metric}_ci95": ci[0], f"nested_{metric}": nested, f"nested_{metric}_ci95": ci[1],
+           "test_fraction": 0.2, "repeats": 1, "capped_fits": 0, "engine": "libsvm"}
+    if folds is not None:
+        row |= {"nested_folds": json.dumps(folds[0]), "nested_inner": json.dumps(folds[1])}
+    return row
+
+
+# The genre rows' per-fold nested scores (their means are the nested column: e.g. 12345's
+# (0.80 + 0.78 + 0.82 + 0.76 + 0.785) / 5 = 0.789) and the inner-CV means that chose each fold's point.
+# Their nested CI: t(0.975, 4) · sqrt((1/5 + 0.2/0.8) · s²) = 2.7764 · sqrt(0.45 s²), e.g. 12345:
+# s² = (0.011² + 0.009² + 0.031² + 0.029² + 0.004²) / 4 = 0.000505 → 2.7764 · 0.015075 = 0.042.
+GENRE_FOLDS = {
+    ("convnet", "12345"): ([0.80, 0.78, 0.82, 0.76, 0.785], [0.81, 0.79, 0.80, 0.78, 0.80]),
+    ("convnet", "5"): ([0.77, 0.80, 0.72, 0.74, 0.725], [0.79, 0.80, 0.76, 0.79, 0.79]),
+    ("convnet", "1"): ([0.60, 0.58, 0.62, 0.59, 0.60], [0.61, 0.60, 0.62, 0.60, 0.61]),
+    ("random", "1"): ([0.52, 0.50, 0.54, 0.51, 0.53], [0.53, 0.52, 0.51, 0.55, 0.50]),
+    ("random", "5"): ([0.47, 0.48, 0.46, 0.47, 0.47], [0.50, 0.53, 0.50, 0.50, 0.49]),
+    ("random", "12345"): ([0.50, 0.51, 0.49, 0.50, 0.51], [0.52, 0.51, 0.52, 0.50, 0.52]),
+    ("mfcc", "-"): ([0.44, 0.45, 0.43, 0.44, 0.445], [0.45, 0.45, 0.45, 0.45, 0.45]),
+    ("convnet+mfcc", "12345"): ([0.81, 0.80, 0.83, 0.77, 0.795], [0.82, 0.80, 0.82, 0.79, 0.81]),
+}
+
+
+def _genre(feature, layers, score, std, nested, ci, **kw):
+    return _probe("genre", feature, layers, score, std, nested, ci=ci, folds=GENRE_FOLDS[feature, layers], **kw)
 
 
 # Deliberately out of table order; emotion_arousal comes first, so its table is written first.
 PROBE_ROWS = [
-    _probe("emotion_arousal", "convnet", "5", 0.422, 0.061, 0.395),
-    _probe("genre", "random", "5", 0.489, 0.044, 0.470, kernel="linear", C=2.0, gamma="-"),
-    _probe("genre", "convnet", "1", 0.612, 0.041, 0.598, kernel="linear", C=0.1, gamma="-", scaler=False),
-    _probe("genre", "mfcc", "-", 0.455, 0.038, 0.441, C=32.0, gamma=0.5),
-    _probe("genre", "convnet", "12345", 0.806, 0.027, 0.789, C=32.0, gamma=0.0078125),
-    _probe("emotion_arousal", "random", "5", -0.104, 0.090, -0.150, kernel="linear", C=0.1, gamma="-"),
-    _probe("genre", "random", "1", 0.544, 0.050, 0.520, kernel="linear", C=2.0, gamma="-"),
-    _probe("genre", "convnet+mfcc", "12345", 0.823, 0.025, 0.801, C=32.0, gamma=0.0078125),
-    _probe("emotion_arousal", "convnet", "1", 0.301, 0.072, None, scaler=False),
-    _probe("genre", "convnet", "5", 0.774, 0.032, 0.751),
-    _probe("genre", "random", "12345", 0.531, 0.047, 0.502, kernel="linear", C=8.0, gamma="-"),
-    _probe("emotion_arousal", "mfcc", "-", 0.118, 0.055, 0.097, C=2.0),
+    _probe("emotion_arousal", "convnet", "5", 0.422, 0.061, 0.395, ci=(0.076, 0.081)),
+    _genre("random", "5", 0.489, 0.044, 0.470, (0.053, 0.013), kernel="linear", C=2.0, gamma="-"),
+    _genre("convnet", "1", 0.612, 0.041, 0.598, (0.051, 0.028), kernel="linear", C=0.1, gamma="-", scaler=False),
+    _genre("mfcc", "-", 0.455, 0.038, 0.441, (0.047, 0.014), C=32.0, gamma=0.5),
+    _genre("convnet", "12345", 0.806, 0.027, 0.789, (0.034, 0.042), C=32.0, gamma=0.0078125),
+    _probe("emotion_arousal", "random", "5", -0.104, 0.090, -0.150, ci=(0.112, 0.120), kernel="linear", C=0.1,
+           gamma="-"),
+    _genre("random", "1", 0.544, 0.050, 0.520, (0.062, 0.029), kernel="linear", C=2.0, gamma="-"),
+    _genre("convnet+mfcc", "12345", 0.823, 0.025, 0.801, (0.031, 0.041), C=32.0, gamma=0.0078125),
+    _probe("emotion_arousal", "convnet", "1", 0.301, 0.072, None, ci=(0.089, None), scaler=False),
+    _genre("convnet", "5", 0.774, 0.032, 0.751, (0.040, 0.063)),
+    _genre("random", "12345", 0.531, 0.047, 0.502, (0.057, 0.016), kernel="linear", C=8.0, gamma="-"),
+    _probe("emotion_arousal", "mfcc", "-", 0.118, 0.055, 0.097, ci=(0.068, 0.070), C=2.0),
 ]
 
 # Every genre line's cells: convnets by score (each followed by the random convnet of the same
-# layers), the best random convnet, then 12345+MFCC and MFCC.
+# layers), the best random convnet, then 12345+MFCC and MFCC; cv and nested as mean ± 95% CI.
 GENRE_LINES = {
-    "convnet 12345": ["convnet", "12345", "0.806", "±", "0.027", "0.789", "rbf", "C=32.0", "γ=0.0078125", "scaler=on"],
-    "random 12345": ["random", "12345", "0.531", "±", "0.047", "0.502", "linear", "C=8.0", "γ=-", "scaler=on"],
-    "convnet 5": ["convnet", "5", "0.774", "±", "0.032", "0.751", "rbf", "C=8.0", "γ=0.125", "scaler=on"],
-    "random 5": ["random", "5", "0.489", "±", "0.044", "0.470", "linear", "C=2.0", "γ=-", "scaler=on"],
-    "convnet 1": ["convnet", "1", "0.612", "±", "0.041", "0.598", "linear", "C=0.1", "γ=-", "scaler=off"],
-    "random 1": ["random", "1", "0.544", "±", "0.050", "0.520", "linear", "C=2.0", "γ=-", "scaler=on"],
-    "convnet+mfcc": ["convnet+mfcc", "12345", "0.823", "±", "0.025", "0.801", "rbf", "C=32.0", "γ=0.0078125",
+    "convnet 12345": ["convnet", "12345", "0.806", "±", "0.034", "0.789", "±", "0.042", "rbf", "C=32.0", "γ=0.0078125",
+                      "scaler=on"],
+    "random 12345": ["random", "12345", "0.531", "±", "0.057", "0.502", "±", "0.016", "linear", "C=8.0", "γ=-",
                      "scaler=on"],
-    "mfcc": ["mfcc", "-", "0.455", "±", "0.038", "0.441", "rbf", "C=32.0", "γ=0.5", "scaler=on"],
+    "convnet 5": ["convnet", "5", "0.774", "±", "0.040", "0.751", "±", "0.063", "rbf", "C=8.0", "γ=0.125", "scaler=on"],
+    "random 5": ["random", "5", "0.489", "±", "0.053", "0.470", "±", "0.013", "linear", "C=2.0", "γ=-", "scaler=on"],
+    "convnet 1": ["convnet", "1", "0.612", "±", "0.051", "0.598", "±", "0.028", "linear", "C=0.1", "γ=-",
+                  "scaler=off"],
+    "random 1": ["random", "1", "0.544", "±", "0.062", "0.520", "±", "0.029", "linear", "C=2.0", "γ=-", "scaler=on"],
+    # not significantly below the convnet's nested best (p = 0.1778, below): no mark
+    "convnet+mfcc": ["convnet+mfcc", "12345", "0.823", "±", "0.031", "0.801", "±", "0.041", "rbf", "C=32.0",
+                     "γ=0.0078125", "scaler=on"],
+    "mfcc": ["mfcc", "-", "0.455", "±", "0.047", "0.441", "±", "0.014", "rbf", "C=32.0", "γ=0.5", "scaler=on", "*"],
 }
+SIGNIFICANCE_NOTE = ("* the convnet's nested best combination differs significantly from this feature's (p < 0.05, "
+                     "comparisons.csv)")
+HEADER = "mean ± 95% CI over folds × repeats, corrected for overlapping training sets) =="
 
 
 def test_task_table_ranks_convnet_combinations_and_keeps_the_top_ones():
     lines = task_table("genre", by_task(PROBE_ROWS)["genre"], top=2).splitlines()
-    assert lines[0] == "== genre (accuracy: best-grid-point CV mean ± std | nested CV) =="
+    assert lines[0] == f"== genre (accuracy: best-grid-point CV | nested CV; {HEADER}"
     assert lines[1].split() == ["feature", "layers", "cv", "nested", "best", "config"]
     # top=2 of the three convnets (0.806 > 0.774 > 0.612): layer 1 is cut, and so is its random twin,
-    # which comes back as the best random convnet (0.544 > 0.531 > 0.489).
-    assert [line.split() for line in lines[2:]] == [
+    # which comes back as the best random convnet (0.544 > 0.531 > 0.489), marked: the random net's nested
+    # best is significantly below the convnet's (test_genre_comparisons_by_hand)
+    assert [line.split() for line in lines[2:-1]] == [
         GENRE_LINES["convnet 12345"], GENRE_LINES["random 12345"],
         GENRE_LINES["convnet 5"], GENRE_LINES["random 5"],
-        GENRE_LINES["random 1"] + ["(best", "random)"],
+        GENRE_LINES["random 1"] + ["(best", "random)", "*"],
         GENRE_LINES["convnet+mfcc"], GENRE_LINES["mfcc"],
     ]
+    assert lines[-1] == SIGNIFICANCE_NOTE
 
 
 def test_task_table_of_a_regression_task_with_missing_rows():
     lines = task_table("emotion_arousal", by_task(PROBE_ROWS)["emotion_arousal"]).splitlines()
-    assert lines[0] == "== emotion_arousal (r2: best-grid-point CV mean ± std | nested CV) =="
+    assert lines[0] == f"== emotion_arousal (r2: best-grid-point CV | nested CV; {HEADER}"
+    # no per-fold nested scores here: no paired tests, no marks, no note
     assert [line.split() for line in lines[2:]] == [
         # best combination 5 (0.422 > 0.301), its random twin below it
-        ["convnet", "5", "0.422", "±", "0.061", "0.395", "rbf", "C=8.0", "γ=0.125", "scaler=on"],
-        ["random", "5", "-0.104", "±", "0.090", "-0.150", "linear", "C=0.1", "γ=-", "scaler=on"],
+        ["convnet", "5", "0.422", "±", "0.076", "0.395", "±", "0.081", "rbf", "C=8.0", "γ=0.125", "scaler=on"],
+        ["random", "5", "-0.104", "±", "0.112", "-0.150", "±", "0.120", "linear", "C=0.1", "γ=-", "scaler=on"],
         # layer 1 has no random twin and no nested score: that cell stays empty
-        ["convnet", "1", "0.301", "±", "0.072", "rbf", "C=8.0", "γ=0.125", "scaler=off"],
-        ["random", "5", "-0.104", "±", "0.090", "-0.150", "linear", "C=0.1", "γ=-", "scaler=on", "(best", "random)"],
+        ["convnet", "1", "0.301", "±", "0.089", "rbf", "C=8.0", "γ=0.125", "scaler=off"],
+        ["random", "5", "-0.104", "±", "0.112", "-0.150", "±", "0.120", "linear", "C=0.1", "γ=-", "scaler=on", "(best",
+         "random)"],
         # no convnet+mfcc row for this task
-        ["mfcc", "-", "0.118", "±", "0.055", "0.097", "rbf", "C=2.0", "γ=0.125", "scaler=on"],
+        ["mfcc", "-", "0.118", "±", "0.068", "0.097", "±", "0.070", "rbf", "C=2.0", "γ=0.125", "scaler=on"],
     ]
+
+
+def test_a_row_from_before_intervals_prints_its_means_alone():
+    old = {k: v for k, v in _probe("genre", "mfcc", "-", 0.455, 0.038, 0.441).items() if not k.endswith("_ci95")}
+    assert task_table("genre", by_task([old])["genre"]).splitlines()[2].split()[:4] == ["mfcc", "-", "0.455", "0.441"]
+
+
+# The nested choice among the convnet's combinations, fold by fold (inner means of 12345 / 5 / 1):
+#   fold 0: 0.81 / 0.79 / 0.61 → 12345, scored 0.80    fold 1: 0.79 / 0.80 / 0.60 → 5, scored 0.80
+#   fold 2: 0.80 / 0.76 / 0.62 → 12345, scored 0.82    fold 3: 0.78 / 0.79 / 0.60 → 5, scored 0.74
+#   fold 4: 0.80 / 0.79 / 0.61 → 12345, scored 0.785
+# Fold 3 is where choosing by the outer fold's own score would differ (12345: 0.76 > 5: 0.74).
+CONVNET_NESTED = [0.80, 0.80, 0.82, 0.74, 0.785]
+# The random convnet's (inner of 1 / 5 / 12345): 1, 5, 12345, 1, 12345
+RANDOM_NESTED = [0.52, 0.48, 0.49, 0.51, 0.51]
+
+
+def _by_hand(diffs):
+    """mean, corrected t and the CI half-width of paired differences over 5 folds, 1/5 of the clips tested:
+    se = sqrt((1/5 + 0.2/0.8) · s²), t(0.975, 4) = 2.7764451052."""
+    mean = sum(diffs) / 5
+    s2 = sum((d - mean) ** 2 for d in diffs) / 4
+    se = math.sqrt(0.45 * s2)
+    return mean, mean / se, 2.7764451052 * se
+
+
+def test_nested_best_takes_each_folds_choice_by_its_inner_cv():
+    rows = by_task(PROBE_ROWS)["genre"]
+    conv = [rows["convnet", layers] for layers in ("1", "12345", "5")]
+    assert nested_best(conv) == _approx(CONVNET_NESTED)
+    rand = [rows["random", layers] for layers in ("1", "12345", "5")]
+    assert nested_best(rand) == _approx(RANDOM_NESTED)
+
+
+def _approx(values, abs=1e-12):
+    import pytest
+
+    return pytest.approx(values, abs=abs)
+
+
+def test_genre_comparisons_by_hand():
+    comparisons = task_comparisons("genre", by_task(PROBE_ROWS)["genre"])
+    assert [(c["a"], c["b"]) for c in comparisons] == [("convnet", "mfcc"), ("convnet", "random"),
+                                                       ("convnet", "convnet+mfcc")]
+    mfcc, random, both = comparisons
+    # convnet − mfcc per fold: 0.36, 0.35, 0.39, 0.30, 0.34 → mean 0.348, s² = 0.00428 / 4 = 0.00107,
+    # se = sqrt(0.45 · 0.00107) = 0.021943, t = 15.86
+    mean, t, half = _by_hand([0.36, 0.35, 0.39, 0.30, 0.34])
+    assert mean == _approx(0.348) and round(t, 2) == 15.86
+    assert (mfcc["diff"], mfcc["t"], mfcc["ci_low"], mfcc["ci_high"]) == _approx((mean, t, mean - half, mean + half))
+    assert mfcc["significant"] and mfcc["p"] < 0.001 and mfcc["n"] == 5 and mfcc["task"] == "genre"
+    # convnet − random per fold: 0.28, 0.32, 0.33, 0.23, 0.275 → mean 0.287
+    mean, t, half = _by_hand([0.28, 0.32, 0.33, 0.23, 0.275])
+    assert mean == _approx(0.287)
+    assert (random["diff"], random["t"], random["ci_low"]) == _approx((mean, t, mean - half)) and random["significant"]
+    # convnet − (convnet + mfcc): −0.01, 0, −0.01, −0.03, −0.01 → mean −0.012, s² = 0.00048 / 4 = 0.00012,
+    # se = sqrt(0.45 · 0.00012) = 0.0073485, t = −1.633; p = 2 · P(T₄ > 1.633) = 0.1778: not significant
+    mean, t, half = _by_hand([-0.01, 0.0, -0.01, -0.03, -0.01])
+    assert (both["diff"], both["t"], both["ci_high"]) == _approx((mean, t, mean + half))
+    assert round(both["t"], 3) == -1.633 and round(both["p"], 4) == 0.1778 and not both["significant"]
 
 
 def test_write_report_csv_and_text(tmp_path):
     text, files = write_report(PROBE_ROWS, tmp_path)
-    assert [f.name for f in files] == ["results.csv", "emotion_arousal.png", "genre.png", "report.txt"]
+    assert [f.name for f in files] == ["results.csv", "emotion_arousal.png", "genre.png", "comparisons.csv",
+                                       "report.txt"]
     assert (tmp_path / "report.txt").read_text() == text + "\n"
 
     sections = text.split("\n\n")
-    assert [s.splitlines()[0].split()[1] for s in sections] == ["emotion_arousal", "genre"]  # first-seen order
+    assert [s.splitlines()[0].split()[1] for s in sections] == ["emotion_arousal", "genre", "comparisons:"]
     genre = sections[1].splitlines()[2:]
-    # the default top=5 keeps all three convnets: 3 × (convnet, twin) + best random + 12345+MFCC + MFCC
-    assert len(genre) == 3 * 2 + 1 + 2
+    # the default top=5 keeps all three convnets: 3 × (convnet, twin) + best random + 12345+MFCC + MFCC + the note
+    assert len(genre) == 3 * 2 + 1 + 2 + 1
     assert genre[0].split() == GENRE_LINES["convnet 12345"]  # the best combination for genre
     assert genre[4].split() == GENRE_LINES["convnet 1"] and genre[5].split() == GENRE_LINES["random 1"]
+    # the comparisons section: a, b, diff, 95% CI, t, p, n; significant ones marked
+    comparisons = sections[2].splitlines()
+    assert comparisons[1].split() == ["task", "a", "b", "diff", "95%", "CI", "t", "p", "n"]
+    assert comparisons[2].split() == ["genre", "convnet", "mfcc", "+0.348", "[+0.287,", "+0.409]", "15.86", "0.0001",
+                                      "5", "*"]
+    assert comparisons[4].split()[:4] == ["genre", "convnet", "convnet+mfcc", "-0.012"]
+    assert comparisons[4].split()[-2:] == ["0.1778", "5"] and comparisons[-1] == "* p < 0.05"
 
     fields, rows = _read_csv(tmp_path / "results.csv")
-    assert fields == ["feature", "layers", "task", "C", "capped_fits", "cv_accuracy", "cv_accuracy_std", "cv_r2",
-                      "cv_r2_std", "engine", "gamma", "kernel", "metric", "n_features", "nested_accuracy", "nested_r2",
-                      "scaler"]
+    assert fields == ["feature", "layers", "task", "C", "capped_fits", "cv_accuracy", "cv_accuracy_ci95",
+                      "cv_accuracy_std", "cv_r2", "cv_r2_ci95", "cv_r2_std", "engine", "gamma", "kernel", "metric",
+                      "n_features", "nested_accuracy", "nested_accuracy_ci95", "nested_folds", "nested_inner",
+                      "nested_r2", "nested_r2_ci95", "repeats", "scaler", "test_fraction"]
     assert len(rows) == 12
     # sorted by (task, feature, layers) as strings: "1" < "12345" < "5", "convnet" < "convnet+mfcc" < "mfcc"
     assert [(r["task"], r["feature"], r["layers"]) for r in rows] == [
@@ -120,8 +231,15 @@ def test_write_report_csv_and_text(tmp_path):
         ("genre", "random", "12345"), ("genre", "random", "5"),
     ]
     assert float(rows[5]["cv_accuracy"]) == 0.806 and rows[5]["cv_r2"] == ""
-    assert rows[0]["nested_r2"] == "" and float(rows[0]["cv_r2"]) == 0.301
+    assert float(rows[5]["cv_accuracy_ci95"]) == 0.034 and json.loads(rows[5]["nested_folds"])[3] == 0.76
+    assert rows[0]["nested_r2"] == "" and float(rows[0]["cv_r2"]) == 0.301 and rows[0]["nested_folds"] == ""
     assert float(rows[3]["cv_r2"]) == -0.104 and rows[3]["kernel"] == "linear" and rows[3]["gamma"] == "-"
+
+    fields, rows = _read_csv(tmp_path / "comparisons.csv")
+    assert fields == ["task", "a", "b", "diff", "ci_low", "ci_high", "t", "p", "significant", "n"]
+    assert [(r["a"], r["b"], r["significant"], r["n"]) for r in rows] == [
+        ("convnet", "mfcc", "True", "5"), ("convnet", "random", "True", "5"), ("convnet", "convnet+mfcc", "False", "5")]
+    assert float(rows[0]["diff"]) == _approx(0.348)
 
 
 # --- agf_combos (Kim et al. 2018) --------------------------------------------------------------------
@@ -321,7 +439,7 @@ def test_learned_weightings_and_twelve_layers_take_their_rows_and_bars(tmp_path)
     assert [line.split()[:2] for line in lines] == [
         ["convnet", "1+12"], ["random", "1+12"], ["convnet", "12"], ["random", "1+12"], ["convnet", "weighted"],
         ["random", "weighted"], ["convnet+mfcc", every], ["mfcc", "-"]]
-    assert lines[4].split()[2:] == ["0.780", "±", "0.020", "0.780", "layer", "weighting,", "mlp", "head"]
+    assert lines[4].split()[2:] == ["0.780", "±", "0.030", "0.780", "±", "0.030", "layer", "weighting,", "mlp", "head"]
     assert (tmp_path / "genre.png").is_file()
     png = weights_figure(np.array([[0.1, 0.7, 0.2], [0.2, 0.6, 0.2]]), tmp_path / "w" / "layer_weights.png", title="t")
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"

@@ -1,6 +1,7 @@
 """The tiny layer_combos preset end to end on local Ray, checked through MLflow."""
 
 import csv
+import json
 from pathlib import Path
 
 import mlflow
@@ -42,7 +43,10 @@ def test_every_trial_is_a_child_run_with_the_contract(tiny_run):
         assert p["kernel"] in ("linear", "rbf") and float(p["C"]) in (0.1, 8.0) and p["scaler"] in ("True", "False")
         assert "gamma" in p
         metric = "r2" if p["task"] == "emotion_arousal" else "accuracy"
-        assert {f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}"} <= set(m)
+        assert {f"cv_{metric}", f"cv_{metric}_std", f"cv_{metric}_ci95", f"nested_{metric}",
+                f"nested_{metric}_ci95", "test_fraction"} <= set(m)
+        # the per-fold nested scores and inner means of the report's paired tests: 3 folds × 1 repeat
+        assert len(json.loads(p["nested_folds"])) == len(json.loads(p["nested_inner"])) == 3 and p["repeats"] == "1"
         if p["feature"] == "mfcc":
             assert p["layers"] == "-"
         arts = [a.path for a in client.list_artifacts(r.info.run_id)]
@@ -76,7 +80,7 @@ def test_report_tables_and_figures_are_logged(tiny_run):
     client = MlflowClient(tracker.uri)
     report = {a.path for a in client.list_artifacts(tracker.parent_run_id, "report")}
     assert {"report/results.csv", "report/report.txt", "report/genre.png", "report/sound_events.png",
-            "report/emotion_arousal.png"} <= report
+            "report/emotion_arousal.png", "report/comparisons.csv"} <= report
 
 
 def test_rerun_reuses_cached_stages(tiny_run):

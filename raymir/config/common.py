@@ -79,6 +79,7 @@ class ProbeConfig(GridConfig):
     """The grid on the synthetic target tasks (``layer_combos``)."""
 
     tasks: tuple[str, ...] = SYNTHETIC_TASKS
+    repeats: int = 1  # CV repeated with folds re-drawn (seed + r); predefined folds are used once
 
 
 @dataclass(frozen=True)

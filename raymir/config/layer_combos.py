@@ -104,6 +104,8 @@ def check(cfg: SweepConfig) -> list[str]:
     for t in pr.tasks:
         if t not in SYNTHETIC_TASKS:
             p.append(f"probe.tasks: unknown task {t!r} (available: {', '.join(SYNTHETIC_TASKS)})")
+    if pr.repeats < 1:
+        p.append(f"probe.repeats: must be ≥ 1, got {pr.repeats}")
     return p + check_grid(pr) + check_search(cfg.search) + check_weighting(cfg.weighting, ft)
 
 

@@ -87,7 +87,8 @@ class GridResult:
     points: list[GridPoint]
     fold_scores: np.ndarray  # [n_points, n_folds]
     best: int  # index of the best grid point by mean CV score (first on ties, as GridSearchCV)
-    nested_scores: np.ndarray | None  # [n_folds] outer-fold scores of nested CV
+    # [n_folds] outer-fold scores of nested CV (several repeats pooled: [repeats · folds], see ``pooled_repeats``)
+    nested_scores: np.ndarray | None
     nested_choice: list[int] | None  # grid point chosen in each outer fold
     capped: np.ndarray | None = None  # [n_points, n_folds] fits that stopped at the iteration cap
     engine: str = ""  # how it was computed (solver, precomputed or on-the-fly kernels)
@@ -117,6 +118,23 @@ class GridResult:
             row |= {f"fold{k}": float(s) for k, s in enumerate(self.fold_scores[i])}
             rows.append(row)
         return rows
+
+
+def pooled_repeats(runs: list[GridResult]) -> GridResult:
+    """The grids of one combination over r repeats of CV (the same points, folds re-drawn) as one grid over
+    J = r·k folds, repeat-major (fold j = repeat · k + fold): fold scores and capped fits [points, J], nested
+    scores, choices and inner means [J], the best point by its mean over all J. One repeat comes back as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    fold_scores = np.concatenate([g.fold_scores for g in runs], axis=1)
+    nested = runs[0].nested_scores is not None
+    return GridResult(
+        runs[0].points, fold_scores, int(np.argmax(fold_scores.mean(axis=1))),
+        np.concatenate([g.nested_scores for g in runs]) if nested else None,
+        [c for g in runs for c in g.nested_choice] if nested else None,
+        None if runs[0].capped is None else np.concatenate([g.capped for g in runs], axis=1),
+        engine="; ".join(dict.fromkeys(g.engine for g in runs)),  # one name unless kernels fitted in one repeat only
+        nested_inner=np.concatenate([g.nested_inner for g in runs]) if nested else None)
 
 
 def grid_points(probe, n_features: int) -> list[GridPoint]:

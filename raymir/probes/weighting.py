@@ -47,6 +47,15 @@ class WeightingResult:
                 for i, (s, ws) in enumerate(zip(self.scores, self.weights))]
 
 
+def pooled_folds(runs: list[WeightingResult]) -> WeightingResult:
+    """The results of r repeats of CV (folds re-drawn) as one over J = r·k folds, repeat-major: scores [J],
+    weights [J, L]. One repeat comes back as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    return WeightingResult(runs[0].metric, np.concatenate([r.scores for r in runs]),
+                           np.concatenate([r.weights for r in runs]))
+
+
 class LayerWeighting(nn.Module):
     """Softmax-weighted sum of L layers, then a head: x [b, L, d] → outputs [b, n_out]."""
 

@@ -170,7 +170,8 @@ def summary(cfg: SweepConfig) -> str:
              "torch": f"; features of the torch module {cfg.encoder.path}, no pretraining",
              "hear": f"; features of the HEAR module {cfg.encoder.path}, no pretraining",
              "embeddings": f"; the embeddings in {cfg.encoder.path}, probes only"}.get(cfg.encoder.kind, "")
-    return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials{given}"
+    repeated = f", cross-validation repeated {cfg.probe.repeats}×" if cfg.probe.repeats > 1 else ""
+    return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials{repeated}{given}"
 
 
 def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker: tracking.Tracker
@@ -201,14 +202,20 @@ def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker
 
 def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[TargetTask],
               features: dict[str, dict]) -> dict[str, TaskData]:
-    """Each probe task's labels, CV folds and its subset's features."""
+    """Each probe task's labels, CV folds (of each of ``probe.repeats`` repeats: seed ``probe.seed + r``) and its
+    subset's features."""
     tasks = {}
     for t in probe_tasks:
         sub = subsets[t.subset]
-        labels = sub.labels[t.label]
-        folds = make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups,
-                           predefined=predefined_folds(sub), seed=cfg.probe.seed)
-        tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds, features=features[t.subset])
+        labels, predefined = sub.labels[t.label], predefined_folds(sub)
+        repeats = cfg.probe.repeats if predefined is None else 1  # repeats of fixed folds would be identical
+        if repeats < cfg.probe.repeats:
+            log(f"{t.name}: predefined folds, cross-validated once (probe.repeats={cfg.probe.repeats} re-draws "
+                "random folds only)")
+        folds = [make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups, predefined=predefined,
+                            seed=cfg.probe.seed + r) for r in range(repeats)]
+        tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds[0], features=features[t.subset],
+                                 more_folds=tuple(folds[1:]))
     return tasks
 
 

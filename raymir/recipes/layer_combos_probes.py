@@ -7,6 +7,10 @@ kernels: each training set's per-layer Gram matrices are computed once and every
 kernel is a sum of them (``raymir.probes.kernels``). Features go to the object store once
 (``with_parameters``). Each combination writes its full grid as CSV (grid.csv) and logs a child MLflow run.
 
+With ``probe.repeats`` r > 1 every grid is fitted on each repeat's folds and the J = r·k fold scores pooled:
+the summary row's scores are means over J with their 95% intervals (``_ci95``), and it keeps the per-fold
+nested scores and inner-CV means (``nested_folds``, ``nested_inner``, JSON) for the report's paired tests.
+
 The learned layer weighting probe (``raymir.probes.weighting``, the ``weighting:`` section) is a grid
 of its own, layers ``"weighted"``, one trial per task and feature: its child run logs the mean learned
 weights as ``layer_weight_<l>``, the per-fold scores and weights (folds.csv) and their bar plot.
@@ -24,8 +28,9 @@ import numpy as np
 
 from raymir import tracking
 from raymir.config import ProbeConfig, SearchConfig, WeightingConfig, combo_layers
-from raymir.probes.svm import GridResult, engine_for, grid_points, grid_search_combos
-from raymir.probes.weighting import WeightingResult, weighted_probe
+from raymir.probes.compare import held_out_fraction, score_interval
+from raymir.probes.svm import GridResult, engine_for, grid_points, grid_search_combos, pooled_repeats
+from raymir.probes.weighting import WeightingResult, pooled_folds, weighted_probe
 
 WEIGHTED = "weighted"  # the layers of the learned layer weighting probe's grid: every layer, weighted
 
@@ -40,6 +45,18 @@ class TaskData:
     # "convnet"/"random": [n, layers, channels] (raymir's nets: [n, 5, 32]) or a list of per-layer [n, d_i] arrays
     # (given embeddings, whose widths may differ); "mfcc": [n, 120]
     features: dict[str, np.ndarray | list[np.ndarray]]
+    # the folds of repeats 1, 2, … (``probe.repeats``, re-drawn with seed probe.seed + r); empty for one repeat
+    more_folds: tuple[list[np.ndarray], ...] = ()
+
+    @property
+    def repeats(self) -> list[list[np.ndarray]]:
+        """The folds of every repeat: [repeats][folds] test indices."""
+        return [self.folds, *self.more_folds]
+
+    @property
+    def test_fraction(self) -> float:
+        """The mean share of the clips a fold tests on (the corrected t-test's n_test / n)."""
+        return held_out_fraction(self.folds, len(self.labels))
 
 
 @dataclass(frozen=True)
@@ -111,14 +128,38 @@ def feature_matrix(data: TaskData, feature: str, layers: str) -> np.ndarray:
     return np.concatenate(list(feature_blocks(data, feature, layers).values()), axis=1)
 
 
-def _summary(grid: ProbeGrid, n_features: int, result: GridResult, kind: str) -> dict:
+def _fold_list(values: np.ndarray | None) -> str | None:
+    """Per-fold values [J] as a JSON list (exact floats: the report's paired tests and a resumed run read them)."""
+    return None if values is None else json.dumps([float(v) for v in values])
+
+
+def fold_scores(metric: str, cv: np.ndarray, nested: np.ndarray | None, inner: np.ndarray | None, *,
+                fraction: float, repeats: int) -> dict:
+    """The score columns of a summary row from per-fold scores over J = folds × repeats (repeat-major).
+
+    cv: [J] the best grid point's CV scores; nested: [J] nested-CV outer-fold scores; inner: [J] the inner-CV
+    mean that chose each outer fold's grid point. ``_ci95``: the half-width of the 95% interval corrected for
+    overlapping training sets (``raymir.probes.compare``), ``fraction`` of the clips tested per fold.
+    """
+    def ci95(values):
+        return None if values is None else score_interval(values, fraction=fraction).half_width
+
+    return {f"cv_{metric}": float(cv.mean()), f"cv_{metric}_std": float(cv.std()), f"cv_{metric}_ci95": ci95(cv),
+            f"nested_{metric}": None if nested is None else float(nested.mean()),
+            f"nested_{metric}_ci95": ci95(nested), "nested_folds": _fold_list(nested),
+            "nested_inner": _fold_list(inner), "test_fraction": fraction, "repeats": repeats}
+
+
+def _summary(grid: ProbeGrid, n_features: int, result: GridResult, data: TaskData) -> dict:
+    """A grid's summary row: its best point's settings and scores (``result``: every repeat's folds pooled)."""
     best = result.points[result.best]
-    metric = "accuracy" if kind == "classification" else "r2"
+    metric = "accuracy" if data.kind == "classification" else "r2"
     return {
         "task": grid.task, "feature": grid.feature, "layers": grid.layers,
         "n_features": n_features, "kernel": best.kernel, "C": best.C,
         "gamma": "-" if best.gamma is None else best.gamma, "scaler": best.scaler, "metric": metric,
-        f"cv_{metric}": result.cv_mean, f"cv_{metric}_std": result.cv_std, f"nested_{metric}": result.nested_mean,
+        **fold_scores(metric, result.fold_scores[result.best], result.nested_scores, result.nested_inner,
+                      fraction=data.test_fraction, repeats=len(data.repeats)),
         "capped_fits": int(result.capped.sum()), "engine": result.engine,
     }
 
@@ -126,7 +167,8 @@ def _summary(grid: ProbeGrid, n_features: int, result: GridResult, kind: str) ->
 def run_probes(trial: ProbeTrial, data: TaskData, probe: ProbeConfig) -> list[tuple[dict, list[dict]]]:
     """Grid search + nested CV for every layer combination of a trial: → [(summary, full grid table)].
 
-    All combinations share one set of per-layer kernels per training set.
+    All combinations share one set of per-layer kernels per training set. Each repeat's folds are fitted (their
+    training sets differ) and pooled: the grid table's fold j is repeat j // k, fold j % k.
     """
     blocks: dict[str, np.ndarray] = {}
     combos: dict[str, tuple[str, ...]] = {}
@@ -137,9 +179,10 @@ def run_probes(trial: ProbeTrial, data: TaskData, probe: ProbeConfig) -> list[tu
         combos[layers] = tuple(parts)
         n_features[layers] = sum(b.shape[1] for b in parts.values())
     points = {layers: grid_points(probe, d) for layers, d in n_features.items()}
-    results = grid_search_combos(blocks, combos, data.labels, data.folds, points, kind=data.kind,
-                                 nested=probe.nested, engine=engine_for(probe))
-    return [(_summary(ProbeGrid(trial.task, trial.feature, layers), n_features[layers], res, data.kind), res.table())
+    runs = [grid_search_combos(blocks, combos, data.labels, folds, points, kind=data.kind, nested=probe.nested,
+                               engine=engine_for(probe)) for folds in data.repeats]
+    results = {layers: pooled_repeats([run[layers] for run in runs]) for layers in combos}
+    return [(_summary(ProbeGrid(trial.task, trial.feature, layers), n_features[layers], res, data), res.table())
             for layers, res in results.items()]
 
 
@@ -147,17 +190,21 @@ def run_weighted(grid: ProbeGrid, data: TaskData, weighting: WeightingConfig) ->
     """The learned layer weighting probe on every layer of the grid's feature: → (summary, per-fold result).
 
     The summary has an SVM grid's keys; nothing is selected on the test folds (one fixed setting), so the
-    cross-validated score is already unbiased and is the nested score too.
+    cross-validated score is already unbiased and is the nested score too, fold by fold. Having no inner CV, its
+    ``nested_inner`` is that per-fold score as well: it takes no part in the report's nested choice of a best
+    combination (which chooses among SVM grids only). Every repeat's folds are fitted, pooled as the SVM grids'.
     """
     source = data.features[grid.feature]
     layers = [np.asarray(layer_block(source, layer)) for layer in range(1, n_layers_of(source) + 1)]
-    result = weighted_probe(layers, data.labels, data.folds, kind=data.kind, cfg=weighting)
+    result = pooled_folds([weighted_probe(layers, data.labels, folds, kind=data.kind, cfg=weighting)
+                           for folds in data.repeats])
     metric = result.metric
     summary = {
         "task": grid.task, "feature": grid.feature, "layers": grid.layers,
         "n_features": max(a.shape[1] for a in layers), "kernel": "-", "C": "-", "gamma": "-", "scaler": True,
-        "metric": metric, f"cv_{metric}": result.cv_mean, f"cv_{metric}_std": result.cv_std,
-        f"nested_{metric}": result.cv_mean, "capped_fits": 0, "engine": f"layer weighting, {weighting.head} head",
+        "metric": metric, **fold_scores(metric, result.scores, result.scores, result.scores,
+                                        fraction=data.test_fraction, repeats=len(data.repeats)),
+        "capped_fits": 0, "engine": f"layer weighting, {weighting.head} head",
     }
     return summary, result
 
@@ -167,15 +214,34 @@ def run_probe(grid: ProbeGrid, data: TaskData, probe: ProbeConfig) -> tuple[dict
     return run_probes(ProbeTrial(grid.task, grid.feature, (grid.layers,)), data, probe)[0]
 
 
+CHILD_PARAMS = ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features", "engine", "repeats",
+                "nested_folds", "nested_inner")
+PARAM_CHARS = 6000  # MLflow cuts longer param values: ~250 per-fold scores (e.g. 25 folds × 10 repeats) fit
+
+
+def _child_run(summary: dict) -> tuple[dict, dict]:
+    """A summary row as its MLflow child run logs it: → (params, metrics); None values are left out, and so are
+    per-fold lists too long for a param (a cut list would not parse: a resumed run then has none, as before)."""
+    metric = summary["metric"]
+    params = {k: summary[k] for k in CHILD_PARAMS
+              if summary.get(k) is not None and len(str(summary[k])) <= PARAM_CHARS}
+    metrics = {k: summary.get(k) for k in (f"cv_{metric}", f"cv_{metric}_std", f"cv_{metric}_ci95", f"nested_{metric}",
+                                           f"nested_{metric}_ci95", "test_fraction", "capped_fits")}
+    return params, {k: v for k, v in metrics.items() if v is not None}
+
+
 def _logged_summary(params: dict, metrics: dict) -> dict:
     """A finished trial's summary rebuilt from its MLflow child run (params come back as strings)."""
     metric = "accuracy" if "cv_accuracy" in metrics else "r2"
     gamma, C = params.get("gamma", "-"), params["C"]
     summary = {k: v for k, v in metrics.items() if k.startswith(("cv_", "nested_")) or k == "capped_fits"}
+    folds = {k: params[k] for k in ("nested_folds", "nested_inner") if k in params}  # the JSON lists as logged
+    fraction = {"test_fraction": metrics["test_fraction"]} if "test_fraction" in metrics else {}
     return {"task": params["task"], "feature": params["feature"], "layers": params["layers"],
             "n_features": int(params["n_features"]), "kernel": params["kernel"], "C": C if C == "-" else float(C),
             "gamma": gamma if gamma == "-" else float(gamma), "scaler": params["scaler"] == "True",
-            "metric": metric, **summary, "engine": params.get("engine", ""), "resumed": 1}
+            "metric": metric, **summary, **folds, **fraction, "repeats": int(params.get("repeats", 1)),
+            "engine": params.get("engine", ""), "resumed": 1}
 
 
 def _write_csv(path: Path, table: list[dict]) -> Path:
@@ -190,10 +256,7 @@ def _write_csv(path: Path, table: list[dict]) -> Path:
 def _log_grid(tracker: tracking.Tracker, grid: ProbeGrid, summary: dict, table: list[dict], trial_dir: Path, *,
               more_metrics: dict | None = None, more_artifacts: tuple[Path, ...] = ()) -> None:
     grid_csv = _write_csv(trial_dir / grid.layers / "grid.csv", table)  # one folder per combination: each run's grid.csv
-    metric = summary["metric"]
-    params = {k: summary[k] for k in ("task", "feature", "layers", "kernel", "C", "gamma", "scaler", "n_features",
-                                      "engine")}
-    metrics = {k: summary[k] for k in (f"cv_{metric}", f"cv_{metric}_std", f"nested_{metric}", "capped_fits")}
+    params, metrics = _child_run(summary)
     tracking.log_trial(tracker, grid.key, params=params, metrics=metrics | (more_metrics or {}),
                        artifacts=(grid_csv, *more_artifacts))
 
