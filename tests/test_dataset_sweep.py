@@ -20,6 +20,7 @@ def _gtzan(root):
     (root / "genres" / "jazz" / "jazz.00004.wav").write_bytes(b"RIFF\x00\x00")  # truncated
 
 
+@pytest.mark.slow  # a whole sweep with pretraining on a real layout (~40 s)
 def test_layer_combos_tiny_on_a_gtzan_layout(ray_session, tmp_path, capsys):
     _gtzan(tmp_path / "gtzan")
     out = tmp_path / "out"

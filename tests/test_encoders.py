@@ -191,7 +191,7 @@ def test_the_encoder_section_defaults_to_pretraining_and_stays_out_of_the_parent
     assert cfg.encoder == EncoderConfig(kind="", path="")
     params = parent_params(cfg)
     assert not any(k.startswith("encoder") for k in params)
-    left_out = ("encoder.", "weighting.", "features.max_combinations")  # settings added later, at their defaults
+    left_out = ("encoder.", "weighting.", "features.max_combinations", "probe.repeats")  # added later, at defaults
     assert params == {k: v for k, v in flat(asdict(cfg)).items() if not k.startswith(left_out)}
 
 
@@ -273,6 +273,7 @@ def _parent_and_children(out: Path):
     return client, parent, children
 
 
+@pytest.mark.slow  # the 12-layer embeddings sweep runs the same path in the default suite
 def test_layer_combos_probes_a_folder_of_embeddings_alone(ray_session, tmp_path):
     folder = write_embeddings(tmp_path / "emb")  # layer 2 (16-d) carries the labels; layers 1 (8-d) and 3 (4-d) are noise
     out = tmp_path / "out"

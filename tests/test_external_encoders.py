@@ -434,6 +434,7 @@ def test_layer_combos_probes_every_combination_of_a_torch_encoders_layers(ray_se
     assert [r["path"] for r in rows] == [f"genre row {loudest}"] and "clip too loud" in rows[0]["reason"]
 
 
+@pytest.mark.slow  # a whole sweep; the torch one runs the same stages in the default suite
 def test_layer_combos_probes_a_hear_module_without_a_random_baseline(ray_session, tmp_path, hear_file, capsys):
     out = tmp_path / "out"
     assert main(["layer_combos", "--preset", "tiny", "--encoder", f"hear:{hear_file}", "--output", str(out),
