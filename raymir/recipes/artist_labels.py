@@ -236,6 +236,9 @@ def _probe_setup(cfg: ArtistLabelsConfig, sweep: SweepRun):
     artists = source.labels["artist"]
     pool, heldout = artist_split(artists, source_genres(source), heldout_per_genre=cfg.heldout_artists_per_genre,
                                  seed=cfg.train.seed)
+    if not cfg.encoder.kind and max(cfg.n_artists) > len(pool):  # before the probe sets: their folds need artists too
+        raise DatasetError(f"n_artists: {max(cfg.n_artists)} exceeds the {len(pool)} artists of {source.name} left for "
+                           f"training ({len(heldout)} held out); lower it, e.g. --set 'n_artists=[{len(pool)}]'")
     heldout_rows = np.flatnonzero(np.isin(artists, heldout))
     sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
                       heldout_rows=heldout_rows, target=cfg.data.dataset)  # a real dataset's subset has its name
@@ -283,10 +286,6 @@ def run(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
     sweep = open_sweep(cfg, opts)
     cache_root = sweep.cache_root
     subsets, skipped, sets, pool, heldout = _probe_setup(cfg, sweep)
-    source = subsets["source"]
-    if max(cfg.n_artists) > len(pool):
-        raise DatasetError(f"n_artists: {max(cfg.n_artists)} exceeds the {len(pool)} artists of {source.name} left for "
-                           f"training ({len(heldout)} held out); lower it, e.g. --set 'n_artists=[{len(pool)}]'")
     inputs = cache.cached(cache_root, "park_inputs", inputs_key(cfg, {n: s.key for n, s in subsets.items()}),
                           lambda d: _write_inputs(d, subsets, ParkFrontend(cfg.mel)))
     runs = artist_runs(cfg)
