@@ -203,3 +203,30 @@ def test_layer_combos_takes_a_real_tagging_source_and_rejects_one_without_tags(t
                "--output", str(tmp_path / "out")])
     assert rc == 2
     assert "gtzan: pretraining on tags needs a multi-label 'tags' label" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a whole sweep (~30 s)
+def test_choi_paper_end_to_end_with_the_released_net_on_a_gtzan_layout(ray_session, tmp_path, capsys):
+    """The README's command: layer_combos --encoder choi2017_keras:FILE --dataset gtzan --data DIR. Nothing is
+    pretrained; GTZAN's genres become the probe task; the file's sha256 is on the parent run."""
+    import hashlib
+
+    from test_keras_release import choi_layers, choi_weights, write_keras_h5
+
+    _gtzan(tmp_path / "gtzan")
+    model = tmp_path / "model_best.hdf5"
+    write_keras_h5(model, choi_weights(), choi_layers())  # the release's layout, random weights
+    out = tmp_path / "out"
+    assert main(["layer_combos", "--preset", "tiny", "--encoder", f"choi2017_keras:{model}", "--dataset", "gtzan",
+                 "--data", str(tmp_path / "gtzan"), "--output", str(out),
+                 "--set", "features.layers=['5','12345']"]) == 0
+    assert "dataset gtzan: 12 clips, 1 skipped" in capsys.readouterr().out
+    _, parent, by_key = _parent_and_children(out, "layer_combos")
+    children = list(by_key.values())
+    assert parent.data.params["encoder.sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert "pretrain" not in by_key
+    genre = {(r.data.params["feature"], r.data.params["layers"]) for r in children if r.data.params.get("task") == "genre"}
+    assert genre == {("convnet", "5"), ("convnet", "12345"), ("random", "5"), ("random", "12345"), ("mfcc", "-"),
+                     ("convnet+mfcc", "12345")}
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert not (out / "cache" / "pretrain").exists()
