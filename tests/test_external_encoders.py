@@ -445,3 +445,36 @@ def test_layer_combos_probes_a_hear_module_without_a_random_baseline(ray_session
     assert {(r.data.params["feature"], r.data.params["layers"]) for r in children} == \
         {("convnet", "1"), ("convnet", "2"), ("convnet", "12"), ("mfcc", "-"), ("convnet+mfcc", "12")}
     assert all(r.info.status == "FINISHED" for r in children)
+
+
+def test_the_park_release_is_a_five_layer_encoder_with_an_untrained_twin(tmp_path, capsys):
+    """park2017_keras in layer_combos: the tower's five blocks (128 × 4, 256 channels) from Park's front end; the
+    file's sha256; a random twin of the same tower and options; a foreign file refused before anything starts."""
+    from test_keras_release import park_layers, park_weights, write_keras_h5
+
+    from raymir.models.keras_release import load_park2017
+    from raymir.models.park2017 import ParkFrontend, track_feature
+    from raymir.sweep import main
+
+    path = tmp_path / "model_siamese_10000.h5"
+    write_keras_h5(path, park_weights(), park_layers(siamese=True))
+    e = EncoderConfig(kind="park2017_keras", path=str(path))
+    enc = load_encoder(e)
+    assert (enc.n_layers, enc.widths, enc.sr) == (5, (128, 128, 128, 128, 256), 22050)
+    assert enc.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    twin = load_encoder(e, random_seed=1)
+    assert twin.sha256 != enc.sha256 and twin.widths == enc.widths
+    y = 0.1 * np.random.default_rng(0).standard_normal((2, 3 * 22050)).astype(np.float32)
+    layers, failed = enc.embed(y, 22050)
+    assert not failed and [a.shape for a in layers] == [(2, 128)] * 4 + [(2, 256)]
+    net, _ = load_park2017(path)  # the last block, max over time, is the paper's track feature of one segment
+    with torch.no_grad():
+        last = net.maps(ParkFrontend()(torch.from_numpy(y))).mean(dim=2).numpy()
+    np.testing.assert_allclose(layers[4], last, rtol=1e-4, atol=1e-5)
+    assert track_feature(net, ParkFrontend()(torch.from_numpy(y))).shape == (2, 256)
+    assert main(["layer_combos", "--encoder", f"park2017_keras:{path}", "--check"]) == 0
+    assert "448 probe grids" in capsys.readouterr().out  # 7 tasks × (31 convnet + 31 random + MFCC + all + MFCC)
+    bad = tmp_path / "other.h5"
+    write_keras_h5(bad, park_weights(), [n.replace("conv1d_3", "conv1d_9") for n in park_layers(siamese=True)])
+    assert main(["layer_combos", "--encoder", f"park2017_keras:{bad}", "--check"]) == 2
+    assert "conv1d_3" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from raymir.config.common import (
 )
 from raymir.config.sections import SYNTHETIC_TASKS, EncoderConfig, MelParams, PretrainConfig
 
-KINDS = ("", "choi2017_keras", "torch", "hear", "embeddings")  # the encoder kinds this sweep takes
+KINDS = ("", "choi2017_keras", "park2017_keras", "torch", "hear", "embeddings")  # the encoder kinds this sweep takes
 FIVE_LAYERS = ("", "choi2017_keras")  # raymir's own convnet and the released Choi model: their layer count is known
 HEADS = ("linear", "mlp")
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from raymir.config.sections import EncoderConfig
-from raymir.encoders import hear, torch_module
+from raymir.encoders import hear, park_release, torch_module
 from raymir.encoders.source import content_sha256, source_files
 from raymir.encoders.windows import average_windows, cut, n_windows, pool, resample
 from raymir.errors import ModelFileError
@@ -115,17 +115,19 @@ def check_outputs(outs, *, where: str, batch: int, seconds: float) -> None:
             raise ModelFileError(f"{where}: layer {i} (shape {list(shape)}) holds NaN or infinite values on {signal}")
 
 
-def _test_signal(sr: int, e: EncoderConfig) -> tuple[np.ndarray, float]:
-    """2 clips of quiet noise at the encoder's rate, one window long (1 s without windows): → (y [2, samples], s)."""
-    seconds = e.window_seconds or TEST_SECONDS
+def _test_signal(sr: int, e: EncoderConfig, *, at_least: float = 0.0) -> tuple[np.ndarray, float]:
+    """2 clips of quiet noise at the encoder's rate, one window long (1 s without windows), and at least
+    ``at_least`` seconds: → (y [2, samples], s)."""
+    seconds = max(e.window_seconds or TEST_SECONDS, at_least)
     rng = np.random.default_rng(0)
     return (0.01 * rng.standard_normal((2, int(round(seconds * sr))))).astype(np.float32), seconds
 
 
 def load_encoder(e: EncoderConfig, *, random_seed: int | None = None) -> AudioEncoder:
-    """The encoder of the section ``e`` (kind torch or hear), checked on a test signal.
+    """The encoder of the section ``e`` (kind torch, hear or park2017_keras), checked on a test signal.
 
-    ``random_seed`` (torch only): the random-weights twin — the factory's module built after
+    ``random_seed`` (torch, park2017_keras): the random-weights twin (park2017_keras: the release's tower,
+    untrained) — the factory's module built after
     ``torch.manual_seed(random_seed)``, without ``encoder.weights``. Raises ModelFileError naming the module
     or file, the layer, and the shape found vs expected.
     """
@@ -141,9 +143,13 @@ def load_encoder(e: EncoderConfig, *, random_seed: int | None = None) -> AudioEn
         defined_by = [module, type(model)]
         sr, fwd, where = model.sample_rate, hear.forward(module, model), f"the HEAR module {e.path}"
         name = Path(e.path).stem if e.path.endswith(".py") else e.path
+    elif e.kind == "park2017_keras":
+        net, release_sha = park_release.build(e, seed=random_seed)
+        defined_by, sr, fwd = [], net.sample_rate, torch_module.forward(net)
+        where, name = f"the Park 2017 release {e.path}", Path(e.path).name
     else:
-        raise ValueError(f"encoder.kind {e.kind!r}: load_encoder takes torch or hear")
-    y, seconds = _test_signal(sr, e)
+        raise ValueError(f"encoder.kind {e.kind!r}: load_encoder takes torch, hear or park2017_keras")
+    y, seconds = _test_signal(sr, e, at_least=park_release.MIN_SECONDS if e.kind == "park2017_keras" else 0.0)
     try:
         outs = fwd(torch.from_numpy(y))
     except ModelFileError as exc:
@@ -154,7 +160,8 @@ def load_encoder(e: EncoderConfig, *, random_seed: int | None = None) -> AudioEn
     outs = list(outs) if isinstance(outs, tuple) else outs
     check_outputs(outs, where=where, batch=len(y), seconds=seconds)
     widths = tuple(int(pool(o, e.pooling).shape[1]) for o in outs)
-    sha = content_sha256(weights + source_files(*defined_by))
+    # the release: its file's sha256 (its twin: its weights' digest); torch / hear: what defines the module
+    sha = release_sha if e.kind == "park2017_keras" else content_sha256(weights + source_files(*defined_by))
     params = {"kind": e.kind, "path": e.path, "sha256": sha, "pooling": e.pooling, "window_seconds": e.window_seconds}
     if random_seed is not None:
         params["random_seed"] = random_seed

@@ -168,6 +168,7 @@ def summary(cfg: SweepConfig) -> str:
     trials = batch_grids(grids, per_trial=cfg.search.combos_per_trial)
     given = {"choi2017_keras": f"; features of the released Choi model {cfg.encoder.path}, no pretraining",
              "torch": f"; features of the torch module {cfg.encoder.path}, no pretraining",
+             "park2017_keras": f"; per-block features of the released Park tower {cfg.encoder.path}, no pretraining",
              "hear": f"; features of the HEAR module {cfg.encoder.path}, no pretraining",
              "embeddings": f"; the embeddings in {cfg.encoder.path}, probes only"}.get(cfg.encoder.kind, "")
     repeated = f", cross-validation repeated {cfg.probe.repeats}×" if cfg.probe.repeats > 1 else ""
@@ -250,16 +251,17 @@ def run_embeddings(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
 
 # --- a given torch or HEAR encoder ---------------------------------------------------------------
 
-GIVEN_ENCODERS = ("torch", "hear")  # encoder kinds loaded by raymir.encoders
+GIVEN_ENCODERS = ("torch", "hear", "park2017_keras")  # encoder kinds loaded by raymir.encoders
 
 
 def load_given_encoders(cfg: SweepConfig) -> dict[str, AudioEncoder]:
-    """{"convnet": the encoder, "random": its random-weights twin} — the twin only for a torch module with
-    ``encoder.weights`` (the factory's module, seeded as raymir's own random baseline, ``pretrain.seed + 1``):
-    a HEAR module, or a torch module without weights, has no untrained form raymir can build."""
+    """{"convnet": the encoder, "random": its random-weights twin} — the twin for the Park release (its tower
+    untrained) and for a torch module with ``encoder.weights`` (the factory's module), seeded as raymir's own
+    random baseline, ``pretrain.seed + 1``: a HEAR module, or a torch module without weights, has no untrained
+    form raymir can build."""
     encoder = load_encoder(cfg.encoder)
     out = {"convnet": encoder}
-    if cfg.encoder.kind == "torch" and cfg.encoder.weights:
+    if cfg.encoder.kind == "park2017_keras" or (cfg.encoder.kind == "torch" and cfg.encoder.weights):
         out["random"] = load_encoder(cfg.encoder, random_seed=cfg.pretrain.seed + 1)
     return out
 
