@@ -26,3 +26,23 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "ray_session" in item.fixturenames:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def torch_file(tmp_path):
+    """A tiny 3-layer torch encoder module file (``test_external_encoders.TORCH_MODULE``; 8 kHz)."""
+    from test_external_encoders import TORCH_MODULE
+
+    f = tmp_path / "tiny_encoder.py"
+    f.write_text(TORCH_MODULE)
+    return f
+
+
+@pytest.fixture
+def hear_file(tmp_path):
+    """A tiny HEAR-API module file (``test_external_encoders.HEAR_MODULE``; scene [n, 4], timestamps [n, t, 3])."""
+    from test_external_encoders import HEAR_MODULE
+
+    f = tmp_path / "tiny_hear.py"
+    f.write_text(HEAR_MODULE)
+    return f

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from test_external_encoders import HEAR_MODULE, TORCH_MODULE
+from test_external_encoders import TORCH_MODULE
 from test_keras_release import choi_layers, choi_weights, park_layers, park_weights, write_keras_h5
 
 from raymir import cache
@@ -301,22 +301,6 @@ class Picky(Tiny):
 def picky():
     return Picky()
 """
-
-
-@pytest.fixture
-def torch_file(tmp_path):
-    """test_external_encoders' tiny 3-layer torch module (8 kHz; layers of 4, 6, 5 channels) and its broken twins."""
-    f = tmp_path / "tiny_encoder.py"
-    f.write_text(TORCH_MODULE)
-    return f
-
-
-@pytest.fixture
-def hear_file(tmp_path):
-    """test_external_encoders' tiny HEAR module (8 kHz; scene [n, 4], timestamps [n, frames, 3]: 2 layers)."""
-    f = tmp_path / "tiny_hear.py"
-    f.write_text(HEAR_MODULE)
-    return f
 
 
 @pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])

@@ -4,12 +4,11 @@ weights; and ``layer_combos`` probing such encoders end to end."""
 
 import csv
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
+from test_encoders import _parent_and_children
 
 from raymir.config import EncoderConfig, load_sweep
 from raymir.encoders import load_encoder
@@ -125,18 +124,6 @@ def get_scene_embeddings(audio, model):
 '''
 
 
-@pytest.fixture
-def torch_file(tmp_path):
-    f = tmp_path / "tiny_encoder.py"
-    f.write_text(TORCH_MODULE)
-    return f
-
-
-@pytest.fixture
-def hear_file(tmp_path):
-    f = tmp_path / "tiny_hear.py"
-    f.write_text(HEAR_MODULE)
-    return f
 
 
 def torch_encoder(torch_file, factory="make", **kw):
@@ -389,14 +376,6 @@ def test_clips_an_encoder_fails_on_leave_the_task_with_their_labels_groups_and_p
     np.testing.assert_array_equal(k.audio, np.delete(y, 2, axis=0))
     tasks = task_data(cfg, kept, [TargetTask("mood", "x", "mood", "classification")], features)
     assert [f.tolist() for f in tasks["mood"].folds] == [[0, 1], [2], [3, 4]]  # the predefined folds, less row 2
-
-
-def _parent_and_children(out: Path):
-    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("layer_combos")
-    parent = next(r for r in client.search_runs([exp.experiment_id]) if "raymir.sweep" in r.data.tags)
-    children = client.search_runs([exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    return client, parent, children
 
 
 def test_layer_combos_probes_every_combination_of_a_torch_encoders_layers(ray_session, tmp_path, torch_file):
