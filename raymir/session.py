@@ -36,7 +36,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 
 # Settings added after the first sweeps ran: left out of the parent params while at their defaults.
-LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations", "probe.repeats")
+LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations", "probe.repeats", "transfer.repeats")
 
 
 def _field_default(owner, name: str):
@@ -65,7 +65,8 @@ def parent_params(cfg, *, encoder_sha256: str = "") -> dict:
     params = flat(asdict(cfg))
     left_out = tuple(f"{d}." if "." not in d else d for d in LATER_SETTINGS if _at_default(cfg, d))
     params = {k: v for k, v in params.items() if not (k.startswith(left_out))}
-    return params | ({"encoder.sha256": encoder_sha256} if cfg.encoder.kind else {})
+    given = getattr(cfg, "encoder", None) is not None and cfg.encoder.kind  # agf_combos has no encoder section
+    return params | ({"encoder.sha256": encoder_sha256} if given else {})
 
 
 def start_ray(address: str | None) -> None:

@@ -64,6 +64,10 @@ def has_features(name: str) -> bool:
     return schema is None or "features" in {f.name for f in fields(schema)}
 
 
+# What --repeats sets: the probes' repeated CV, or agf_combos' repeated split and training.
+REPEAT_SETTINGS = ("probe.repeats", "transfer.repeats")
+
+
 def has_setting(name: str, dotted: str) -> bool:
     """Whether sweep ``name``'s schema has the setting ``dotted`` ("probe.repeats"); True when the sweep cannot be
     read (loading reports why)."""
@@ -108,14 +112,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="probe a given encoder instead of training one: choi2017_keras:model_best.hdf5, "
                              "park2017_keras:FILE.h5, torch:module:factory, hear:MODULE, embeddings:FOLDER "
                              "(README, 'Probe a released or your own encoder')")
-    parser.add_argument("--repeats", type=int, metavar="N", help="repeat the probes' cross-validation N times with "
-                                                                 "re-drawn folds (sets probe.repeats; layer_combos)")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="repeat the experiment N times, re-drawing what is random: the probes' CV folds "
+                             "(probe.repeats) and, where a sweep trains, its nets (agf_combos: transfer.repeats, "
+                             "each repeat a new split)")
     args = parser.parse_args(argv)
     if args.repeats is not None:
-        if not has_setting(args.name, "probe.repeats"):
-            parser.error(f"--repeats {args.repeats}: sweep {args.name!r} has no probe.repeats (repeated "
-                         "cross-validation is a layer_combos setting)")
-        args.set.insert(0, f"probe.repeats={args.repeats}")  # before --set: an explicit setting wins
+        setting = next((s for s in REPEAT_SETTINGS if has_setting(args.name, s)), None)
+        if setting is None:
+            parser.error(f"--repeats {args.repeats}: sweep {args.name!r} has none of {', '.join(REPEAT_SETTINGS)}")
+        args.set.insert(0, f"{setting}={args.repeats}")  # before --set: an explicit setting wins
     if args.encoder:
         # before --set: an explicit setting wins (and is checked)
         args.set[:0] = encoder_overrides(parser, args.encoder, features=has_features(args.name))

@@ -76,6 +76,32 @@ def test_rerun_uses_the_cache_and_gives_the_same_numbers(small_run, ray_session)
     assert len(runs) == len(first)  # a new parent run with its own children
 
 
+def test_repeats_redraw_the_split_and_retrain_and_repeat_0_is_the_one_repeat_run(small_run, ray_session):
+    import json
+
+    result, out = small_run
+    again = run(load_sweep("agf_combos", preset="tiny", overrides=("tasks=gs", "transfer.repeats=2")), output=str(out))
+    assert not again["errors"]
+    once = {(r["tasks"], r["arch"], r["n_tasks"]): r for r in result["rows"]}
+    for r in again["rows"]:
+        values = json.loads(r["val_f1_macro_repeats"])
+        # repeat 0 is the cached one-repeat run's net (same split, same seeds); repeat 1 a new split and new nets
+        assert len(values) == 2 and values[0] == once[(r["tasks"], r["arch"], r["n_tasks"])]["val_f1_macro"]
+        assert r["val_f1_macro"] == np.mean(values) and r["val_f1_macro_ci95"] > 0
+        assert 0 < r["val_held_out"] < 0.5 and 0 < r["val_artist_held_out"] < 0.5
+    losses = [json.loads(r["val_logloss_repeats"]) for r in again["rows"]]
+    assert any(a != b for a, b in losses)  # the second repeat is not the first again
+    client, runs = _children(again)
+    stn = next(r for r in runs if r.data.params["tasks"] == "gs" and r.data.params["arch"] == "STN")
+    assert stn.data.params["repeats"] == "2" and len(json.loads(stn.data.params["val_f1_macro_repeats"])) == 2
+    assert "val_f1_macro_ci95" in stn.data.metrics
+    arts = {a.path for a in client.list_artifacts(stn.info.run_id, "encoder/repeat_1")}
+    assert {"encoder/repeat_1/state_dict.pt", "encoder/repeat_1/encoder.json"} <= arts
+    report = (again["report_dir"] / "report.txt").read_text()
+    assert " ± " in report and "2-task MTNs (mean)" in report
+    assert (again["report_dir"] / "comparisons.csv").read_text().count("\n") == 1 + 3 * 6  # 6 claims × 3 scores
+
+
 @pytest.mark.slow
 def test_tiny_preset_runs_all_57_combinations_and_the_wstns(ray_session, tmp_path):
     result = run(load_sweep("agf_combos", preset="tiny"), output=str(tmp_path))

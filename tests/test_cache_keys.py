@@ -14,7 +14,7 @@ from raymir.config import load_sweep
 from raymir.data.synthetic import SUBSETS, corpus_key
 from raymir.extract import feature_key
 from raymir.recipes import agf_combos, artist_labels
-from raymir.session import flat, parent_params
+from raymir.session import parent_params
 from raymir.train.choi import pretrain_key
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "cache_keys.json").read_text())
@@ -43,7 +43,7 @@ def stage_keys(sweep: str, preset: str | None) -> dict[str, str]:
             keys[f"artist_model/{model}"] = artist_labels.model_key(cfg, "INPUTS", model, TRAIN_IDX)
         keys["features/mfcc"] = feature_key("mfcc", "SUBSET", {"n_mfcc": 20})
     # the parent run's params: resuming finds the run by their hash (a default encoder section is left out)
-    keys["parent_params"] = flat(asdict(cfg)) if sweep == "agf_combos" else parent_params(cfg)
+    keys["parent_params"] = parent_params(cfg)
     return {k: cache.key_of(v) for k, v in keys.items()}
 
 

@@ -166,7 +166,7 @@ def test_config_imports_no_torch_ray_or_mlflow():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_repeats_are_a_layer_combos_setting_checked_by_key(capsys):
+def test_repeats_are_checked_and_set_by_the_sweep_s_own_key(capsys):
     assert load_sweep("layer_combos").probe.repeats == 1  # the default run's time limit: one repeat
     assert load_sweep("layer_combos", preset="paper").probe.repeats == 5
     with pytest.raises(ConfigError, match="probe.repeats: must be ≥ 1, got 0"):
@@ -175,10 +175,10 @@ def test_repeats_are_a_layer_combos_setting_checked_by_key(capsys):
     assert "cross-validation repeated 3×" in capsys.readouterr().out
     assert main(["layer_combos", "--check", "--repeats", "3", "--set", "probe.repeats=2"]) == 0  # --set wins
     assert "repeated 2×" in capsys.readouterr().out
-    for sweep in ("agf_combos", "artist_labels", "artist_tags"):  # no probe.repeats in their schemas: refused
-        with pytest.raises(SystemExit):
-            main([sweep, "--check", "--repeats", "2"])
-        assert f"--repeats 2: sweep '{sweep}' has no probe.repeats" in capsys.readouterr().err
+    assert main(["agf_combos", "--check", "--repeats", "3"]) == 0  # agf_combos: split and training repeated
+    assert "repeated 3× (split re-drawn, every net retrained)" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="transfer.repeats: must be ≥ 1, got 0"):
+        load_sweep("agf_combos", overrides=("transfer.repeats=0",))
 
 
 def test_each_repeat_redraws_the_folds_and_predefined_folds_are_used_once():

@@ -7,8 +7,22 @@ never by calling the report code a second time.
 import csv
 import json
 import math
+import tempfile
+import zlib
+from pathlib import Path
 
-from raymir.recipes.agf_combos_report import table3, table4, table5, write_agf_report
+import numpy as np
+import pytest
+from scipy import stats
+
+from raymir.recipes.agf_combos_report import (
+    chosen_on_other_repeats,
+    comparisons,
+    table3,
+    table4,
+    table5,
+    write_agf_report,
+)
 from raymir.recipes.artist_report import summary_table, write_artist_report
 from raymir.recipes.layer_combos_report import by_task, nested_best, task_comparisons, task_table, write_report
 
@@ -245,10 +259,39 @@ def test_write_report_csv_and_text(tmp_path):
 # --- agf_combos (Kim et al. 2018) --------------------------------------------------------------------
 
 
+HELD_OUT = 0.15  # each held-out set's share of the tracks in the rows below
+
+
+def _wobble(tasks: str, arch: str, key: str) -> np.ndarray:
+    """A fixed zero-mean pattern over 3 repeats, different for every row and score."""
+    rng = np.random.default_rng(zlib.crc32(f"{tasks}/{arch}/{key}".encode()))
+    d = rng.normal(size=3)
+    return (d - d.mean()) * 0.02
+
+
 def _agf(tasks, arch, logloss, f1, f1_artist, n_params, *, n=None, target=None):
-    row = {"tasks": tasks, "arch": arch, "n_tasks": n or len(tasks), "n_params": n_params, "val_logloss": logloss,
-           "val_f1_macro": f1, "val_artist_f1_macro": f1_artist}
+    """A summary row over 3 repeats whose means are the given scores."""
+    row = {"tasks": tasks, "arch": arch, "n_tasks": n or len(tasks), "n_params": n_params,
+           "val_held_out": HELD_OUT, "val_artist_held_out": HELD_OUT}
+    for key, mean in (("val_logloss", logloss), ("val_f1_macro", f1), ("val_artist_f1_macro", f1_artist)):
+        values = mean + _wobble(tasks, arch if arch != "wSTN" else f"wSTN{n}", key)
+        row |= {key: float(values.mean()), f"{key}_repeats": json.dumps(values.tolist())}
     return row if target is None else row | {"target_params": target}
+
+
+def _values(row: dict, key: str) -> np.ndarray:
+    return np.array(json.loads(row[f"{key}_repeats"]))
+
+
+def _half(values) -> float:
+    """Nadeau & Bengio's 95% half-width over J values whose test sets hold HELD_OUT of the tracks, by hand."""
+    v = np.asarray(values, dtype=float)
+    se = np.sqrt((1 / len(v) + HELD_OUT / (1 - HELD_OUT)) * v.var(ddof=1))
+    return float(stats.t.ppf(0.975, len(v) - 1) * se)
+
+
+def _cell(values) -> str:
+    return f"{np.mean(values):.3f} ± {_half(values):.3f}"
 
 
 # Tasks g, s, e of "gsedm": all 7 STN combinations, the 4 multi-task MTNs, wSTNs for N = 2 and 3.
@@ -269,68 +312,118 @@ AGF_ROWS = [
 ]
 
 
-def test_table4_one_line_per_combination_in_paper_order():
+def _row(tasks: str, arch: str, n: int | None = None) -> dict:
+    return next(r for r in AGF_ROWS if r["tasks"] == tasks and r["arch"] == arch and (n is None or r["n_tasks"] == n))
+
+
+def _cells(line: str) -> list[str]:
+    """A table line's cells: "0.420 ± 0.031" stays one cell."""
+    return line.replace(" ± ", "±").split()
+
+
+def test_table4_every_combination_in_paper_order_with_its_interval():
     lines = table4(AGF_ROWS).splitlines()
     assert lines[0].startswith("== Table 4")
-    assert lines[1].split() == ["tasks", "STN", "logloss", "STN", "F1", "MTN", "logloss", "MTN", "F1", "STN", "F1",
-                                "art", "MTN", "F1", "art", "STN", "params", "MTN", "params"]
+    assert lines[1].split() == ["tasks", "STN", "F1", "MTN", "F1", "STN", "logloss", "MTN", "logloss", "STN", "F1",
+                                "unseen", "MTN", "F1", "unseen", "STN", "params", "MTN", "params"]
     # by size, then by the order of the letters in "gsedm"; single tasks have no MTN ("-")
-    assert [line.split() for line in lines[2:]] == [
-        ["g", "1.9000", "0.4000", "-", "-", "0.3000", "-", "1000", "-"],
-        ["s", "2.2000", "0.2500", "-", "-", "0.2000", "-", "1000", "-"],
-        ["e", "2.4000", "0.2000", "-", "-", "0.1500", "-", "1000", "-"],
-        ["gs", "1.8000", "0.4200", "1.8500", "0.4300", "0.3100", "0.3200", "2000", "1600"],
-        ["ge", "1.7000", "0.4100", "1.9500", "0.3900", "0.3300", "0.2800", "2000", "1600"],
-        ["se", "2.1000", "0.3000", "2.0500", "0.3100", "0.2200", "0.2400", "2000", "1600"],
-        ["gse", "1.7600", "0.4500", "1.6500", "0.4700", "0.3500", "0.3600", "3000", "2100"],
-    ]
+    assert [_cells(line)[0] for line in lines[2:]] == ["g", "s", "e", "gs", "ge", "se", "gse"]
+    g, gs_stn, gs_mtn = _row("g", "STN"), _row("gs", "STN"), _row("gs", "MTN")
+    assert _cells(lines[2]) == [c.replace(" ± ", "±") for c in (
+        "g", _cell(_values(g, "val_f1_macro")), "-", _cell(_values(g, "val_logloss")), "-",
+        _cell(_values(g, "val_artist_f1_macro")), "-", "1000", "-")]
+    assert _cells(lines[5])[1:3] == [_cell(_values(gs_stn, "val_f1_macro")).replace(" ± ", "±"),
+                                     _cell(_values(gs_mtn, "val_f1_macro")).replace(" ± ", "±")]
+    assert _cells(lines[5])[1].startswith("0.420±")
 
 
-def test_table3_means_with_and_without_genre():
-    lines = table3(AGF_ROWS).splitlines()
+def test_one_repeat_shows_means_without_intervals():
+    rows = [{k: v for k, v in r.items() if not k.endswith(("_repeats", "_held_out"))} for r in AGF_ROWS]
+    lines = table4(rows).splitlines()
+    assert _cells(lines[5])[:3] == ["gs", "0.420", "0.430"]
+    text, _ = write_agf_report(rows, Path(tempfile.mkdtemp()))
+    assert "none: 1 repeat(s); a test needs at least 2" in text
+
+
+def test_table3_means_with_and_without_genre_over_repeats():
+    lines = table3(AGF_ROWS, []).splitlines()
     assert lines[0].startswith("== Table 3")
-    assert lines[1].split() == ["STN", "logloss", "MTN", "logloss", "STN", "F1", "MTN", "F1"]
-    # columns: STN logloss, MTN logloss, STN F1, MTN F1; the wSTN rows (tasks "g") take no part
-    assert lines[2].split() == ["without", "g",
-                                _f4((2.20 + 2.40 + 2.10) / 3),  # STN s, e, se
-                                _f4(2.05),  # MTN se
-                                _f4((0.250 + 0.200 + 0.300) / 3),
-                                _f4(0.310)]
-    assert lines[3].split() == ["with", "g",
-                                _f4((1.90 + 1.80 + 1.70 + 1.76) / 4),  # STN g, gs, ge, gse
-                                _f4((1.85 + 1.95 + 1.65) / 3),  # MTN gs, ge, gse
-                                _f4((0.400 + 0.420 + 0.410 + 0.450) / 4),
-                                _f4((0.430 + 0.390 + 0.470) / 3)]
-    assert lines[2].split()[2:] == ["2.2333", "2.0500", "0.2500", "0.3100"]
-    assert lines[3].split()[2:] == ["1.7900", "1.8167", "0.4200", "0.4300"]
+    assert lines[1].split() == ["STN", "F1", "MTN", "F1", "STN", "logloss", "MTN", "logloss"]
+
+    def mean_of(pairs, key):  # within each repeat, the mean of the rows; the wSTN rows take no part
+        return np.mean([_values(_row(t, a), key) for t, a in pairs], axis=0)
+
+    without_stn, without_mtn = [("s", "STN"), ("e", "STN"), ("se", "STN")], [("se", "MTN")]
+    with_stn = [("g", "STN"), ("gs", "STN"), ("ge", "STN"), ("gse", "STN")]
+    with_mtn = [("gs", "MTN"), ("ge", "MTN"), ("gse", "MTN")]
+    assert _cells(lines[2])[2:] == [_cell(mean_of(p, k)).replace(" ± ", "±") for k in ("val_f1_macro", "val_logloss")
+                                    for p in (without_stn, without_mtn)]
+    assert _cells(lines[3])[2:] == [_cell(mean_of(p, k)).replace(" ± ", "±") for k in ("val_f1_macro", "val_logloss")
+                                    for p in (with_stn, with_mtn)]
+    assert _cells(lines[3])[2].startswith("0.420±")  # (0.400 + 0.420 + 0.410 + 0.450) / 4
     assert len(lines) == 4
 
 
 def test_table5_best_of_each_size_against_the_wstn():
-    lines = table5(AGF_ROWS).splitlines()
+    lines = table5(AGF_ROWS, []).splitlines()
     assert lines[0].startswith("== Table 5")
-    # N, wSTN logloss, best STN / MTN logloss (lowest), wSTN F1, best STN / MTN F1 (highest), wSTN params, target.
-    # At N = 2 the lowest STN log loss (ge, 1.70) and the highest STN F1 (gs, 0.420) come from different nets.
-    assert [line.split() for line in lines[2:]] == [
-        ["2", "1.8800", _f4(min(1.80, 1.70, 2.10)), _f4(min(1.85, 1.95, 2.05)),
-         "0.4050", _f4(max(0.420, 0.410, 0.300)), _f4(max(0.430, 0.390, 0.310)), "1590", "1600"],
-        ["3", "1.7800", "1.7600", "1.6500", "0.4150", "0.4500", "0.4700", "2110", "2100"],
-    ]
-    assert lines[2].split()[2:7] == ["1.7000", "1.8500", "0.4050", "0.4200", "0.4300"]
+    n2, n3 = _cells(lines[2]), _cells(lines[3])
+    # N, wSTN F1, best STN (by mean F1) and its F1, best MTN and its F1, wSTN log loss, its params, target
+    assert n2 == ["2", _cell(_values(_row("g", "wSTN", 2), "val_f1_macro")).replace(" ± ", "±"),
+                  "gs", _cell(_values(_row("gs", "STN"), "val_f1_macro")).replace(" ± ", "±"),
+                  "gs", _cell(_values(_row("gs", "MTN"), "val_f1_macro")).replace(" ± ", "±"),
+                  _cell(_values(_row("g", "wSTN", 2), "val_logloss")).replace(" ± ", "±"), "1590", "1600"]
+    assert n3[0] == "3" and n3[2] == "gse" and n3[4] == "gse" and n3[-2:] == ["2110", "2100"]
+    without_mtn = _cells(table5([r for r in AGF_ROWS if r["arch"] != "MTN"], []).splitlines()[2])
+    assert without_mtn[2:4] == ["gs", _cell(_values(_row("gs", "STN"), "val_f1_macro")).replace(" ± ", "±")]
+    assert without_mtn[4] == "-"
 
-    without_mtn = table5([r for r in AGF_ROWS if r["arch"] != "MTN"]).splitlines()
-    assert without_mtn[2].split() == ["2", "1.8800", "1.7000", "-", "0.4050", "0.4200", "-", "1590", "1600"]
+
+def test_the_best_combination_is_chosen_on_the_other_repeats():
+    a = {"val_f1_macro_repeats": json.dumps([0.5, 0.9, 0.5])}
+    b = {"val_f1_macro_repeats": json.dumps([0.6, 0.6, 0.6])}
+    # repeat 0: a's other repeats average 0.7 > 0.6 → a (0.5); repeat 1: 0.5 < 0.6 → b (0.6); repeat 2: a (0.5).
+    # Chosen on all three repeats, a (mean 0.633) would be scored 0.5, 0.9, 0.5.
+    assert chosen_on_other_repeats([a, b], "val_f1_macro").tolist() == [0.5, 0.6, 0.5]
+    # lower is better (log loss): the opposite picks
+    assert chosen_on_other_repeats([a, b], "val_f1_macro", lower_is_better=True).tolist() == [0.6, 0.9, 0.6]
+    assert chosen_on_other_repeats([{"val_f1_macro": 0.5}], "val_f1_macro") is None  # one repeat: nothing to choose on
+
+
+def test_comparisons_are_the_paper_s_claims_as_paired_tests():
+    found = comparisons(AGF_ROWS)
+    claims = {(c["a"], c["b"]) for c in found}
+    assert claims == {("2-task STNs (mean)", "g"), ("2-task MTNs (mean)", "g"), ("3-task STNs (mean)", "g"),
+                      ("3-task MTNs (mean)", "g"), ("2-task MTNs (mean)", "2-task STNs (mean)"),
+                      ("3-task MTNs (mean)", "3-task STNs (mean)"), ("STNs with g (mean)", "STNs without g (mean)"),
+                      ("MTNs with g (mean)", "MTNs without g (mean)"), ("best 2-task STN", "wSTN-2"),
+                      ("best 2-task MTN", "wSTN-2"), ("best 3-task STN", "wSTN-3"), ("best 3-task MTN", "wSTN-3")}
+    assert {c["metric"] for c in found} == {"val_f1_macro", "val_logloss", "val_artist_f1_macro"}
+    assert len(found) == 12 * 3 and all(c["n"] == 3 for c in found)
+    # 2-task MTNs vs genre alone on F1, by hand: the MTNs' mean per repeat minus g's, Nadeau & Bengio's t
+    c = next(c for c in found if c["a"] == "2-task MTNs (mean)" and c["b"] == "g" and c["metric"] == "val_f1_macro")
+    mtn = np.mean([_values(_row(t, "MTN"), "val_f1_macro") for t in ("gs", "ge", "se")], axis=0)
+    d = mtn - _values(_row("g", "STN"), "val_f1_macro")
+    se = np.sqrt((1 / 3 + HELD_OUT / (1 - HELD_OUT)) * d.var(ddof=1))
+    assert c["diff"] == pytest.approx(d.mean()) and c["t"] == pytest.approx(d.mean() / se)
+    assert c["p"] == pytest.approx(2 * stats.t.sf(abs(d.mean() / se), 2))
+    assert (c["ci_high"] - c["ci_low"]) / 2 == pytest.approx(_half(d))
+    assert c["significant"] == (c["p"] < 0.05)
+    # with g vs without g: 0.420 vs 0.250 F1 with a spread of ~0.02 per repeat: significant
+    assert next(c for c in found if c["a"] == "STNs with g (mean)" and c["metric"] == "val_f1_macro")["significant"]
 
 
 def test_write_agf_report_csv_order_and_sections(tmp_path):
     text, files = write_agf_report(AGF_ROWS, tmp_path)
-    assert [f.name for f in files] == ["results.csv", "report.txt", "tasks_vs_performance.png"]
+    assert [f.name for f in files] == ["results.csv", "report.txt", "comparisons.csv", "tasks_vs_performance.png"]
     assert (tmp_path / "report.txt").read_text() == text + "\n"
-    assert [s.splitlines()[0][:10] for s in text.split("\n\n")] == ["== Table 4", "== Table 3", "== Table 5"]
+    assert [s.splitlines()[0][:14] for s in text.split("\n\n")] == ["== Table 4: so", "== Table 3: me", "== Table 5: be",
+                                                                   "== comparisons"]
+    assert "STNs with g (mean)" in text and " *" in text
 
     fields, rows = _read_csv(tmp_path / "results.csv")
-    assert fields == ["arch", "n_tasks", "tasks", "n_params", "target_params", "val_artist_f1_macro", "val_f1_macro",
-                      "val_logloss"]
+    assert fields[:4] == ["arch", "n_tasks", "tasks", "n_params"]
+    assert {"val_f1_macro", "val_f1_macro_repeats", "val_held_out"} <= set(fields)
     # by combination (paper order), then arch ("MTN" < "STN" < "wSTN"), then n_tasks
     assert [(r["tasks"], r["arch"], r["n_tasks"]) for r in rows] == [
         ("g", "STN", "1"), ("g", "wSTN", "2"), ("g", "wSTN", "3"), ("s", "STN", "1"), ("e", "STN", "1"),
@@ -338,7 +431,11 @@ def test_write_agf_report_csv_order_and_sections(tmp_path):
         ("se", "MTN", "2"), ("se", "STN", "2"), ("gse", "MTN", "3"), ("gse", "STN", "3"),
     ]
     assert rows[1]["target_params"] == "1600" and rows[0]["target_params"] == ""
-    assert float(rows[11]["val_f1_macro"]) == 0.470 and float(rows[12]["val_logloss"]) == 1.76
+    assert float(rows[11]["val_f1_macro"]) == pytest.approx(0.470)
+
+    fields, found = _read_csv(tmp_path / "comparisons.csv")
+    assert fields == ["metric", "a", "b", "diff", "ci_low", "ci_high", "t", "p", "significant", "n"]
+    assert len(found) == 36
 
 
 def test_write_agf_report_without_runs(tmp_path):

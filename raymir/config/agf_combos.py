@@ -67,7 +67,7 @@ def check(cfg: AgfSweepConfig) -> list[str]:
         p.append(f"transfer.val_fraction: must be in (0, 0.5), got {tf.val_fraction}")
     if not 0 <= tf.dropout < 1:
         p.append(f"transfer.dropout: must be in [0, 1), got {tf.dropout}")
-    for k in ("hidden", "epochs", "batch_size"):
+    for k in ("hidden", "epochs", "batch_size", "repeats"):
         if getattr(tf, k) < 1:
             p.append(f"transfer.{k}: must be ≥ 1, got {getattr(tf, k)}")
     return p + check_search(cfg.search)

@@ -143,6 +143,9 @@ class TransferConfig:
     lr: float = 1e-3
     val_fraction: float = 0.15  # of tracks (stratified) and, separately, of artists
     seed: int = 0
+    # the whole experiment repeated with the split re-drawn (seed + r) and every net retrained (train.seed + r): a
+    # new split needs new source nets, since held-out tracks must stay unseen by them
+    repeats: int = 1
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from raymir.config.sections import TransferConfig
 from raymir.probes.moments import blockwise_moments
 
 SPLITS = ("val", "val_artist")
+SCORE_NAMES = ("f1_macro", "logloss", "accuracy")  # what :func:`scores` gives, per held-out set
 
 
 def transfer_splits(genre: np.ndarray, artists: np.ndarray, *, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
