@@ -100,6 +100,31 @@ def driver_resources() -> dict[str, float]:
     return {"cpu": 0.01}  # clusters started without the resource: a sliver of a CPU
 
 
+def task_resources(search: SearchConfig) -> dict[str, float]:
+    """What one unit of a trial's own compute (features, probes) asks Ray for: ``search.cpus_per_trial`` CPUs and
+    ``search.gpus_per_trial`` GPUs, in Ray's task-option names."""
+    return {"num_cpus": search.cpus_per_trial} | ({"num_gpus": search.gpus_per_trial} if search.gpus_per_trial else {})
+
+
+def _in_task(fn: Callable[..., Any], threads: int, *args: Any, **kwargs: Any) -> tuple[Any, str]:
+    import torch
+
+    torch.set_num_threads(threads)  # as many as the CPUs the task holds, not the node's
+    return fn(*args, **kwargs), ray.get_runtime_context().get_node_id()
+
+
+def run_as_task(fn: Callable[..., Any], *args: Any, search: SearchConfig, **kwargs: Any) -> tuple[Any, str]:
+    """Run ``fn(*args, **kwargs)`` as a Ray task holding ``search``'s CPUs and GPUs (:func:`task_resources`), wait for
+    it: → (its result, the id of the node it ran on).
+
+    For a trial whose driver holds no CPU (Train-inside-Tune, on a cluster pinned to the head node): the work it
+    does itself besides the Train job goes where Ray finds the resources it declares, not onto the head. An
+    exception inside ``fn`` is raised here as that exception's type (Ray wraps it with the remote traceback)."""
+    threads = max(1, int(search.cpus_per_trial))
+    task = ray.remote(_in_task).options(max_retries=0, **task_resources(search))
+    return ray.get(task.remote(fn, threads, *args, **kwargs))
+
+
 def train_concurrency(scaling: Any) -> int:
     """How many Ray Train jobs of this shape (a training section's ``num_workers``, ``cpus_per_worker``,
     ``use_gpu``) the cluster holds at once: its CPUs or GPUs over one job's."""

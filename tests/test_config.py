@@ -202,3 +202,15 @@ def test_each_repeat_redraws_the_folds_and_predefined_folds_are_used_once():
     assert not np.array_equal(free[0][0], free[1][0])
     fixed = tasks["fixed"].repeats
     assert len(fixed) == 1 and [len(f) for f in fixed[0]] == [10] * 4 and tasks["fixed"].test_fraction == 0.25
+
+
+def test_search_settings_a_sweep_would_ignore_are_refused():
+    for sweep in ("artist_labels", "artist_tags"):  # one encoder per trial: nothing to batch
+        with pytest.raises(ConfigError, match="search.combos_per_trial: does not apply here"):
+            load_sweep(sweep, overrides=("search.combos_per_trial=4",))
+        assert load_sweep(sweep, overrides=("search.gpus_per_trial=0.5",)).search.gpus_per_trial == 0.5  # honoured
+    with pytest.raises(ConfigError, match="search.gpus_per_trial: does not apply here"):
+        load_sweep("agf_combos", overrides=("search.gpus_per_trial=1",))
+    with pytest.raises(ConfigError, match="search.combos_per_trial: does not apply here"):
+        load_sweep("agf_combos", overrides=("search.combos_per_trial=2",))
+    assert load_sweep("layer_combos", overrides=("search.combos_per_trial=2",)).search.combos_per_trial == 2

@@ -70,4 +70,6 @@ def check(cfg: AgfSweepConfig) -> list[str]:
     for k in ("hidden", "epochs", "batch_size", "repeats"):
         if getattr(tf, k) < 1:
             p.append(f"transfer.{k}: must be ≥ 1, got {getattr(tf, k)}")
-    return p + check_search(cfg.search)
+    return p + check_search(cfg.search, unused={
+        "combos_per_trial": "a trial is one source net or task combination, not a grid of layer combinations",
+        "gpus_per_trial": "the transfer-only trials run their MLP on CPU; the source nets take GPUs by train.use_gpu"})

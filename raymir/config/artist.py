@@ -40,6 +40,12 @@ GIVEN_ENCODERS = ("torch", "hear")
 KINDS = ("", *RELEASE_MELS, *GIVEN_ENCODERS)
 
 
+# An artist trial probes one encoder: its features and probes run as a Ray task holding search.cpus_per_trial CPUs
+# and search.gpus_per_trial GPUs; there are no layer combinations to batch.
+ARTIST_SEARCH_UNUSED = {"combos_per_trial": "an artist trial probes one encoder's feature, not a grid of layer "
+                                            "combinations"}
+
+
 @dataclass(frozen=True)
 class ArtistProbeConfig(GridConfig):
     """The artist sweeps' probe suite: SVM/SVR grids for genre and emotion, a tagging head, retrieval."""
@@ -155,7 +161,7 @@ def check_artist_labels(cfg: ArtistLabelsConfig) -> list[str]:
         p.append(f"train.margin: must be > 0, got {tr.margin}")
     if not cfg.encoder.kind:  # a given encoder trains no artist model: models and n_artists do not apply
         p += check_artist_models(cfg)
-    return p + check_search(cfg.search)
+    return p + check_search(cfg.search, unused=ARTIST_SEARCH_UNUSED)
 
 
 def check_artist_models(cfg: ArtistLabelsConfig) -> list[str]:
@@ -198,4 +204,4 @@ def check_artist_tags(cfg: ArtistTagsConfig) -> list[str]:
             p.append(f"{k}: {e}")
     # a given encoder pretrains nothing (pretrain.seed only seeds its random-weights twin), and its front end is fixed
     p += check_training(cfg.pretrain, "pretrain") if cfg.encoder.kind else check_pretrain(cfg.pretrain, cfg.mel)
-    return p + check_search(cfg.search)
+    return p + check_search(cfg.search, unused=ARTIST_SEARCH_UNUSED)

@@ -287,12 +287,19 @@ def check_pretrain(pt, mel) -> list[str]:
     return p + check_training(pt, "pretrain")
 
 
-def check_search(s: SearchConfig) -> list[str]:
+def check_search(s: SearchConfig, *, unused: dict[str, str] | None = None) -> list[str]:
+    """The search section's values; ``unused``: {setting: why this sweep has no use for it}, refused when set away
+    from its default (a setting a sweep would silently ignore misleads whoever sized the cluster by it)."""
     p = [f"search.cpus_per_trial: must be > 0, got {s.cpus_per_trial}"] if s.cpus_per_trial <= 0 else []
     if s.combos_per_trial < 1:
         p.append(f"search.combos_per_trial: must be ≥ 1, got {s.combos_per_trial}")
     if s.gpus_per_trial < 0:
         p.append(f"search.gpus_per_trial: must be ≥ 0, got {s.gpus_per_trial}")
+    default = SearchConfig()
+    for name, why in (unused or {}).items():
+        if getattr(s, name) != getattr(default, name):
+            p.append(f"search.{name}: does not apply here ({why}); leave it at {getattr(default, name)}, "
+                     f"got {getattr(s, name)}")
     return p
 
 
