@@ -1,6 +1,16 @@
 import numpy as np
 
-from raymir.data.synthetic import SUBSETS, TARGET_TASKS, SyntheticParams, build_subset, load_synthetic
+from raymir.data.synthetic import (
+    SUBSETS,
+    TAG_OVERLAP,
+    TARGET_TASKS,
+    SyntheticParams,
+    _plans,
+    all_tags,
+    build_subset,
+    load_synthetic,
+    tag_chances,
+)
 from raymir.extract import mfcc_features
 from raymir.probes.folds import make_folds
 from raymir.probes.svm import grid_search, make_grid
@@ -62,3 +72,47 @@ def test_mfcc_baseline_is_clearly_below_ceiling_on_default_genre(tmp_path):
                        gammas=(("2^-5", 2**-5), ("2^-7", 2**-7), ("2^-9", 2**-9)))
     acc = grid_search(X, y, folds, points, kind="classification", nested=False).cv_mean
     assert 0.2 < acc < 0.9, acc  # far above chance (0.1), far below ceiling
+
+
+def _association(tag_on: np.ndarray, y: np.ndarray, regression: bool) -> float:
+    """|Pearson r| with a continuous label; Cramér's V of the tag (on/off) × class table."""
+    if tag_on.std() == 0:
+        return 0.0
+    if regression:
+        return float(abs(np.corrcoef(tag_on, y)[0, 1]))
+    table = np.array([[np.sum((y == k) & (tag_on == v)) for v in (0, 1)] for k in np.unique(y)])
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    return float(np.sqrt(((table - expected) ** 2 / expected).sum() / len(y)))
+
+
+def test_tag_overlap_table_matches_the_generator():
+    """TAG_OVERLAP, re-derived: on noise-free labels of large subsets, which source tags a clip can get
+    (tag_chances; non-music clips get none) against each target task's label."""
+    vocab = all_tags()
+    assert set(TAG_OVERLAP) == set(TARGET_TASKS)
+    p = SyntheticParams(label_noise=0.0, clips_per_class=200, target_artists_per_genre=20)
+    for name, overlap in TAG_OVERLAP.items():
+        task = TARGET_TASKS[name]
+        assert overlap.kind in ("same", "through", "none"), name
+        assert set(overlap.tags) <= set(vocab), name
+        assert (overlap.kind == "none") == (not overlap.tags), name
+        plans, labels, classes, _, _ = _plans(task.subset, p)
+        y = np.asarray(labels[task.label], dtype=float)
+        if task.kind == "classification" and overlap.kind != "same":
+            assert not set(classes[task.label]) & set(vocab), name  # no class is named like a tag
+        on = np.array([[float(t in tag_chances(arg)) if kind == "music" else 0.0 for t in vocab]
+                       for kind, arg in plans])
+        strength = {t: _association(on[:, j], y, task.kind == "regression") for j, t in enumerate(vocab)}
+        patterns: dict[tuple, set] = {}
+        for row, label in zip(on[:, [vocab.index(t) for t in overlap.tags]], y):
+            patterns.setdefault(tuple(row), set()).add(label)
+        if overlap.kind == "same":  # the listed tags determine the label
+            assert all(len(v) == 1 for v in patterns.values()), name
+            assert set().union(*patterns.values()) == set(y), name
+        if overlap.kind == "through":  # they move with it but do not determine it
+            assert all(strength[t] > 0.15 for t in overlap.tags), (name, strength)
+            assert task.kind == "regression" or any(len(v) > 1 for v in patterns.values()), name
+        if overlap.kind == "none":  # some class is never music, so it has no tags at all
+            assert any(not on[y == k].any() for k in np.unique(y)), name
+        if name in ("ballroom", "sound_events"):  # the timbre is drawn apart from the label: nothing else links
+            assert all(s < 0.15 for t, s in strength.items() if t not in overlap.tags), (name, strength)

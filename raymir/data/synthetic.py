@@ -20,6 +20,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,8 +63,8 @@ def all_tags() -> list[str]:
         + ["fast", "slow"] + list(INSTRUMENT_TAGS) + list(music.ERAS)
 
 
-def _track_tags(t: music.Track, rng: np.random.Generator, noise: float) -> set[str]:
-    """Tags a listener community would give: relevant ones with some probability, plus noise."""
+def tag_chances(t: music.Track) -> dict[str, float]:
+    """The source tags a track can get from its latent factors, each with its chance before tag noise."""
     g = music.GENRES[t.genre]
     arousal, valence = t.arousal_valence
     cand = {g.name: 0.85, g.subgenres[t.subgenre]: 0.55, t.era: 0.35}
@@ -80,11 +81,54 @@ def _track_tags(t: music.Track, rng: np.random.Generator, noise: float) -> set[s
     for tag, insts in INSTRUMENT_TAGS.items():
         if {t.chord, t.lead, t.bass} & set(insts):
             cand[tag] = 0.4
+    return cand
+
+
+def _track_tags(t: music.Track, rng: np.random.Generator, noise: float) -> set[str]:
+    """Tags a listener community would give: relevant ones with some probability, plus noise."""
+    cand = tag_chances(t)
     tags = {k for k, p in cand.items() if rng.random() < p * (1 - noise)}
     vocab = all_tags()
     while rng.random() < noise * 3:  # spurious tags, as in crowd-sourced tagging
         tags.add(vocab[rng.integers(len(vocab))])
     return tags
+
+
+class TagOverlap(NamedTuple):
+    """How a target task's label relates to the source tags the convnet is pretrained on."""
+
+    kind: str  # "same": the label is a source tag | "through": it moves with tags via a shared factor | "none"
+    tags: tuple[str, ...]  # the source tags that are the label ("same") or move with it ("through")
+    how: str
+
+
+_MOOD_AXES = {"energetic": "a", "mellow": "a", "happy": "v", "sad": "v", "dark": "v", "chill": "av",
+              "aggressive": "av", "beautiful": "av"}  # which of arousal / valence each mood tag thresholds
+
+# Per target task (TARGET_TASKS): is its label a source tag? Derived from tag_chances and the subsets'
+# generators, and checked against them by tests/test_corpus.py. "The convnet transfers" on a "same" task
+# partly means it learned the label itself in pretraining.
+TAG_OVERLAP: dict[str, TagOverlap] = {
+    "ballroom": TagOverlap("through", ("fast", "slow") + MOODS,
+                           "tempo only: each dance style has a fixed tempo, which sets fast (jive, quickstep, "
+                           "Viennese waltz: all of them), slow (part of waltz) and, through arousal and valence, "
+                           "the moods; the dance rhythms and 3/4 meter never occur in the source"),
+    "genre": TagOverlap("same", tuple(g.name for g in music.GENRES),
+                        "each genre name is a source tag (as in MSD's tags); subgenre tags imply it too"),
+    "speech_music": TagOverlap("none", (), "no tag names speech or music; the music clips are source-like "
+                               "tracks (every source clip is music), the speech clips carry no tags"),
+    "emotion_arousal": TagOverlap("through", tuple(m for m, ax in _MOOD_AXES.items() if "a" in ax)
+                                  + ("fast", "slow"),
+                                  "the mood tags are thresholds of the noise-free arousal; tempo, its largest "
+                                  "term, sets fast/slow; genre tags move with it as well"),
+    "emotion_valence": TagOverlap("through", tuple(m for m, ax in _MOOD_AXES.items() if "v" in ax)
+                                  + ("fast", "slow"),
+                                  "the mood tags are thresholds of the noise-free valence; tempo is one of its "
+                                  "terms (fast/slow); genre tags move with it as well"),
+    "vocal": TagOverlap("same", ("instrumental", "female vocalists", "male vocalists"),
+                        "instrumental is the non-vocal class; the vocalist tags split the vocal one by gender"),
+    "sound_events": TagOverlap("none", (), "no source tag: the clips are not music"),
+}
 
 
 ARTIST_TAGS = tuple(all_tags()[:30]) + ("female vocalists", "male vocalists", "instrumental", "fast",
