@@ -36,7 +36,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 
 # Settings added after the first sweeps ran: left out of the parent params while at their defaults.
-LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations", "probe.repeats")
+LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations", "probe.repeats", "probe.repeat_training")
 
 
 def _field_default(owner, name: str):

@@ -109,12 +109,14 @@ def main(argv: list[str] | None = None) -> int:
                              "park2017_keras:FILE.h5, torch:module:factory, hear:MODULE, embeddings:FOLDER "
                              "(README, 'Probe a released or your own encoder')")
     parser.add_argument("--repeats", type=int, metavar="N", help="repeat the probes' cross-validation N times with "
-                                                                 "re-drawn folds (sets probe.repeats; layer_combos)")
+                                                                 "re-drawn folds (sets probe.repeats; layer_combos, "
+                                                                 "artist_labels, artist_tags: these also re-train "
+                                                                 "their encoders unless probe.repeat_training=false)")
     args = parser.parse_args(argv)
     if args.repeats is not None:
         if not has_setting(args.name, "probe.repeats"):
             parser.error(f"--repeats {args.repeats}: sweep {args.name!r} has no probe.repeats (repeated "
-                         "cross-validation is a layer_combos setting)")
+                         "cross-validation is a setting of layer_combos, artist_labels and artist_tags)")
         args.set.insert(0, f"probe.repeats={args.repeats}")  # before --set: an explicit setting wins
     if args.encoder:
         # before --set: an explicit setting wins (and is checked)

@@ -95,3 +95,41 @@ def test_probe_suite_scores_informative_features_above_shuffled_ones():
     X_nan[3, 2] = np.nan
     with pytest.raises(ValueError, match="genre: the x features contain NaN"):
         run_suite({"x": X_nan}, {"genre": sets["genre"]}, probe)
+
+
+def test_repeats_pool_fold_by_fold_and_retrieval_queries_stay_one_unit_each():
+    import json
+
+    from raymir.probes.compare import score_interval
+    from raymir.probes.suite import pooled_row, probe_scores
+
+    rng = np.random.default_rng(2)
+    artists = np.repeat(np.arange(12), 3)
+    genre = artists % 3
+    X = np.eye(3)[genre] @ rng.normal(size=(3, 8)) + rng.normal(0, 0.8, (len(artists), 8))
+    tags = np.eye(3)[genre]
+    rows = np.arange(len(X))
+    probe = ArtistProbeConfig(folds=3, gamma=("1/n_features",), C=(1.0,), kernels=("linear",), scaler=(True,))
+
+    def sets(seed):
+        order = np.random.default_rng(seed).permutation(12)
+        folds = tuple(np.flatnonzero(np.isin(artists, order[f::3])) for f in range(3))
+        return {"genre": ProbeSet("x", rows, genre, folds), "tagging": ProbeSet("x", rows, tags, folds),
+                "retrieval": ProbeSet("x", rows, artists)}
+
+    first, second = probe_scores({"x": X}, sets(0), probe), probe_scores({"x": X}, sets(1), probe)
+    # a probe scored in repeat 0 only (predefined folds) pools that repeat
+    row = pooled_row([first, {k: v for k, v in second.items() if k != "tagging"}])
+    genre_folds = json.loads(row["genre_accuracy_folds"])
+    assert genre_folds == [*first["genre"].grid.fold_scores[0], *second["genre"].grid.fold_scores[0]]  # repeat-major
+    assert json.loads(row["genre_accuracy_nested_folds"]) == [*first["genre"].grid.nested_scores,
+                                                              *second["genre"].grid.nested_scores]
+    assert row["genre_accuracy"] == pytest.approx(np.mean(genre_folds))
+    assert row["genre_accuracy_test_fraction"] == pytest.approx(1 / 3)
+    assert row["genre_accuracy_ci95"] == pytest.approx(score_interval(genre_folds, fraction=1 / 3).half_width)
+    assert json.loads(row["tag_roc_auc_folds"]) == first["tagging"].units["tag_roc_auc"].tolist()
+    # the same 36 queries in both repeats: averaged per query, not 72 units (identical repeats add no evidence)
+    assert len(json.loads(row["retrieval_map_folds"])) == 36 and row["retrieval_map_test_fraction"] == 0
+    assert row["retrieval_map_ci95"] == pytest.approx(score_interval(first["retrieval"].units["retrieval_map"],
+                                                                     fraction=0).half_width)
+    assert row["retrieval_chance_map"] == first["retrieval"].extra["retrieval_chance_map"]

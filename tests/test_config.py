@@ -166,7 +166,7 @@ def test_config_imports_no_torch_ray_or_mlflow():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_repeats_are_a_layer_combos_setting_checked_by_key(capsys):
+def test_repeats_are_a_probe_setting_checked_by_key(capsys):
     assert load_sweep("layer_combos").probe.repeats == 1  # the default run's time limit: one repeat
     assert load_sweep("layer_combos", preset="paper").probe.repeats == 5
     with pytest.raises(ConfigError, match="probe.repeats: must be ≥ 1, got 0"):
@@ -175,10 +175,23 @@ def test_repeats_are_a_layer_combos_setting_checked_by_key(capsys):
     assert "cross-validation repeated 3×" in capsys.readouterr().out
     assert main(["layer_combos", "--check", "--repeats", "3", "--set", "probe.repeats=2"]) == 0  # --set wins
     assert "repeated 2×" in capsys.readouterr().out
-    for sweep in ("agf_combos", "artist_labels", "artist_tags"):  # no probe.repeats in their schemas: refused
-        with pytest.raises(SystemExit):
-            main([sweep, "--check", "--repeats", "2"])
-        assert f"--repeats 2: sweep '{sweep}' has no probe.repeats" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no probe.repeats in its schema: refused
+        main(["agf_combos", "--check", "--repeats", "2"])
+    assert "--repeats 2: sweep 'agf_combos' has no probe.repeats" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
+def test_the_artist_sweeps_repeat_five_times_in_the_paper_preset_and_check_repeats(sweep, capsys):
+    cfg = load_sweep(sweep)
+    assert (cfg.probe.repeats, cfg.probe.repeat_training) == (1, True)  # the default run's time: one repeat
+    assert load_sweep(sweep, preset="paper").probe.repeats == 5
+    with pytest.raises(ConfigError, match="probe.repeats: must be ≥ 1 .*got 0"):
+        load_sweep(sweep, overrides=("probe.repeats=0",))
+    assert load_sweep(sweep, overrides=("probe.repeat_training=false",)).probe.repeat_training is False
+    assert main([sweep, "--check", "--repeats", "3"]) == 0
+    assert "repeated 3× (folds re-drawn, encoders re-trained)" in capsys.readouterr().out
+    assert main([sweep, "--check", "--repeats", "-1"]) != 0
+    assert "probe.repeats: must be ≥ 1" in capsys.readouterr().err
 
 
 def test_each_repeat_redraws_the_folds_and_predefined_folds_are_used_once():
