@@ -95,9 +95,10 @@ def summary_table(rows: list[dict]) -> str:
     order = sorted(rows, key=lambda r: (r["model"] not in TRAINED + GIVEN, r["model"], r.get("n_artists", 0),
                                         r.get("layers", "")))
     repeats = max(int(r.get("repeats", 1)) for r in rows)
+    intervals = any(f"{m}_ci95" in r for r in rows for m in metrics)  # rows from before intervals have none
     lines = [f"Mean ± half-width of the 95 % CI over folds × {repeats} repeat(s) (corrected for overlapping training "
-             "sets; retrieval: over queries)\n",
-             "| model | n_artists | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
+             "sets; retrieval: over queries)", ""] if intervals else []
+    lines += ["| model | n_artists | " + " | ".join(metrics) + " |", "|---|---:|" + "---:|" * len(metrics)]
     for r in order:
         cells = [_cell(r, m) for m in metrics]
         n = r.get("n_artists", 0)
