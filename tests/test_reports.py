@@ -465,7 +465,10 @@ def _scored(model, n, genre_nested, tags, queries, **more):
             "genre_accuracy_nested_folds": _folds(genre_nested), "genre_accuracy_nested_test_fraction": 0.2,
             "tag_roc_auc": float(np.mean(tags)), "tag_roc_auc_ci95": 0.03, "tag_roc_auc_folds": _folds(tags),
             "tag_roc_auc_test_fraction": 0.2, "retrieval_map": float(np.mean(queries)), "retrieval_map_ci95": 0.1,
-            "retrieval_map_folds": _folds(queries), "retrieval_map_test_fraction": 0.0} | more
+            "retrieval_map_folds": _folds(queries), "retrieval_map_test_fraction": 0.0,
+            "retrieval_recall_at_10": 0.5, "retrieval_recall_at_10_ci95": 0.2,
+            "retrieval_recall_at_10_folds": _folds([0.5] * len(queries)),
+            "retrieval_recall_at_10_test_fraction": 0.0} | more
 
 
 def test_artist_comparisons_golden_values_on_hand_made_runs(tmp_path):
@@ -500,7 +503,8 @@ def test_artist_comparisons_golden_values_on_hand_made_runs(tmp_path):
     assert fields == list(COMPARISON_FIELDS) and len(written) == 5 * 3
     lines = text.splitlines()
     assert lines[0].startswith("Mean ± half-width of the 95 % CI over folds × 1 repeat(s)")
-    assert "| basic | 15 | 0.712 ± 0.020 | 0.766 ± 0.030 | 0.625 ± 0.100 |" in lines
+    # every metric ± its interval; per-fold lists, intervals and test fractions are no columns
+    assert "| basic | 15 | 0.712 ± 0.020 | 0.766 ± 0.030 | 0.625 ± 0.100 | 0.500 ± 0.200 |" in lines
     table = _markdown("\n".join(lines[lines.index("| a | b | genre_accuracy | tag_roc_auc | retrieval_map |"):]))
     assert table[2] == ["basic/15", "siamese/15", "+0.000 [+0.000, +0.000]", "+0.062 [+0.038, +0.086] *",
                         "+0.000 [+0.000, +0.000]"]

@@ -66,7 +66,7 @@ def log_fold_lists(tracker, run_id: str, metrics: dict, folder: Path) -> Path:
 
 
 def _metrics(rows: list[dict]) -> list[str]:
-    keys = dict.fromkeys(k for r in rows for k in r)
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if not k.endswith(PER_FOLD)]
     scores = [k for k in keys if k.endswith(SCORES) and k not in METRICS]
     recall = sorted(k for k in keys if k.startswith("retrieval_recall_at_"))
     return [m for m in (*METRICS, *scores, *recall) if m in keys]
