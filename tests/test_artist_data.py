@@ -6,7 +6,7 @@ import pytest
 from raymir.config import ArtistProbeConfig
 from raymir.data.subset import Subset
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.recipes.artist_data import artist_split, probe_sets, training_tracks
+from raymir.recipes.artist_data import artist_split, probe_sets, repeat_probe_sets, training_tracks
 
 
 def _corpus(n_genres=5, per_genre=6, tracks=3, seed=0):
@@ -133,3 +133,28 @@ def test_repeats_pool_fold_by_fold_and_retrieval_queries_stay_one_unit_each():
     assert row["retrieval_map_ci95"] == pytest.approx(score_interval(first["retrieval"].units["retrieval_map"],
                                                                      fraction=0).half_width)
     assert row["retrieval_chance_map"] == first["retrieval"].extra["retrieval_chance_map"]
+
+
+def test_each_repeat_redraws_the_folds_and_a_datasets_predefined_folds_are_used_once():
+    rng = np.random.default_rng(4)
+    artists, genres, _ = _corpus(per_genre=8, tracks=4)
+    source = _subset("source", {"artist": artists}, artists)
+    held = np.flatnonzero(artists < 1020)
+    free = {"genre": _subset("genre", {"genre": genres}, artists), "source": source}
+    sets = repeat_probe_sets(free, tasks=("genre", "retrieval"), folds=4, seed=7, repeats=3, heldout_rows=held)
+    assert len(sets) == 3
+    for r, s in enumerate(sets):  # repeat r: exactly the single run's sets with seed + r
+        alone = probe_sets(free, tasks=("genre", "retrieval"), folds=4, seed=7 + r, heldout_rows=held)
+        assert all(np.array_equal(a, b) for a, b in zip(s["genre"].folds, alone["genre"].folds, strict=True))
+        assert np.array_equal(s["retrieval"].rows, held)  # the held-out artists stay fixed
+    assert not np.array_equal(sets[0]["genre"].folds[0], sets[1]["genre"].folds[0])
+
+    fixed = Subset(name="gtzan", audio=np.zeros((len(artists), 8), dtype=np.float32), sr=8000,
+                   labels={"genre": genres, "tempo": rng.normal(size=len(artists))}, groups=artists,
+                   folds=(artists - 1000) % 4, classes={"genre": [str(g) for g in range(5)]})
+    logged = []
+    sets = repeat_probe_sets({"gtzan": fixed, "source": source}, tasks=("genre", "retrieval"), folds=4, seed=0,
+                             repeats=2, heldout_rows=held, target="gtzan", log=logged.append)
+    assert set(sets[0]) == {"genre", "tempo", "retrieval"} and set(sets[1]) == {"retrieval"}
+    assert logged == ["genre, tempo: gtzan's predefined folds, cross-validated once (probe.repeats=2 re-draws the "
+                      "other probes' folds)"]
