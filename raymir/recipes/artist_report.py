@@ -20,6 +20,8 @@ from pathlib import Path
 import matplotlib
 
 from raymir.probes.compare import paired_comparison
+from raymir.recipes import layer_combos_report
+from raymir.recipes.layer_combos_probes import PARAM_CHARS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,8 +36,8 @@ SCORES = ("_accuracy", "_r2")  # a real dataset's probes: <label>_accuracy (SVM)
 
 BASELINES = ("mfcc", "random")
 PER_FOLD = ("_ci95", "_folds", "_test_fraction")  # a metric's interval, per-fold scores and test fraction
-COMPARISON_FIELDS = ("metric", "task", "a", "b", "diff", "ci_low", "ci_high", "t", "p", "significant", "n")
-PARAM_CHARS = 6000  # MLflow cuts longer param values; a cut JSON list would not parse
+# layer_combos' fields, and which scores were tested (e.g. genre_accuracy_nested): a sweep compares several metrics
+COMPARISON_FIELDS = ("metric", *layer_combos_report.COMPARISON_FIELDS)
 
 
 def row_key(key: str) -> bool:
