@@ -49,7 +49,7 @@ from raymir.recipes.artist_data import (
     source_genres,
     training_tracks,
 )
-from raymir.recipes.artist_report import log_fold_lists, row_key, split_row, write_artist_report
+from raymir.recipes.artist_report import row_key, split_row, write_artist_report, write_fold_lists
 from raymir.session import RunOptions, SweepRun, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.park import prepare_artist_inputs, train_artist_model
 
@@ -241,7 +241,7 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
     numbers, lists = split_row(metrics)
     run_id = tracking.log_trial(tracker, run.key, params=params | lists, metrics=numbers, history=history,
                                 artifacts=artifacts, artifact_path="encoder")
-    log_fold_lists(tracker, run_id, metrics, Path(tune.get_context().get_trial_dir()))
+    tracking.log_files(tracker, run_id, [write_fold_lists(metrics, Path(tune.get_context().get_trial_dir()))])
     tune.report({"model": model, "n_artists": n, "repeats": len(sets)} | metrics)
 
 
@@ -290,7 +290,7 @@ def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[st
     numbers, lists = split_row(metrics)
     run_id = tracking.log_trial(tracker, run.key, params=params | more | lists, metrics=numbers,
                                 artifacts=skipped_files, artifact_path="encoder_skipped")
-    log_fold_lists(tracker, run_id, metrics, Path(tune.get_context().get_trial_dir()))
+    tracking.log_files(tracker, run_id, [write_fold_lists(metrics, Path(tune.get_context().get_trial_dir()))])
     tune.report({"model": run.model, "n_artists": 0, "repeats": len(sets)} | metrics)
 
 

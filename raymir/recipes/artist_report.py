@@ -57,13 +57,13 @@ def split_row(metrics: dict) -> tuple[dict[str, float], dict[str, str]]:
     return numbers, lists
 
 
-def log_fold_lists(tracker, run_id: str, metrics: dict, folder: Path) -> Path:
-    """Every per-fold list of a trial's row, as ``folds.json`` ({metric: [scores]}) in ``folder`` and the run."""
+def write_fold_lists(metrics: dict, folder: Path) -> Path:
+    """Every per-fold list of a trial's row as ``<folder>/folds.json`` ({metric: [scores]}), for its MLflow run
+    (the lists too long for a param are only there and in the report's summary.csv)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "folds.json"
     path.write_text(json.dumps({k[:-len("_folds")]: json.loads(v) for k, v in metrics.items()
                                 if k.endswith("_folds")}))
-    tracker.client.log_artifact(run_id, str(path))
     return path
 
 

@@ -44,7 +44,7 @@ from raymir.probes.suite import ProbeScores, ProbeSet, pooled_row, probe_scores
 from raymir.recipes import given_encoder
 from raymir.recipes.artist_data import artist_subsets, leave_out_failed, record_skipped, repeat_probe_sets
 from raymir.recipes.artist_labels import repeats_text, training_offset
-from raymir.recipes.artist_report import log_fold_lists, row_key, split_row, write_artist_report
+from raymir.recipes.artist_report import row_key, split_row, write_artist_report, write_fold_lists
 from raymir.session import RunOptions, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.choi import cached_pretrain
 
@@ -182,7 +182,7 @@ def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, 
     run_id = tracking.log_trial(tracker, run.key, params=params | more | lists, metrics=numbers, history=history,
                                 artifacts=artifacts,
                                 artifact_path="encoder" if weights is not None else "encoder_skipped")
-    log_fold_lists(tracker, run_id, metrics, trial_dir)
+    tracking.log_files(tracker, run_id, [write_fold_lists(metrics, trial_dir)])
     tune.report({"model": run.model, "layers": more.get("layers", run.layers), "n_artists": more.get("n_artists", 0),
                  "repeats": len(sets)} | metrics)
 
