@@ -36,7 +36,8 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 
 # Settings added after the first sweeps ran: left out of the parent params while at their defaults.
-LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations", "probe.repeats", "transfer.repeats")
+LATER_SETTINGS = ("encoder", "weighting", "features.max_combinations", "probe.repeats", "probe.repeat_training",
+                  "transfer.repeats")
 
 
 def _field_default(owner, name: str):

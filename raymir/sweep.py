@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(README, 'Probe a released or your own encoder')")
     parser.add_argument("--repeats", type=int, metavar="N",
                         help="repeat the experiment N times, re-drawing what is random: the probes' CV folds "
-                             "(probe.repeats) and, where a sweep trains, its nets (agf_combos: transfer.repeats, "
-                             "each repeat a new split)")
+                             "(probe.repeats; artist_labels and artist_tags also re-train their encoders unless "
+                             "probe.repeat_training=false; layer_combos keeps its one pretrained net) or, in "
+                             "agf_combos, the split and every net (transfer.repeats)")
     args = parser.parse_args(argv)
     if args.repeats is not None:
         setting = next((s for s in REPEAT_SETTINGS if has_setting(args.name, s)), None)

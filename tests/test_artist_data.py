@@ -6,7 +6,7 @@ import pytest
 from raymir.config import ArtistProbeConfig
 from raymir.data.subset import Subset
 from raymir.probes.suite import ProbeSet, run_suite
-from raymir.recipes.artist_data import artist_split, probe_sets, training_tracks
+from raymir.recipes.artist_data import artist_split, probe_sets, repeat_probe_sets, training_tracks
 
 
 def _corpus(n_genres=5, per_genre=6, tracks=3, seed=0):
@@ -95,3 +95,66 @@ def test_probe_suite_scores_informative_features_above_shuffled_ones():
     X_nan[3, 2] = np.nan
     with pytest.raises(ValueError, match="genre: the x features contain NaN"):
         run_suite({"x": X_nan}, {"genre": sets["genre"]}, probe)
+
+
+def test_repeats_pool_fold_by_fold_and_retrieval_queries_stay_one_unit_each():
+    import json
+
+    from raymir.probes.compare import score_interval
+    from raymir.probes.suite import pooled_row, probe_scores
+
+    rng = np.random.default_rng(2)
+    artists = np.repeat(np.arange(12), 3)
+    genre = artists % 3
+    X = np.eye(3)[genre] @ rng.normal(size=(3, 8)) + rng.normal(0, 0.8, (len(artists), 8))
+    tags = np.eye(3)[genre]
+    rows = np.arange(len(X))
+    probe = ArtistProbeConfig(folds=3, gamma=("1/n_features",), C=(1.0,), kernels=("linear",), scaler=(True,))
+
+    def sets(seed):
+        order = np.random.default_rng(seed).permutation(12)
+        folds = tuple(np.flatnonzero(np.isin(artists, order[f::3])) for f in range(3))
+        return {"genre": ProbeSet("x", rows, genre, folds), "tagging": ProbeSet("x", rows, tags, folds),
+                "retrieval": ProbeSet("x", rows, artists)}
+
+    first, second = probe_scores({"x": X}, sets(0), probe), probe_scores({"x": X}, sets(1), probe)
+    # a probe scored in repeat 0 only (predefined folds) pools that repeat
+    row = pooled_row([first, {k: v for k, v in second.items() if k != "tagging"}])
+    genre_folds = json.loads(row["genre_accuracy_folds"])
+    assert genre_folds == [*first["genre"].grid.fold_scores[0], *second["genre"].grid.fold_scores[0]]  # repeat-major
+    assert json.loads(row["genre_accuracy_nested_folds"]) == [*first["genre"].grid.nested_scores,
+                                                              *second["genre"].grid.nested_scores]
+    assert row["genre_accuracy"] == pytest.approx(np.mean(genre_folds))
+    assert row["genre_accuracy_test_fraction"] == pytest.approx(1 / 3)
+    assert row["genre_accuracy_ci95"] == pytest.approx(score_interval(genre_folds, fraction=1 / 3).half_width)
+    assert json.loads(row["tag_roc_auc_folds"]) == first["tagging"].units["tag_roc_auc"].tolist()
+    # the same 36 queries in both repeats: averaged per query, not 72 units (identical repeats add no evidence)
+    assert len(json.loads(row["retrieval_map_folds"])) == 36 and row["retrieval_map_test_fraction"] == 0
+    assert row["retrieval_map_ci95"] == pytest.approx(score_interval(first["retrieval"].units["retrieval_map"],
+                                                                     fraction=0).half_width)
+    assert row["retrieval_chance_map"] == first["retrieval"].extra["retrieval_chance_map"]
+
+
+def test_each_repeat_redraws_the_folds_and_a_datasets_predefined_folds_are_used_once():
+    rng = np.random.default_rng(4)
+    artists, genres, _ = _corpus(per_genre=8, tracks=4)
+    source = _subset("source", {"artist": artists}, artists)
+    held = np.flatnonzero(artists < 1020)
+    free = {"genre": _subset("genre", {"genre": genres}, artists), "source": source}
+    sets = repeat_probe_sets(free, tasks=("genre", "retrieval"), folds=4, seed=7, repeats=3, heldout_rows=held)
+    assert len(sets) == 3
+    for r, s in enumerate(sets):  # repeat r: exactly the single run's sets with seed + r
+        alone = probe_sets(free, tasks=("genre", "retrieval"), folds=4, seed=7 + r, heldout_rows=held)
+        assert all(np.array_equal(a, b) for a, b in zip(s["genre"].folds, alone["genre"].folds, strict=True))
+        assert np.array_equal(s["retrieval"].rows, held)  # the held-out artists stay fixed
+    assert not np.array_equal(sets[0]["genre"].folds[0], sets[1]["genre"].folds[0])
+
+    fixed = Subset(name="gtzan", audio=np.zeros((len(artists), 8), dtype=np.float32), sr=8000,
+                   labels={"genre": genres, "tempo": rng.normal(size=len(artists))}, groups=artists,
+                   folds=(artists - 1000) % 4, classes={"genre": [str(g) for g in range(5)]})
+    logged = []
+    sets = repeat_probe_sets({"gtzan": fixed, "source": source}, tasks=("genre", "retrieval"), folds=4, seed=0,
+                             repeats=2, heldout_rows=held, target="gtzan", log=logged.append)
+    assert set(sets[0]) == {"genre", "tempo", "retrieval"} and set(sets[1]) == {"retrieval"}
+    assert logged == ["genre, tempo: gtzan's predefined folds, cross-validated once (probe.repeats=2 re-draws the "
+                      "other probes' folds)"]

@@ -58,3 +58,31 @@ def test_a_changed_setting_changes_the_keys_that_depend_on_it():
     recorded = RECORDED["layer_combos:tiny"]
     assert cache.key_of(pretrain_key("SOURCE", label="tags", cfg=cfg.pretrain, mel=cfg.mel)) != recorded["pretrain/tags"]
     assert cache.key_of(corpus_key(cfg.corpus, sr=cfg.mel.sr, name="genre")) == recorded["corpus/genre"]
+
+
+@pytest.mark.parametrize("preset", [None, "tiny"])
+def test_repeat_zero_trains_with_the_single_runs_keys_and_later_repeats_re_seed(preset):
+    """A default run's cached models are repeat 0's: --repeats N reuses them and trains only repeats 1…N−1."""
+    from raymir.recipes import artist_tags
+
+    cfg = load_sweep("artist_labels", preset=preset, overrides=("probe.repeats=3",))
+    recorded = RECORDED[f"artist_labels:{preset or 'default'}"]
+    for model in ("basic", "siamese"):
+        key = cache.key_of(artist_labels.model_key(artist_labels.repeat_config(cfg, 0), "INPUTS", model, TRAIN_IDX))
+        assert key == recorded[f"artist_model/{model}"]
+        again = artist_labels.model_key(artist_labels.repeat_config(cfg, 2), "INPUTS", model, TRAIN_IDX)
+        assert cache.key_of(again) != key and again["train"]["seed"] == cfg.train.seed + 2
+    fixed = load_sweep("artist_labels", preset=preset, overrides=("probe.repeats=3", "probe.repeat_training=false"))
+    assert artist_labels.repeat_config(fixed, 2) is fixed  # folds re-drawn only: repeat 0's models every time
+
+    tags = load_sweep("artist_tags", preset=preset, overrides=("probe.repeats=3",))
+    recorded = RECORDED[f"artist_tags:{preset or 'default'}"]
+    for label, model in (("tags", "choi_tags"), ("artist_tags", "artist_tags")):
+        first = artist_tags.repeat_config(tags, model, 0)
+        assert cache.key_of(pretrain_key("SOURCE", label=label, cfg=first.pretrain, mel=first.mel)) == \
+            recorded[f"pretrain/{label}"]
+        second = artist_tags.repeat_config(tags, model, 1)
+        assert second.pretrain.seed == tags.pretrain.seed + 1
+        assert cache.key_of(pretrain_key("SOURCE", label=label, cfg=second.pretrain, mel=second.mel)) != \
+            recorded[f"pretrain/{label}"]
+    assert artist_tags.repeat_config(tags, "mfcc", 2) is tags

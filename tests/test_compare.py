@@ -52,6 +52,22 @@ def test_identical_scores_and_bad_input():
         score_interval([0.5, np.nan], fraction=0.2)
     with pytest.raises(ValueError, match="at least 2"):
         score_interval([0.5], fraction=0.2)
-    with pytest.raises(ValueError, match="strictly between"):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\)"):
         score_interval(a, fraction=1.0)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\)"):
+        paired_comparison(a, a + 0.1, fraction=-0.1)
     assert held_out_fraction([np.arange(3), np.arange(3, 10)], 10) == pytest.approx(0.5)
+
+
+def test_fraction_zero_is_the_plain_paired_t_test_of_independent_units():
+    """Retrieval's queries are scored once each, fitted on nothing: no correction, scipy's paired t-test exactly."""
+    rng = np.random.default_rng(5)
+    b = rng.uniform(0.2, 0.6, 40)  # e.g. per-query average precision
+    a = b + 0.03 + rng.normal(0, 0.05, 40)
+    got = paired_comparison(a, b, fraction=0)
+    plain = stats.ttest_rel(a, b)
+    assert got.t == pytest.approx(plain.statistic) and got.p == pytest.approx(plain.pvalue)
+    low, high = stats.t.interval(0.95, 39, loc=(a - b).mean(), scale=stats.sem(a - b))
+    assert (got.low, got.high) == pytest.approx((low, high))
+    one = score_interval(a, fraction=0)
+    assert (one.low, one.high) == pytest.approx(stats.t.interval(0.95, 39, loc=a.mean(), scale=stats.sem(a)))

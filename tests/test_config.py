@@ -181,6 +181,20 @@ def test_repeats_are_checked_and_set_by_the_sweep_s_own_key(capsys):
         load_sweep("agf_combos", overrides=("transfer.repeats=0",))
 
 
+@pytest.mark.parametrize("sweep", ["artist_labels", "artist_tags"])
+def test_the_artist_sweeps_repeat_five_times_in_the_paper_preset_and_check_repeats(sweep, capsys):
+    cfg = load_sweep(sweep)
+    assert (cfg.probe.repeats, cfg.probe.repeat_training) == (1, True)  # the default run's time: one repeat
+    assert load_sweep(sweep, preset="paper").probe.repeats == 5
+    with pytest.raises(ConfigError, match="probe.repeats: must be ≥ 1 .*got 0"):
+        load_sweep(sweep, overrides=("probe.repeats=0",))
+    assert load_sweep(sweep, overrides=("probe.repeat_training=false",)).probe.repeat_training is False
+    assert main([sweep, "--check", "--repeats", "3"]) == 0
+    assert "repeated 3× (folds re-drawn, encoders re-trained)" in capsys.readouterr().out
+    assert main([sweep, "--check", "--repeats", "-1"]) != 0
+    assert "probe.repeats: must be ≥ 1" in capsys.readouterr().err
+
+
 def test_each_repeat_redraws_the_folds_and_predefined_folds_are_used_once():
     import numpy as np
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from raymir.models.park2017 import CROP_FRAMES, PARK_MEL, Park2017, ParkFrontend, track_feature
-from raymir.probes.retrieval import chance_map, retrieval_scores
+from raymir.probes.retrieval import chance_map, query_scores, retrieval_scores
 from raymir.train.siamese import hinge_loss, sample_triplets
 
 
@@ -68,6 +68,11 @@ def test_retrieval_metrics_by_hand():
     assert abs(s["map"] - 0.75) < 1e-12
     assert abs(s["recall_at_k"] - 0.5) < 1e-12
     assert retrieval_scores(x, artists, k=2)["recall_at_k"] == 1.0
+    # per query, in row order: the paired comparisons' units
+    per_query = query_scores(x, artists, k=1)
+    assert per_query["ap"].tolist() == [1.0, 0.5, 1.0, 0.5] and per_query["recall_at_k"].tolist() == [1, 0, 1, 0]
+    lonely = query_scores(x, np.array(["A", "A", "B", "C"]), k=1)  # B and C have no other track: not queries
+    assert lonely["query"].tolist() == [0, 1] and lonely["ap"].tolist() == [1.0, 0.5]
     # a random ranking puts the one relevant track at rank 1, 2 or 3 alike: E[AP] = (1 + 1/2 + 1/3) / 3
     assert abs(chance_map(artists) - 11 / 18) < 1e-12
     # AAAB: an A query has two relevant among three candidates, at ranks {1,2} (AP 1), {1,3} (AP 5/6)

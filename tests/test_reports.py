@@ -540,3 +540,77 @@ def test_learned_weightings_and_twelve_layers_take_their_rows_and_bars(tmp_path)
     assert (tmp_path / "genre.png").is_file()
     png = weights_figure(np.array([[0.1, 0.7, 0.2], [0.2, 0.6, 0.2]]), tmp_path / "w" / "layer_weights.png", title="t")
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def _folds(values):
+    import json
+
+    return json.dumps(values)
+
+
+def _scored(model, n, genre_nested, tags, queries, **more):
+    """A run with per-fold scores: genre nested folds (its cv folds 0.1 higher: never tested), tagging folds,
+    per-query AP; 5 folds test 20 % of the clips each."""
+    import numpy as np
+
+    cv = [v + 0.1 for v in genre_nested]
+    return {"model": model, "n_artists": n, "repeats": 1,
+            "genre_accuracy": float(np.mean(cv)), "genre_accuracy_ci95": 0.02, "genre_accuracy_folds": _folds(cv),
+            "genre_accuracy_test_fraction": 0.2, "genre_accuracy_nested": float(np.mean(genre_nested)),
+            "genre_accuracy_nested_folds": _folds(genre_nested), "genre_accuracy_nested_test_fraction": 0.2,
+            "tag_roc_auc": float(np.mean(tags)), "tag_roc_auc_ci95": 0.03, "tag_roc_auc_folds": _folds(tags),
+            "tag_roc_auc_test_fraction": 0.2, "retrieval_map": float(np.mean(queries)), "retrieval_map_ci95": 0.1,
+            "retrieval_map_folds": _folds(queries), "retrieval_map_test_fraction": 0.0,
+            "retrieval_recall_at_10": 0.5, "retrieval_recall_at_10_ci95": 0.2,
+            "retrieval_recall_at_10_folds": _folds([0.5] * len(queries)),
+            "retrieval_recall_at_10_test_fraction": 0.0} | more
+
+
+def test_artist_comparisons_golden_values_on_hand_made_runs(tmp_path):
+    """basic/15 − mfcc on genre: nested folds d = [.10, .07, .09, .13, .11], mean .1, s² = .0005, corrected
+    se = √((1/5 + .2/.8) · .0005) = .015, t = 20/3 on 4 df; retrieval: per-query d = [0, .5, 0, .5], plain paired
+    t = √3 on 3 df."""
+    from raymir.recipes.artist_report import COMPARISON_FIELDS, comparison_pairs, comparisons
+
+    rows = [_scored("mfcc", 0, [0.50, 0.55, 0.49, 0.52, 0.50], [0.70, 0.72, 0.69, 0.71, 0.70], [0.5, 0.5, 0.25, 0.25]),
+            _scored("siamese", 15, [0.60, 0.62, 0.58, 0.65, 0.61], [0.70, 0.72, 0.69, 0.71, 0.70], [0.5, 1, 0.25, 0.75]),
+            _scored("basic", 15, [0.60, 0.62, 0.58, 0.65, 0.61], [0.75, 0.80, 0.74, 0.78, 0.76], [0.5, 1, 0.25, 0.75]),
+            _scored("random", 0, [0.30, 0.31, 0.33, 0.29, 0.30], [0.60, 0.62, 0.61, 0.60, 0.59], [0.2, 0.3, 0.2, 0.1])]
+    assert [(a["model"], b["model"]) for a, b in comparison_pairs(rows)] == [
+        ("basic", "siamese"), ("basic", "mfcc"), ("basic", "random"), ("siamese", "mfcc"), ("siamese", "random")]
+    found = {(c["a"], c["b"], c["task"]): c for c in comparisons(rows)}
+    genre = found[("basic/15", "mfcc", "genre")]
+    assert genre["metric"] == "genre_accuracy_nested"  # nested scores, not the best point's CV scores
+    assert genre["diff"] == pytest.approx(0.10) and genre["t"] == pytest.approx(20 / 3) and genre["n"] == 5
+    assert (genre["ci_low"], genre["ci_high"]) == pytest.approx((0.1 - 2.7764451 * 0.015, 0.1 + 2.7764451 * 0.015))
+    assert genre["p"] == pytest.approx(0.0026, abs=1e-4) and genre["significant"]
+    same = found[("basic/15", "siamese/15", "genre")]  # identical folds: no difference at all
+    assert (same["diff"], same["p"], same["significant"]) == (0.0, 1.0, False)
+    retrieval = found[("basic/15", "mfcc", "retrieval")]
+    assert retrieval["metric"] == "retrieval_map" and retrieval["diff"] == pytest.approx(0.25)
+    assert retrieval["t"] == pytest.approx(3 ** 0.5) and retrieval["p"] == pytest.approx(0.1817, abs=1e-4)
+    assert not retrieval["significant"]
+    assert found[("basic/15", "siamese/15", "tagging")]["significant"]  # +.05 on every fold, little spread
+
+    text, files = write_artist_report(rows, tmp_path)
+    assert [f.name for f in files] == ["summary.md", "summary.csv", "comparisons.csv", "metrics.png"]
+    fields, written = _read_csv(tmp_path / "comparisons.csv")
+    assert fields == list(COMPARISON_FIELDS) and len(written) == 5 * 3
+    lines = text.splitlines()
+    assert lines[0].startswith("Mean ± half-width of the 95 % CI over folds × 1 repeat(s)")
+    # every metric ± its interval; per-fold lists, intervals and test fractions are no columns
+    assert "| basic | 15 | 0.712 ± 0.020 | 0.766 ± 0.030 | 0.625 ± 0.100 | 0.500 ± 0.200 |" in lines
+    table = _markdown("\n".join(lines[lines.index("| a | b | genre_accuracy | tag_roc_auc | retrieval_map |"):]))
+    assert table[2] == ["basic/15", "siamese/15", "+0.000 [+0.000, +0.000]", "+0.062 [+0.038, +0.086] *",
+                        "+0.000 [+0.000, +0.000]"]
+    assert table[3][:3] == ["basic/15", "mfcc", "+0.100 [+0.058, +0.142] *"]
+    assert table[3][4] == "+0.250 [-0.209, +0.709]"
+
+
+def test_artist_tags_comparisons_are_wangs_claims():
+    from raymir.recipes.artist_report import comparison_pairs
+
+    rows = [_scored(m, n, [0.5, 0.6, 0.55], [0.7, 0.71, 0.72], [0.5, 0.4], layers=layers)
+            for m, n, layers in (("mfcc", 0, "-"), ("choi_tags", 24, "12345"), ("artist_tags", 24, "5"))]
+    assert [(a["model"], b["model"]) for a, b in comparison_pairs(rows)] == [
+        ("artist_tags", "choi_tags"), ("artist_tags", "mfcc"), ("choi_tags", "mfcc")]

@@ -54,6 +54,10 @@ class ArtistProbeConfig(GridConfig):
     folds: int = 5  # CV folds, grouped by artist (no artist on both sides of a split)
     tagger: str = "linear"  # linear | mlp
     retrieval_k: int = 10  # recall@k
+    # Each repeat r re-draws the CV folds (seed + r) and, with repeat_training, re-trains the encoders (their seed
+    # + r); repeat 0 is the single run's. The held-out artist split stays fixed.
+    repeats: int = 1
+    repeat_training: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ def check_probe_suite(pr: ArtistProbeConfig, allowed: tuple[str, ...]) -> list[s
         p.append(f"probe.tagger: must be linear or mlp, got {pr.tagger!r}")
     if pr.retrieval_k < 1:
         p.append(f"probe.retrieval_k: must be ≥ 1, got {pr.retrieval_k}")
+    if pr.repeats < 1:
+        p.append(f"probe.repeats: must be ≥ 1 (1: one run, its interval from the folds alone), got {pr.repeats}")
     return p
 
 

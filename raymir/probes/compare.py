@@ -8,6 +8,10 @@ Nadeau & Bengio (2003) correct the variance of the mean by the ratio of test to 
 
 which is what :func:`score_interval` (one feature's mean score) and :func:`paired_comparison` (the
 per-fold differences of two features scored on the same folds) use.
+
+Scores that come from no resampling at all (e.g. retrieval's per-query average precision: every query is
+scored once, nothing is fitted on the others) are independent test units: ``fraction=0`` turns the
+correction off, leaving the plain t-interval and the plain paired t-test.
 """
 
 from __future__ import annotations
@@ -56,9 +60,10 @@ def held_out_fraction(folds: list[np.ndarray], n: int) -> float:
 
 def _corrected_se(values: np.ndarray, fraction: float) -> float:
     """Nadeau & Bengio's standard error of the mean of ``values`` [J], CV scores whose test sets hold
-    ``fraction`` of the rows (so n_test / n_train = fraction / (1 − fraction))."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"test fraction {fraction}: must lie strictly between 0 and 1")
+    ``fraction`` of the rows (so n_test / n_train = fraction / (1 − fraction)); ``fraction`` 0: independent
+    scores (no training sets to overlap), the plain standard error s / √J."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"test fraction {fraction}: must lie in [0, 1) (0: independent scores, no correction)")
     j = len(values)
     ratio = fraction / (1 - fraction)
     return float(np.sqrt((1 / j + ratio) * np.var(values, ddof=1)))
@@ -74,7 +79,8 @@ def _as_scores(values, name: str) -> np.ndarray:
 
 
 def score_interval(scores, *, fraction: float, confidence: float = CONFIDENCE) -> Interval:
-    """scores [J] (folds × repeats, flattened) → their mean and corrected t confidence interval."""
+    """scores [J] (folds × repeats, flattened) → their mean and corrected t confidence interval (``fraction`` 0:
+    the plain t-interval of independent scores)."""
     a = _as_scores(scores, "scores")
     mean, se = float(a.mean()), _corrected_se(a, fraction)
     half = float(stats.t.ppf(0.5 + confidence / 2, len(a) - 1)) * se
@@ -82,7 +88,8 @@ def score_interval(scores, *, fraction: float, confidence: float = CONFIDENCE) -
 
 
 def paired_comparison(a, b, *, fraction: float, confidence: float = CONFIDENCE) -> Comparison:
-    """Corrected resampled paired t-test of scores a [J] against b [J], fold by fold on the same folds."""
+    """Corrected resampled paired t-test of scores a [J] against b [J], fold by fold on the same folds (``fraction``
+    0: the plain paired t-test of independent units, e.g. the same queries)."""
     a, b = _as_scores(a, "a"), _as_scores(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"paired scores differ in number: {len(a)} vs {len(b)} (they must share folds and repeats)")

@@ -6,17 +6,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def retrieval_scores(features: np.ndarray, artists: np.ndarray, *, k: int = 10) -> dict[str, float]:
-    """features [n, d], artists [n] → {"map", "recall_at_k"} averaged over queries that have a relevant track.
+def query_scores(features: np.ndarray, artists: np.ndarray, *, k: int = 10) -> dict[str, np.ndarray]:
+    """features [n, d], artists [n] → {"ap", "recall_at_k", "query"}: each query's average precision and recall@k
+    [q], and its row in ``features`` [q], over the q queries that have a relevant track, in row order.
 
-    recall@k: the fraction of the query artist's other tracks found among the k nearest tracks.
+    recall@k: the fraction of the query artist's other tracks found among the k nearest tracks. Each query is
+    scored once against fixed features (nothing is fitted on the others), so queries are independent test units
+    of a paired comparison between two features (``raymir.probes.compare`` with ``fraction=0``).
     """
     x = np.asarray(features, dtype=np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sim = x @ x.T
     np.fill_diagonal(sim, -np.inf)  # a track never retrieves itself
     artists = np.asarray(artists)
-    aps, recalls = [], []
+    aps, recalls, queries = [], [], []
     for q in range(len(x)):
         relevant = artists == artists[q]
         relevant[q] = False
@@ -28,9 +31,17 @@ def retrieval_scores(features: np.ndarray, artists: np.ndarray, *, k: int = 10) 
         ranks = np.flatnonzero(hits) + 1  # 1-based ranks of the relevant tracks
         aps.append(float(np.mean(np.arange(1, n_rel + 1) / ranks)))
         recalls.append(float(hits[:k].sum() / n_rel))
+        queries.append(q)
     if not aps:
         raise ValueError("no query has another track of its artist: retrieval is undefined")
-    return {"map": float(np.mean(aps)), "recall_at_k": float(np.mean(recalls))}
+    return {"ap": np.array(aps), "recall_at_k": np.array(recalls), "query": np.array(queries, dtype=int)}
+
+
+def retrieval_scores(features: np.ndarray, artists: np.ndarray, *, k: int = 10) -> dict[str, float]:
+    """features [n, d], artists [n] → {"map", "recall_at_k"} averaged over queries that have a relevant track
+    (:func:`query_scores`)."""
+    per_query = query_scores(features, artists, k=k)
+    return {"map": float(per_query["ap"].mean()), "recall_at_k": float(per_query["recall_at_k"].mean())}
 
 
 def chance_map(artists: np.ndarray) -> float:

@@ -55,12 +55,19 @@ def tagging_probe(X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray, 
     return tag_scores(np.asarray(Y_test), predict_tags(X_train, Y_train, X_test, kind=kind, seed=seed))
 
 
-def tagging_cv(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray], *, kind: str = "linear",
-               seed: int = 0) -> dict[str, float]:
-    """Cross-validated tagging: X [n, d], Y [n, k], test indices per fold → mean over folds of the macro scores."""
+def tagging_folds(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray], *, kind: str = "linear",
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Cross-validated tagging, fold by fold: X [n, d], Y [n, k], test indices per fold → {"roc_auc", "pr_auc"},
+    each [n_folds] macro scores in the order of ``folds`` (the paired tests compare features fold by fold)."""
     n = len(Y)
     scores = []
     for test in folds:
         train = np.setdiff1d(np.arange(n), test)
         scores.append(tagging_probe(X[train], Y[train], X[test], Y[test], kind=kind, seed=seed))
-    return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    return {k: np.array([s[k] for s in scores]) for k in scores[0]}
+
+
+def tagging_cv(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray], *, kind: str = "linear",
+               seed: int = 0) -> dict[str, float]:
+    """Cross-validated tagging: X [n, d], Y [n, k], test indices per fold → mean over folds of the macro scores."""
+    return {k: float(v.mean()) for k, v in tagging_folds(X, Y, folds, kind=kind, seed=seed).items()}

@@ -126,6 +126,27 @@ def probe_sets(subsets: dict[str, Subset], *, tasks: tuple[str, ...], folds: int
     return sets
 
 
+def repeat_probe_sets(subsets: dict[str, Subset], *, tasks: tuple[str, ...], folds: int, seed: int, repeats: int,
+                      heldout_rows: np.ndarray | None = None, target: str = "",
+                      log: Callable[[str], None] = print) -> list[dict[str, ProbeSet]]:
+    """The probe sets of each of ``repeats`` repeats (:func:`probe_sets`), repeat r's folds drawn with seed
+    ``seed + r``: repeat 0's are the single run's. Every feature of a sweep is probed on these same folds, so its
+    comparisons are paired fold by fold.
+
+    A real dataset's predefined folds would be drawn identically every time: its probes are in repeat 0 only
+    (logged). The held-out artists (tagging and retrieval rows) are the same in every repeat.
+    """
+    sets = [probe_sets(subsets, tasks=tasks, folds=folds, seed=seed + r, heldout_rows=heldout_rows, target=target)
+            for r in range(repeats)]
+    fixed = [t.name for t in target_tasks(subsets[target])] if target and predefined_folds(subsets[target]) is not None \
+        else []
+    if fixed and repeats > 1:
+        log(f"{', '.join(fixed)}: {target}'s predefined folds, cross-validated once (probe.repeats={repeats} re-draws "
+            "the other probes' folds)")
+        sets = [sets[0]] + [{k: v for k, v in s.items() if k not in fixed} for s in sets[1:]]
+    return sets
+
+
 def leave_out_failed(sets: dict[str, ProbeSet], subsets: dict[str, Subset], failed: dict[str, dict[int, str]]
                      ) -> tuple[dict[str, ProbeSet], dict[str, int], dict[str, list[Skipped]]]:
     """The probe sets less the clips a given encoder failed on (``failed``: {subset: {row: message}}, as

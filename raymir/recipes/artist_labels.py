@@ -11,13 +11,20 @@ A given encoder (the ``encoder:`` section: a released Keras model, a torch modul
 (none for a HEAR module or a torch module without weights: that baseline is dropped with a log line).
 Clips a torch / HEAR encoder fails on are left out of that trial's probes and recorded
 (``<probe>_skipped_clips``, the list under ``encoder_skipped/``).
+
+``probe.repeats`` R: each trial runs all R repeats. Repeat r probes on folds drawn with ``probe.seed + r`` (the
+same folds for every trial: comparisons are paired fold by fold) and, unless ``probe.repeat_training`` is false,
+trains its artist model with ``train.seed + r`` (the random baseline: ``train.seed + 1 + r``); repeat 0 is the
+single run, with its seeds and cache keys. The artist split (held-out artists) is drawn once, with ``train.seed``,
+and stays fixed. A trial's child run logs each metric's mean over folds × repeats, its 95 % interval
+(``<metric>_ci95``) and per-fold scores (``<metric>_folds``, a JSON list; also ``folds.json``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +38,18 @@ from raymir.data.subset import Subset
 from raymir.errors import DatasetError
 from raymir.extract import cached_mfcc
 from raymir.models.park2017 import Park2017, ParkFrontend, track_feature
-from raymir.probes.suite import ProbeSet, run_suite
+from raymir.probes.suite import ProbeScores, ProbeSet, pooled_row, probe_scores
 from raymir.recipes import given_encoder
 from raymir.recipes.artist_data import (
     artist_split,
     artist_subsets,
     leave_out_failed,
-    probe_sets,
     record_skipped,
+    repeat_probe_sets,
     source_genres,
     training_tracks,
 )
-from raymir.recipes.artist_report import row_key, write_artist_report
+from raymir.recipes.artist_report import row_key, split_row, write_artist_report, write_fold_lists
 from raymir.session import RunOptions, SweepRun, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.park import prepare_artist_inputs, train_artist_model
 
@@ -73,9 +80,23 @@ def artist_runs(cfg: ArtistLabelsConfig) -> list[ArtistRun]:
     return [ArtistRun(cfg.encoder.kind)] + [ArtistRun(b) for b in cfg.baselines if not (b == "random" and no_random)]
 
 
+def training_offset(cfg, r: int) -> int:
+    """What repeat r adds to the training seeds: r, or 0 with ``probe.repeat_training`` off (every repeat probes
+    repeat 0's encoders)."""
+    return r if cfg.probe.repeat_training else 0
+
+
+def repeats_text(cfg) -> str:
+    """How the probes repeat, for ``--check`` and the log ("" for one repeat)."""
+    if cfg.probe.repeats == 1:
+        return ""
+    how = "encoders re-trained" if cfg.probe.repeat_training else "the same encoders"
+    return f", repeated {cfg.probe.repeats}× (folds re-drawn, {how})"
+
+
 def summary(cfg: ArtistLabelsConfig) -> str:
     """What the sweep will run, in one line (``--check``)."""
-    probes = f"probes {', '.join(cfg.probe.tasks)}"
+    probes = f"probes {', '.join(cfg.probe.tasks)}{repeats_text(cfg)}"
     if cfg.encoder.kind:
         if cfg.encoder.kind in GIVEN_ENCODERS:  # imported and checked on a test signal, as a run would
             given_encoder.load_release(cfg.encoder)
@@ -155,82 +176,130 @@ def _train(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: 
     return cache.cached(cache_root, "artist_model", key, build)
 
 
+def _artist_net(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, pool: np.ndarray, cache_root: Path,
+                storage: Path | str) -> tuple[Park2017, dict, list[dict], tuple[Path, ...]]:
+    """A trained artist model (``cfg.train.seed`` seeds it) or the random tower: → (net, params, history, files)."""
+    if run.model == "random":
+        torch.manual_seed(cfg.train.seed + 1)
+        return Park2017(None, n_mels=cfg.mel.n_mels), {}, [], ()  # the same tower, untrained
+    artists = np.load(inputs / "artists.npy")
+    train_idx = training_tracks(artists, pool, run.n_artists)
+    path = _train(run, cfg, inputs=inputs, train_idx=train_idx, cache_root=cache_root, storage=storage)
+    net = Park2017(run.n_artists if run.model == "basic" else None, n_mels=cfg.mel.n_mels)
+    net.load_state_dict(torch.load(path / "state_dict.pt", weights_only=True))
+    history = json.loads((path / "history.json").read_text())
+    params = {"n_tracks": len(train_idx), "epochs": cfg.train.epochs}
+    return net, params, history, tuple(path / f for f in ENCODER_FILES)
+
+
+def repeat_config(cfg: ArtistLabelsConfig, r: int) -> ArtistLabelsConfig:
+    """The config repeat r trains with: ``train.seed`` + :func:`training_offset` (repeat 0: ``cfg`` itself, so its
+    models' cache keys are the single run's)."""
+    offset = training_offset(cfg, r)
+    return cfg if offset == 0 else replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + offset))
+
+
 def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset_paths: dict[str, str],
-                  sets: dict[str, ProbeSet], pool: np.ndarray, cache_root: Path, storage: Path | str,
+                  sets: list[dict[str, ProbeSet]], pool: np.ndarray, cache_root: Path, storage: Path | str,
                   tracker: tracking.Tracker) -> None:
-    """Train one artist model (or take a baseline), run the probe suite, log the child run."""
+    """Every repeat of one trial: train its artist model (or take a baseline), run the probe suite on the repeat's
+    folds (``sets``: one dict per repeat); log the pooled scores as one child run."""
     import ray.tune as tune
 
     run: ArtistRun = config["trial"]
     model, n = run.model, run.n_artists
-    params: dict = {"model": model, "n_artists": n}
+    params: dict = {"model": model, "n_artists": n, "repeats": len(sets),
+                    "repeat_training": cfg.probe.repeat_training}
     history: list[dict] = []
     artifacts: tuple[Path, ...] = ()
     with tracking.failures_logged(tracker, {run.key: params}):
-        need = _rows_needed(sets)
-        t0 = time.time()
-        if model in ARTIST_MODELS:
-            artists = np.load(inputs / "artists.npy")
-            train_idx = training_tracks(artists, pool, n)
-            path = _train(run, cfg, inputs=inputs, train_idx=train_idx, cache_root=cache_root, storage=storage)
-            history = json.loads((path / "history.json").read_text())
-            net = Park2017(n if model == "basic" else None, n_mels=cfg.mel.n_mels)
-            net.load_state_dict(torch.load(path / "state_dict.pt", weights_only=True))
-            params |= {"n_tracks": len(train_idx), "epochs": cfg.train.epochs}
-            artifacts = tuple(path / f for f in ENCODER_FILES)
-        t1 = time.time()
-        if model == "mfcc":
-            features = _mfcc(subset_paths, need, cache_root)
-        else:
-            if model == "random":
-                torch.manual_seed(cfg.train.seed + 1)
-                net = Park2017(None, n_mels=cfg.mel.n_mels)  # the same tower, untrained
-            features = park_features(net, inputs, need)
-        t2 = time.time()
-        metrics = run_suite(features, sets, cfg.probe)
-        metrics |= {"seconds_train": t1 - t0, "seconds_features": t2 - t1, "seconds_probes": time.time() - t2}
+        need = _rows_needed(sets[0])
+        seconds = {"seconds_train": 0.0, "seconds_features": 0.0, "seconds_probes": 0.0}
+        features: dict[int, dict[str, np.ndarray]] = {}  # by training offset: one set of features per encoder
+        scores: list[dict[str, ProbeScores]] = []
+        for r, sets_r in enumerate(sets):
+            offset = 0 if model == "mfcc" else training_offset(cfg, r)  # MFCC: nothing to train, the same features
+            if offset not in features:
+                t0 = time.time()
+                if model == "mfcc":
+                    features[offset] = _mfcc(subset_paths, need, cache_root)
+                    t1 = time.time()
+                else:
+                    net, more, hist, files = _artist_net(run, repeat_config(cfg, r), inputs=inputs, pool=pool,
+                                                         cache_root=cache_root, storage=storage)
+                    if r == 0:  # the run shows repeat 0's model: the single run's
+                        params, history, artifacts = params | more, hist, files
+                    t1 = time.time()
+                    features[offset] = park_features(net, inputs, need)
+                seconds["seconds_train"] += t1 - t0
+                seconds["seconds_features"] += time.time() - t1
+            t2 = time.time()
+            scores.append(probe_scores(features[offset], sets_r, cfg.probe))
+            seconds["seconds_probes"] += time.time() - t2
+        metrics = pooled_row(scores) | seconds
     params["feature"] = "mfcc" if model == "mfcc" else "park2017 track feature (256-d)"
-    tracking.log_trial(tracker, run.key, params=params, metrics=metrics, history=history, artifacts=artifacts,
-                       artifact_path="encoder")
-    tune.report({"model": model, "n_artists": n} | metrics)
+    numbers, lists = split_row(metrics)
+    run_id = tracking.log_trial(tracker, run.key, params=params | lists, metrics=numbers, history=history,
+                                artifacts=artifacts, artifact_path="encoder")
+    tracking.log_files(tracker, run_id, [write_fold_lists(metrics, Path(tune.get_context().get_trial_dir()))])
+    tune.report({"model": model, "n_artists": n, "repeats": len(sets)} | metrics)
 
 
-def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
-                 cache_root: Path, tracker: tracking.Tracker) -> None:
-    """The given encoder's track feature (or a baseline: MFCC, the encoder's net untrained), the probe suite, the
-    child run. Clips the encoder fails on leave this trial's probes (``<probe>_skipped_clips``) and are listed
-    under the run's ``encoder_skipped/``."""
+def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[str, str],
+                 sets: list[dict[str, ProbeSet]], cache_root: Path, tracker: tracking.Tracker) -> None:
+    """The given encoder's track feature (or a baseline: MFCC, the encoder's net untrained), the probe suite on each
+    repeat's folds, the child run. Nothing is trained: the given encoder's repeats re-draw only the folds; its random
+    twin is re-drawn too (``train.seed + 1 + r``) unless ``probe.repeat_training`` is false. Clips the encoder
+    fails on leave this trial's probes (``<probe>_skipped_clips``) and are listed under the run's
+    ``encoder_skipped/``."""
     import ray.tune as tune
 
     run: ArtistRun = config["trial"]
-    params: dict = {"model": run.model, "n_artists": 0}
+    params: dict = {"model": run.model, "n_artists": 0, "repeats": len(sets),
+                    "repeat_training": cfg.probe.repeat_training}
     with tracking.failures_logged(tracker, {run.key: params}):
-        need = _rows_needed(sets)
+        need = _rows_needed(sets[0])
         t0 = time.time()
-        skipped, counts = {}, {}
-        if run.model == "mfcc":
-            features, more = _mfcc(subset_paths, need, cache_root), {"feature": "mfcc"}
-        else:  # seeded as the random baseline of a default sweep (train.seed + 1)
-            tf = (given_encoder.random_twin(cfg.encoder, seed=cfg.train.seed + 1) if run.model == "random"
-                  else given_encoder.given_feature(cfg.encoder))
-            subsets = {n: Subset.load(Path(subset_paths[n])) for n in need}
-            features, failed = given_encoder.track_features(tf, subsets, rows=need, cache_root=cache_root)
-            sets, counts, skipped = leave_out_failed(sets, subsets, failed)
-            more = tf.info
-        t1 = time.time()
-        metrics = run_suite(features, sets, cfg.probe) | counts | {"seconds_features": t1 - t0,
-                                                                   "seconds_probes": time.time() - t1}
+        skipped, counts, more = {}, {}, {}
+        features: dict[int, dict[str, np.ndarray]] = {}
+        scores: list[dict[str, ProbeScores]] = []
+        seconds = {"seconds_features": 0.0, "seconds_probes": 0.0}
+        for r, sets_r in enumerate(sets):
+            offset = training_offset(cfg, r) if run.model == "random" else 0  # only the twin has a seed to re-draw
+            if offset not in features:
+                t0 = time.time()
+                if run.model == "mfcc":
+                    features[offset], more = _mfcc(subset_paths, need, cache_root), {"feature": "mfcc"}
+                else:  # seeded as the random baseline of a default sweep (train.seed + 1)
+                    tf = (given_encoder.random_twin(cfg.encoder, seed=cfg.train.seed + 1 + offset)
+                          if run.model == "random" else given_encoder.given_feature(cfg.encoder))
+                    subsets = {n: Subset.load(Path(subset_paths[n])) for n in need}
+                    features[offset], failed = given_encoder.track_features(tf, subsets, rows=need,
+                                                                            cache_root=cache_root)
+                    more = more or tf.info  # repeat 0's
+                seconds["seconds_features"] += time.time() - t0
+            if run.model != "mfcc":
+                sets_r, counts_r, skipped_r = leave_out_failed(sets_r, subsets, failed)
+                counts, skipped = (counts_r, skipped_r) if r == 0 else (counts, skipped)
+            t1 = time.time()
+            scores.append(probe_scores(features[offset], sets_r, cfg.probe))
+            seconds["seconds_probes"] += time.time() - t1
+        metrics = pooled_row(scores) | counts | seconds
         skipped_files = record_skipped(skipped, Path(tune.get_context().get_trial_dir()) / "encoder_skipped",
                                        trial=run.key, log=log)
-    tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics, artifacts=skipped_files,
-                       artifact_path="encoder_skipped")
-    tune.report({"model": run.model, "n_artists": 0} | metrics)
+    numbers, lists = split_row(metrics)
+    run_id = tracking.log_trial(tracker, run.key, params=params | more | lists, metrics=numbers,
+                                artifacts=skipped_files, artifact_path="encoder_skipped")
+    tracking.log_files(tracker, run_id, [write_fold_lists(metrics, Path(tune.get_context().get_trial_dir()))])
+    tune.report({"model": run.model, "n_artists": 0, "repeats": len(sets)} | metrics)
 
 
 def _probe_setup(cfg: ArtistLabelsConfig, sweep: SweepRun):
-    """The subsets, the artist split and the probe sets: → (subsets, skipped clips, sets, pool, held-out artists).
+    """The subsets, the artist split and the probe sets: → (subsets, skipped clips, sets of each repeat, pool,
+    held-out artists).
 
-    A given encoder is probed on the same sets as the trained models (the same held-out artists)."""
+    A given encoder is probed on the same sets as the trained models (the same held-out artists). The split is
+    drawn once (``train.seed``): repeats re-draw folds and models, never which artists are held out."""
     subsets, skipped = artist_subsets(cfg, duration=TRACK_SECONDS, cache_root=sweep.cache_root, log=log)
     source = subsets["source"]
     artists = source.labels["artist"]
@@ -240,16 +309,18 @@ def _probe_setup(cfg: ArtistLabelsConfig, sweep: SweepRun):
         raise DatasetError(f"n_artists: {max(cfg.n_artists)} exceeds the {len(pool)} artists of {source.name} left for "
                            f"training ({len(heldout)} held out); lower it, e.g. --set 'n_artists=[{len(pool)}]'")
     heldout_rows = np.flatnonzero(np.isin(artists, heldout))
-    sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
-                      heldout_rows=heldout_rows, target=cfg.data.dataset)  # a real dataset's subset has its name
+    sets = repeat_probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
+                             repeats=cfg.probe.repeats, heldout_rows=heldout_rows,
+                             target=cfg.data.dataset, log=log)  # a real dataset's subset has its name
     return subsets, skipped, sets, pool, heldout
 
 
-def _log_corpus(sweep: SweepRun, subsets: dict[str, Subset], sets: dict[str, ProbeSet], n_artists: int,
-                n_heldout: int, n_runs: int) -> None:
+def _log_corpus(sweep: SweepRun, subsets: dict[str, Subset], sets: list[dict[str, ProbeSet]], n_artists: int,
+                n_heldout: int, n_runs: int, *, repeats: str = "") -> None:
     log(f"corpus: {len(subsets['source'])} source tracks by {n_artists} artists ({n_heldout} held out for "
-        f"retrieval and tagging), probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; "
-        f"{n_runs} trials ({time.time() - sweep.t_start:.0f} s of preparation)")
+        f"retrieval and tagging), probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets[0].items())}; "
+        f"{n_runs} trials{repeats} "
+        f"({time.time() - sweep.t_start:.0f} s of preparation)")
 
 
 def run_given(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
@@ -265,7 +336,8 @@ def run_given(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
     sweep = open_sweep(cfg, opts)
     subsets, skipped, sets, pool, heldout = _probe_setup(cfg, sweep)
     runs = artist_runs(cfg)
-    _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs))
+    _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs),
+                repeats=repeats_text(cfg))
     with parent_run(sweep, params=parent_params(cfg, encoder_sha256=loaded.sha256)) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         trainable = tune.with_resources(tune.with_parameters(
@@ -289,7 +361,8 @@ def run(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
     inputs = cache.cached(cache_root, "park_inputs", inputs_key(cfg, {n: s.key for n, s in subsets.items()}),
                           lambda d: _write_inputs(d, subsets, ParkFrontend(cfg.mel)))
     runs = artist_runs(cfg)
-    _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs))
+    _log_corpus(sweep, subsets, sets, len(pool) + len(heldout), len(heldout), len(runs),
+                repeats=repeats_text(cfg))
 
     with parent_run(sweep, params=parent_params(cfg)) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why

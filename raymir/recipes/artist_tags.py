@@ -14,13 +14,20 @@ twin (none for a HEAR module or a torch module without weights: that trial is dr
 and, if ``models`` lists it, MFCC; ``artist_tags`` / ``choi_tags`` do not apply. Clips a torch / HEAR
 encoder fails on are left out of that trial's probes and recorded (``<probe>_skipped_clips``, the list
 under ``encoder_skipped/``).
+
+``probe.repeats`` R: each trial runs all R repeats. Repeat r probes on folds drawn with ``probe.seed + r`` (the
+same folds for every model: comparisons are paired fold by fold) and, unless ``probe.repeat_training`` is false,
+pretrains its convnet with ``pretrain.seed + r`` (a given encoder's random twin: ``pretrain.seed + 1 + r``; the
+given encoder and MFCC have nothing to re-draw but the folds). Repeat 0 is the single run, with its seeds and cache
+keys. A trial's child run logs each metric's mean over folds × repeats, its 95 % interval (``<metric>_ci95``)
+and per-fold scores (``<metric>_folds``, a JSON list; also ``folds.json``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +40,11 @@ from raymir.config.common import CHOI_LAYERS
 from raymir.data.subset import Subset
 from raymir.extract import cached_features, cached_mfcc, layer_features, state_digest
 from raymir.models import MODELS
-from raymir.probes.suite import ProbeSet, run_suite
+from raymir.probes.suite import ProbeScores, ProbeSet, pooled_row, probe_scores
 from raymir.recipes import given_encoder
-from raymir.recipes.artist_data import artist_subsets, leave_out_failed, probe_sets, record_skipped
-from raymir.recipes.artist_report import row_key, write_artist_report
+from raymir.recipes.artist_data import artist_subsets, leave_out_failed, record_skipped, repeat_probe_sets
+from raymir.recipes.artist_labels import repeats_text, training_offset
+from raymir.recipes.artist_report import row_key, split_row, write_artist_report, write_fold_lists
 from raymir.session import RunOptions, finish_sweep, log, log_datasets, open_sweep, parent_params, parent_run
 from raymir.train.choi import cached_pretrain
 
@@ -75,7 +83,7 @@ def tags_runs(cfg: ArtistTagsConfig) -> list[TagsRun]:
 
 def summary(cfg: ArtistTagsConfig) -> str:
     """What the sweep will run, in one line (``--check``)."""
-    probes = f"probes {', '.join(cfg.probe.tasks)}"
+    probes = f"probes {', '.join(cfg.probe.tasks)}{repeats_text(cfg)}"
     if cfg.encoder.kind:
         if cfg.encoder.kind in GIVEN_ENCODERS:  # imported and checked on a test signal, as a run would
             given_encoder.load_release(cfg.encoder)
@@ -118,38 +126,65 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
     return feats, params, history, path / "state_dict.pt", {}
 
 
-def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, str], sets: dict[str, ProbeSet],
-                cache_root: Path, storage: Path | str, tracker: tracking.Tracker) -> None:
+def repeat_config(cfg: ArtistTagsConfig, model: str, r: int) -> ArtistTagsConfig:
+    """The config repeat r of ``model`` pretrains (or draws the random twin) with: ``pretrain.seed`` +
+    :func:`training_offset`; repeat 0, MFCC and a given encoder: ``cfg`` itself (their cache keys unchanged)."""
+    offset = 0 if model == "mfcc" or model == cfg.encoder.kind else training_offset(cfg, r)
+    return cfg if offset == 0 else replace(cfg, pretrain=replace(cfg.pretrain, seed=cfg.pretrain.seed + offset))
+
+
+def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, str],
+                sets: list[dict[str, ProbeSet]], cache_root: Path, storage: Path | str,
+                tracker: tracking.Tracker) -> None:
+    """Every repeat of one model (``sets``: one dict per repeat): its features, the probes on the repeat's folds;
+    the pooled scores as one child run (repeat 0's net, params and history)."""
     import ray.tune as tune
 
     run: TagsRun = config["trial"]
-    params: dict = {"model": run.model, "layers": run.layers}
+    params: dict = {"model": run.model, "layers": run.layers, "repeats": len(sets),
+                    "repeat_training": cfg.probe.repeat_training}
     with tracking.failures_logged(tracker, {run.key: params}):
-        t0 = time.time()
         subsets = {n: Subset.load(Path(p)) for n, p in subset_paths.items()}
-        features, more, history, weights, failed = _features(run.model, cfg, subsets, cache_root, storage)
+        seconds = {"seconds_train_features": 0.0, "seconds_probes": 0.0}
+        computed: dict[int, tuple] = {}  # by pretrain seed: one set of features per net
+        scores: list[dict[str, ProbeScores]] = []
         counts: dict = {}
-        if cfg.encoder.kind and run.model != "mfcc":  # clips the encoder failed on leave this trial's probes
-            sets, counts, skipped = leave_out_failed(sets, subsets, failed)
-        t1 = time.time()
-        metrics = run_suite(features, sets, cfg.probe) | counts | {"seconds_train_features": t1 - t0,
-                                                                   "seconds_probes": time.time() - t1}
+        for r, sets_r in enumerate(sets):
+            cfg_r = repeat_config(cfg, run.model, r)
+            if cfg_r.pretrain.seed not in computed:
+                t0 = time.time()
+                computed[cfg_r.pretrain.seed] = _features(run.model, cfg_r, subsets, cache_root, storage)
+                seconds["seconds_train_features"] += time.time() - t0
+            features, more_r, history_r, weights_r, failed = computed[cfg_r.pretrain.seed]
+            if r == 0:  # the run shows repeat 0's net: the single run's
+                more, history, weights = more_r, history_r, weights_r
+            if cfg.encoder.kind and run.model != "mfcc":  # clips the encoder failed on leave this trial's probes
+                sets_r, counts_r, skipped_r = leave_out_failed(sets_r, subsets, failed)
+                if r == 0:
+                    counts, skipped = counts_r, skipped_r
+            t1 = time.time()
+            scores.append(probe_scores(features, sets_r, cfg.probe))
+            seconds["seconds_probes"] += time.time() - t1
+        metrics = pooled_row(scores) | counts | seconds
     artifacts: tuple[Path, ...] = ()
+    trial_dir = Path(tune.get_context().get_trial_dir())
     if counts:
-        artifacts = record_skipped(skipped, Path(tune.get_context().get_trial_dir()) / "encoder_skipped",
-                                   trial=run.key, log=log)
+        artifacts = record_skipped(skipped, trial_dir / "encoder_skipped", trial=run.key, log=log)
     if weights is not None:
-        encoder = Path(tune.get_context().get_trial_dir()) / "encoder.json"
+        encoder = trial_dir / "encoder.json"
         encoder.write_text(json.dumps({
             "model": cfg.pretrain.model, "n_classes": more["n_tags"], "mel": asdict(cfg.mel), "layers": run.layers,
             "feature": "global average pool of each chosen layer, concatenated (raymir.extract.layer_features)",
             "load": "MODELS[model](n_classes, mel=MelParams(**mel))"
                     ".load_state_dict(torch.load(path, weights_only=True))"}))
         artifacts = (weights, encoder)
-    tracking.log_trial(tracker, run.key, params=params | more, metrics=metrics, history=history,
-                       artifacts=artifacts, artifact_path="encoder" if weights is not None else "encoder_skipped")
-    tune.report({"model": run.model, "layers": more.get("layers", run.layers), "n_artists": more.get("n_artists", 0)}
-                | metrics)
+    numbers, lists = split_row(metrics)
+    run_id = tracking.log_trial(tracker, run.key, params=params | more | lists, metrics=numbers, history=history,
+                                artifacts=artifacts,
+                                artifact_path="encoder" if weights is not None else "encoder_skipped")
+    tracking.log_files(tracker, run_id, [write_fold_lists(metrics, trial_dir)])
+    tune.report({"model": run.model, "layers": more.get("layers", run.layers), "n_artists": more.get("n_artists", 0),
+                 "repeats": len(sets)} | metrics)
 
 
 def run(cfg: ArtistTagsConfig, opts: RunOptions = RunOptions()) -> dict:
@@ -164,13 +199,14 @@ def run(cfg: ArtistTagsConfig, opts: RunOptions = RunOptions()) -> dict:
 
     subsets, skipped = artist_subsets(cfg, duration=cfg.mel.duration, cache_root=cache_root, artist_tags=True,
                                       source=not cfg.encoder.kind, log=log)  # a given encoder needs no source
-    sets = probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
-                      target=cfg.data.dataset)  # a real dataset's subset has its name
+    sets = repeat_probe_sets(subsets, tasks=cfg.probe.tasks, folds=cfg.probe.folds, seed=cfg.probe.seed,
+                             repeats=cfg.probe.repeats, target=cfg.data.dataset,
+                             log=log)  # a real dataset's subset has its name
     runs = tags_runs(cfg)
     source = subsets.get("source")
     sources = f"{len(source)} source tracks by {len(np.unique(source.labels['artist']))} artists; " if source is not None else ""
-    log(f"corpus: {sources}probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets.items())}; models "
-        f"{', '.join(r.model for r in runs)} ({time.time() - sweep.t_start:.0f} s of preparation)")
+    log(f"corpus: {sources}probe sets {', '.join(f'{k} {len(v.rows)}' for k, v in sets[0].items())}; models "
+        f"{', '.join(r.model for r in runs)}{repeats_text(cfg)} ({time.time() - sweep.t_start:.0f} s of preparation)")
 
     with parent_run(sweep, params=parent_params(cfg, encoder_sha256=release.sha256 if release else "")) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
