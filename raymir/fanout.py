@@ -100,6 +100,12 @@ def driver_resources() -> dict[str, float]:
     return {"cpu": 0.01}  # clusters started without the resource: a sliver of a CPU
 
 
+def trial_resources(search: SearchConfig) -> dict[str, float]:
+    """What a trial that does its compute itself holds: ``search.cpus_per_trial`` CPUs and ``search.gpus_per_trial``
+    GPUs, in Ray Tune's resource names."""
+    return {"cpu": search.cpus_per_trial} | ({"gpu": search.gpus_per_trial} if search.gpus_per_trial else {})
+
+
 def task_resources(search: SearchConfig) -> dict[str, float]:
     """What one unit of a trial's own compute (features, probes) asks Ray for: ``search.cpus_per_trial`` CPUs and
     ``search.gpus_per_trial`` GPUs, in Ray's task-option names."""
@@ -120,8 +126,13 @@ def run_as_task(fn: Callable[..., Any], *args: Any, search: SearchConfig, **kwar
     For a trial whose driver holds no CPU (Train-inside-Tune, on a cluster pinned to the head node): the work it
     does itself besides the Train job goes where Ray finds the resources it declares, not onto the head. An
     exception inside ``fn`` is raised here as that exception's type (Ray wraps it with the remote traceback)."""
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
     threads = max(1, int(search.cpus_per_trial))
-    task = ray.remote(_in_task).options(max_retries=0, **task_resources(search))
+    # Outside the trial's placement group (Tune makes a trial's tasks its children by default): the group holds
+    # only the driver's sliver or the head's raymir_driver resource, never the CPUs the task asks for.
+    free = PlacementGroupSchedulingStrategy(placement_group=None)
+    task = ray.remote(_in_task).options(max_retries=0, scheduling_strategy=free, **task_resources(search))
     return ray.get(task.remote(fn, threads, *args, **kwargs))
 
 

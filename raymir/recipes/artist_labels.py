@@ -139,7 +139,6 @@ def _rows_needed(sets: dict[str, ProbeSet]) -> dict[str, np.ndarray]:
 def park_features(net: Park2017, inputs: Path, need: dict[str, np.ndarray], *, batch_size: int = 32
                   ) -> dict[str, np.ndarray]:
     """Track features of the rows the probes use: {source: [n_tracks, 256]} (other rows stay zero)."""
-    torch.set_num_threads(1)  # trials share the machine with training jobs
     net.eval()
     out = {}
     for source, rows in need.items():
@@ -176,20 +175,23 @@ def _train(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, train_idx: 
     return cache.cached(cache_root, "artist_model", key, build)
 
 
-def _artist_net(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, pool: np.ndarray, cache_root: Path,
-                storage: Path | str) -> tuple[Park2017, dict, list[dict], tuple[Path, ...]]:
-    """A trained artist model (``cfg.train.seed`` seeds it) or the random tower: → (net, params, history, files)."""
+def _trained(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, pool: np.ndarray, cache_root: Path,
+             storage: Path | str) -> tuple[Path, int]:
+    """A trained artist model's directory (``cfg.train.seed`` seeds it; trained by a Ray Train job on a cache
+    miss) and its number of training tracks."""
+    train_idx = training_tracks(np.load(inputs / "artists.npy"), pool, run.n_artists)
+    return _train(run, cfg, inputs=inputs, train_idx=train_idx, cache_root=cache_root, storage=storage), len(train_idx)
+
+
+def _artist_net(run: ArtistRun, cfg: ArtistLabelsConfig, model_dir: Path | None) -> Park2017:
+    """The trained artist model in ``model_dir``, or (``run.model`` random) the same tower untrained, seeded
+    ``cfg.train.seed + 1``."""
     if run.model == "random":
         torch.manual_seed(cfg.train.seed + 1)
-        return Park2017(None, n_mels=cfg.mel.n_mels), {}, [], ()  # the same tower, untrained
-    artists = np.load(inputs / "artists.npy")
-    train_idx = training_tracks(artists, pool, run.n_artists)
-    path = _train(run, cfg, inputs=inputs, train_idx=train_idx, cache_root=cache_root, storage=storage)
+        return Park2017(None, n_mels=cfg.mel.n_mels)
     net = Park2017(run.n_artists if run.model == "basic" else None, n_mels=cfg.mel.n_mels)
-    net.load_state_dict(torch.load(path / "state_dict.pt", weights_only=True))
-    history = json.loads((path / "history.json").read_text())
-    params = {"n_tracks": len(train_idx), "epochs": cfg.train.epochs}
-    return net, params, history, tuple(path / f for f in ENCODER_FILES)
+    net.load_state_dict(torch.load(model_dir / "state_dict.pt", weights_only=True))
+    return net
 
 
 def repeat_config(cfg: ArtistLabelsConfig, r: int) -> ArtistLabelsConfig:
@@ -199,12 +201,43 @@ def repeat_config(cfg: ArtistLabelsConfig, r: int) -> ArtistLabelsConfig:
     return cfg if offset == 0 else replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + offset))
 
 
+def _probe_repeats(run: ArtistRun, cfg: ArtistLabelsConfig, *, inputs: Path, model_dirs: dict[int, Path],
+                   subset_paths: dict[str, str], sets: list[dict[str, ProbeSet]], cache_root: Path) -> dict:
+    """Features and the probe suite of every repeat (``sets``: one dict per repeat; ``model_dirs``: the trained
+    model of each training offset, none for the baselines): → the pooled row (means, intervals, per-fold lists)
+    and the seconds spent. The work of an artist trial besides training: it runs as a Ray task (``run_as_task``)."""
+    need = _rows_needed(sets[0])
+    seconds = {"seconds_features": 0.0, "seconds_probes": 0.0}
+    features: dict[int, dict[str, np.ndarray]] = {}  # by training offset: one set of features per encoder
+    scores: list[dict[str, ProbeScores]] = []
+    for r, sets_r in enumerate(sets):
+        offset = 0 if run.model == "mfcc" else training_offset(cfg, r)  # MFCC: nothing trained, the same features
+        if offset not in features:
+            t0 = time.time()
+            if run.model == "mfcc":
+                features[offset] = _mfcc(subset_paths, need, cache_root)
+            else:
+                net = _artist_net(run, repeat_config(cfg, r), model_dirs.get(offset))
+                features[offset] = park_features(net, inputs, need)
+            seconds["seconds_features"] += time.time() - t0
+        t1 = time.time()
+        scores.append(probe_scores(features[offset], sets_r, cfg.probe))
+        seconds["seconds_probes"] += time.time() - t1
+    return pooled_row(scores) | seconds
+
+
 def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset_paths: dict[str, str],
                   sets: list[dict[str, ProbeSet]], pool: np.ndarray, cache_root: Path, storage: Path | str,
                   tracker: tracking.Tracker) -> None:
     """Every repeat of one trial: train its artist model (or take a baseline), run the probe suite on the repeat's
-    folds (``sets``: one dict per repeat); log the pooled scores as one child run."""
+    folds (``sets``: one dict per repeat); log the pooled scores as one child run.
+
+    The trial's driver holds no CPU (Train-inside-Tune): it only starts the Ray Train jobs; the features and
+    probes run as a Ray task holding ``search.cpus_per_trial`` CPUs and ``search.gpus_per_trial`` GPUs, wherever
+    Ray finds them (its node is logged as ``probe_node``)."""
     import ray.tune as tune
+
+    from raymir.fanout import run_as_task
 
     run: ArtistRun = config["trial"]
     model, n = run.model, run.n_artists
@@ -213,31 +246,23 @@ def _artist_trial(config: dict, *, cfg: ArtistLabelsConfig, inputs: Path, subset
     history: list[dict] = []
     artifacts: tuple[Path, ...] = ()
     with tracking.failures_logged(tracker, {run.key: params}):
-        need = _rows_needed(sets[0])
-        seconds = {"seconds_train": 0.0, "seconds_features": 0.0, "seconds_probes": 0.0}
-        features: dict[int, dict[str, np.ndarray]] = {}  # by training offset: one set of features per encoder
-        scores: list[dict[str, ProbeScores]] = []
-        for r, sets_r in enumerate(sets):
-            offset = 0 if model == "mfcc" else training_offset(cfg, r)  # MFCC: nothing to train, the same features
-            if offset not in features:
-                t0 = time.time()
-                if model == "mfcc":
-                    features[offset] = _mfcc(subset_paths, need, cache_root)
-                    t1 = time.time()
-                else:
-                    net, more, hist, files = _artist_net(run, repeat_config(cfg, r), inputs=inputs, pool=pool,
-                                                         cache_root=cache_root, storage=storage)
-                    if r == 0:  # the run shows repeat 0's model: the single run's
-                        params, history, artifacts = params | more, hist, files
-                    t1 = time.time()
-                    features[offset] = park_features(net, inputs, need)
-                seconds["seconds_train"] += t1 - t0
-                seconds["seconds_features"] += time.time() - t1
-            t2 = time.time()
-            scores.append(probe_scores(features[offset], sets_r, cfg.probe))
-            seconds["seconds_probes"] += time.time() - t2
-        metrics = pooled_row(scores) | seconds
-    params["feature"] = "mfcc" if model == "mfcc" else "park2017 track feature (256-d)"
+        t0 = time.time()
+        model_dirs: dict[int, Path] = {}
+        if model in ARTIST_MODELS:
+            for r in range(len(sets)):
+                offset = training_offset(cfg, r)
+                if offset not in model_dirs:
+                    model_dirs[offset], n_tracks = _trained(run, repeat_config(cfg, r), inputs=inputs, pool=pool,
+                                                            cache_root=cache_root, storage=storage)
+            path = model_dirs[0]  # the run shows repeat 0's model: the single run's
+            params |= {"n_tracks": n_tracks, "epochs": cfg.train.epochs}
+            history = json.loads((path / "history.json").read_text())
+            artifacts = tuple(path / f for f in ENCODER_FILES)
+        seconds_train = time.time() - t0
+        metrics, node = run_as_task(_probe_repeats, run, cfg, inputs=inputs, model_dirs=model_dirs,
+                                    subset_paths=subset_paths, sets=sets, cache_root=cache_root, search=cfg.search)
+        metrics["seconds_train"] = seconds_train
+    params |= {"feature": "mfcc" if model == "mfcc" else "park2017 track feature (256-d)", "probe_node": node}
     numbers, lists = split_row(metrics)
     run_id = tracking.log_trial(tracker, run.key, params=params | lists, metrics=numbers, history=history,
                                 artifacts=artifacts, artifact_path="encoder")
@@ -252,6 +277,7 @@ def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[st
     twin is re-drawn too (``train.seed + 1 + r``) unless ``probe.repeat_training`` is false. Clips the encoder
     fails on leave this trial's probes (``<probe>_skipped_clips``) and are listed under the run's
     ``encoder_skipped/``."""
+    import ray
     import ray.tune as tune
 
     run: ArtistRun = config["trial"]
@@ -288,6 +314,7 @@ def _given_trial(config: dict, *, cfg: ArtistLabelsConfig, subset_paths: dict[st
         skipped_files = record_skipped(skipped, Path(tune.get_context().get_trial_dir()) / "encoder_skipped",
                                        trial=run.key, log=log)
     numbers, lists = split_row(metrics)
+    params["probe_node"] = ray.get_runtime_context().get_node_id()  # the trial holds its CPUs and computes itself
     run_id = tracking.log_trial(tracker, run.key, params=params | more | lists, metrics=numbers,
                                 artifacts=skipped_files, artifact_path="encoder_skipped")
     tracking.log_files(tracker, run_id, [write_fold_lists(metrics, Path(tune.get_context().get_trial_dir()))])
@@ -327,7 +354,7 @@ def run_given(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
     """Probe a given encoder and the baselines: no artist model is trained."""
     import ray.tune as tune
 
-    from raymir.fanout import fan_out
+    from raymir.fanout import fan_out, trial_resources
 
     loaded = given_encoder.load_release(cfg.encoder)  # a bad file or module stops here, before MLflow and Ray
     no_twin = given_encoder.no_twin(cfg.encoder)
@@ -342,7 +369,7 @@ def run_given(cfg: ArtistLabelsConfig, opts: RunOptions = RunOptions()) -> dict:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
         trainable = tune.with_resources(tune.with_parameters(
             _given_trial, cfg=cfg, subset_paths={n: str(s.path) for n, s in subsets.items()}, sets=sets,
-            cache_root=sweep.cache_root, tracker=tracker), {"cpu": cfg.search.cpus_per_trial})
+            cache_root=sweep.cache_root, tracker=tracker), trial_resources(cfg.search))  # it computes itself
         rows, errors = fan_out(trainable, runs, search=cfg.search, keep=row_key, storage=sweep.storage,
                                name=f"artist-{tracker.parent_run_id[:12]}", label="encoders")
         return finish_sweep(sweep, report=write_artist_report(rows, sweep.report_dir), rows=rows, errors=errors,

@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from raymir import tracking
 from raymir.config import ArtistTagsConfig, combo_layers
@@ -111,7 +110,6 @@ def _features(model: str, cfg: ArtistTagsConfig, subsets: dict[str, Subset], cac
     n_tags = int(source.labels[label].shape[1])
     net = MODELS[cfg.pretrain.model](n_tags, mel=cfg.mel)
     net.load_state_dict(state)
-    torch.set_num_threads(1)  # the other model's training job may be running beside this trial
     layers = [layer - 1 for layer in combo_layers(layers_of(cfg, model), CHOI_LAYERS)]
     feats = {}
     for n, s in subsets.items():
@@ -133,39 +131,62 @@ def repeat_config(cfg: ArtistTagsConfig, model: str, r: int) -> ArtistTagsConfig
     return cfg if offset == 0 else replace(cfg, pretrain=replace(cfg.pretrain, seed=cfg.pretrain.seed + offset))
 
 
+def _tags_repeats(run: TagsRun, cfg: ArtistTagsConfig, *, subset_paths: dict[str, str],
+                  sets: list[dict[str, ProbeSet]], cache_root: Path, storage: Path | str) -> tuple:
+    """Features and the probe suite of every repeat of one model (``sets``: one dict per repeat; its nets already
+    trained and cached): → (the pooled row, repeat 0's params, history and weights file, the skipped-clip counts and
+    lists of a given encoder). The work of a trial besides training: it runs as a Ray task (``run_as_task``)."""
+    subsets = {n: Subset.load(Path(p)) for n, p in subset_paths.items()}
+    seconds = {"seconds_train_features": 0.0, "seconds_probes": 0.0}
+    computed: dict[int, tuple] = {}  # by pretrain seed: one set of features per net
+    scores: list[dict[str, ProbeScores]] = []
+    counts: dict = {}
+    skipped: dict = {}
+    for r, sets_r in enumerate(sets):
+        cfg_r = repeat_config(cfg, run.model, r)
+        if cfg_r.pretrain.seed not in computed:
+            t0 = time.time()
+            computed[cfg_r.pretrain.seed] = _features(run.model, cfg_r, subsets, cache_root, storage)
+            seconds["seconds_train_features"] += time.time() - t0
+        features, more_r, history_r, weights_r, failed = computed[cfg_r.pretrain.seed]
+        if r == 0:  # the run shows repeat 0's net: the single run's
+            more, history, weights = more_r, history_r, weights_r
+        if cfg.encoder.kind and run.model != "mfcc":  # clips the encoder failed on leave this trial's probes
+            sets_r, counts_r, skipped_r = leave_out_failed(sets_r, subsets, failed)
+            if r == 0:
+                counts, skipped = counts_r, skipped_r
+        t1 = time.time()
+        scores.append(probe_scores(features, sets_r, cfg.probe))
+        seconds["seconds_probes"] += time.time() - t1
+    return pooled_row(scores) | counts | seconds, more, history, weights, counts, skipped
+
+
 def _tags_trial(config: dict, *, cfg: ArtistTagsConfig, subset_paths: dict[str, str],
                 sets: list[dict[str, ProbeSet]], cache_root: Path, storage: Path | str,
                 tracker: tracking.Tracker) -> None:
     """Every repeat of one model (``sets``: one dict per repeat): its features, the probes on the repeat's folds;
-    the pooled scores as one child run (repeat 0's net, params and history)."""
+    the pooled scores as one child run (repeat 0's net, params and history).
+
+    The trial's driver holds no CPU (Train-inside-Tune): it only runs the pretraining jobs (Ray Train); features
+    and probes run as a Ray task holding ``search.cpus_per_trial`` CPUs and ``search.gpus_per_trial`` GPUs wherever
+    Ray finds them (its node is logged as ``probe_node``)."""
     import ray.tune as tune
+
+    from raymir.fanout import run_as_task
 
     run: TagsRun = config["trial"]
     params: dict = {"model": run.model, "layers": run.layers, "repeats": len(sets),
                     "repeat_training": cfg.probe.repeat_training}
     with tracking.failures_logged(tracker, {run.key: params}):
-        subsets = {n: Subset.load(Path(p)) for n, p in subset_paths.items()}
-        seconds = {"seconds_train_features": 0.0, "seconds_probes": 0.0}
-        computed: dict[int, tuple] = {}  # by pretrain seed: one set of features per net
-        scores: list[dict[str, ProbeScores]] = []
-        counts: dict = {}
-        for r, sets_r in enumerate(sets):
-            cfg_r = repeat_config(cfg, run.model, r)
-            if cfg_r.pretrain.seed not in computed:
-                t0 = time.time()
-                computed[cfg_r.pretrain.seed] = _features(run.model, cfg_r, subsets, cache_root, storage)
-                seconds["seconds_train_features"] += time.time() - t0
-            features, more_r, history_r, weights_r, failed = computed[cfg_r.pretrain.seed]
-            if r == 0:  # the run shows repeat 0's net: the single run's
-                more, history, weights = more_r, history_r, weights_r
-            if cfg.encoder.kind and run.model != "mfcc":  # clips the encoder failed on leave this trial's probes
-                sets_r, counts_r, skipped_r = leave_out_failed(sets_r, subsets, failed)
-                if r == 0:
-                    counts, skipped = counts_r, skipped_r
-            t1 = time.time()
-            scores.append(probe_scores(features, sets_r, cfg.probe))
-            seconds["seconds_probes"] += time.time() - t1
-        metrics = pooled_row(scores) | counts | seconds
+        if run.model in LABELS and not cfg.encoder.kind:  # each repeat's net, trained here (a Ray Train job) once
+            source = Subset.load(Path(subset_paths["source"]))
+            for seed in dict.fromkeys(repeat_config(cfg, run.model, r).pretrain.seed for r in range(len(sets))):
+                cached_pretrain(source, label=LABELS[run.model], cfg=replace(cfg.pretrain, seed=seed), mel=cfg.mel,
+                                cache_root=cache_root, storage=storage, log=log)
+        (metrics, more, history, weights, counts, skipped), node = run_as_task(
+            _tags_repeats, run, cfg, subset_paths=subset_paths, sets=sets, cache_root=cache_root, storage=storage,
+            search=cfg.search)
+    params["probe_node"] = node
     artifacts: tuple[Path, ...] = ()
     trial_dir = Path(tune.get_context().get_trial_dir())
     if counts:

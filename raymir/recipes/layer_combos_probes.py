@@ -324,9 +324,9 @@ def run_probe_trials(grids: Sequence[ProbeGrid], tasks: dict[str, TaskData], pro
     """
     import ray.tune as tune
 
-    from raymir.fanout import fan_out
+    from raymir.fanout import fan_out, trial_resources
 
-    resources = {"cpu": search.cpus_per_trial} | ({"gpu": search.gpus_per_trial} if search.gpus_per_trial else {})
+    resources = trial_resources(search)
     trainable = tune.with_resources(tune.with_parameters(_probe_trial, tasks=tasks, probe=probe, tracker=tracker,
                                                          weighting=weighting),
                                     resources)
