@@ -54,6 +54,7 @@ def small_run(ray_session, tmp_path_factory):
     return run(cfg, output=str(out)), out
 
 
+@pytest.mark.slow  # with the two below ~5 min on 2 cores; the FMA-layout run covers agf_combos by default
 def test_small_combination_sweep_logs_every_run(small_run):
     result, out = small_run
     assert not result["errors"]
@@ -66,6 +67,7 @@ def test_small_combination_sweep_logs_every_run(small_run):
     assert {"report/report.txt", "report/results.csv", "report/tasks_vs_performance.png"} <= arts
 
 
+@pytest.mark.slow
 def test_rerun_uses_the_cache_and_gives_the_same_numbers(small_run, ray_session):
     result, out = small_run
     again = run(load_sweep("agf_combos", preset="tiny", overrides=("tasks=gs",)), output=str(out))
@@ -76,6 +78,7 @@ def test_rerun_uses_the_cache_and_gives_the_same_numbers(small_run, ray_session)
     assert len(runs) == len(first)  # a new parent run with its own children
 
 
+@pytest.mark.slow  # ~2 min: every net of repeat 1 trains
 def test_repeats_redraw_the_split_and_retrain_and_repeat_0_is_the_one_repeat_run(small_run, ray_session):
     import json
 

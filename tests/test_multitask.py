@@ -9,6 +9,7 @@ from raymir.probes.transfer import embed_tracks, transfer_splits
 from raymir.train.kim import CROP_FRAMES, bin_stats, prepare_inputs, train_source
 
 
+@pytest.mark.slow  # ~60 s on 2 cores
 def test_job_resumes_from_its_checkpoint(ray_session, tmp_path):
     rng = np.random.default_rng(0)
     n = 24

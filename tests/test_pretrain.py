@@ -9,6 +9,7 @@ from raymir.data.synthetic import SyntheticParams, load_synthetic
 from raymir.train.choi import macro_roc_auc, pretrain, split_train_val
 
 
+@pytest.mark.slow  # ~75 s on 2 cores; the two-node test trains 2 workers too
 def test_two_worker_ray_train_run_checkpoints_and_resumes(ray_session, tmp_path):
     params = SyntheticParams(duration=2.0, source_artists_per_genre=2, source_tracks_per_artist=2)
     source = load_synthetic(params, sr=12000, cache_root=tmp_path / "cache", names=("source",))["source"]
