@@ -21,6 +21,7 @@ def tiny_run(ray_session, tmp_path_factory):
     return cfg, out, result
 
 
+@pytest.mark.slow  # the four tests on the tiny run: ~2.5 min on 2 cores; released-encoder runs cover layer_combos by default
 def test_every_trial_is_a_child_run_with_the_contract(tiny_run):
     cfg, out, result = tiny_run
     assert not result["errors"]
@@ -59,6 +60,7 @@ def test_every_trial_is_a_child_run_with_the_contract(tiny_run):
         assert len(list(csv.DictReader(f))) == 2 * (2 + 2 * 2)
 
 
+@pytest.mark.slow
 def test_pretraining_run_has_roc_auc_and_the_encoder(tiny_run):
     _, _, result = tiny_run
     tracker = result["tracker"]
@@ -74,6 +76,7 @@ def test_pretraining_run_has_roc_auc_and_the_encoder(tiny_run):
     assert parent.startswith("```\n== genre") and "convnet" in parent  # the report tables as its description
 
 
+@pytest.mark.slow
 def test_report_tables_and_figures_are_logged(tiny_run):
     _, _, result = tiny_run
     tracker = result["tracker"]
@@ -83,6 +86,7 @@ def test_report_tables_and_figures_are_logged(tiny_run):
             "report/emotion_arousal.png", "report/comparisons.csv"} <= report
 
 
+@pytest.mark.slow
 def test_rerun_reuses_cached_stages(tiny_run):
     cfg, out, first = tiny_run
     features = sorted((out / "cache" / "features").iterdir())
