@@ -16,7 +16,9 @@ correction off, leaving the plain t-interval and the plain paired t-test.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -102,3 +104,12 @@ def paired_comparison(a, b, *, fraction: float, confidence: float = CONFIDENCE) 
     t = diff / se
     half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
     return Comparison(diff, diff - half, diff + half, t, float(2 * stats.t.sf(abs(t), df)), len(d))
+
+
+def write_comparisons(found: list[dict], path: Path, *, fields: tuple[str, ...]) -> Path:
+    """A report's paired tests (one dict per comparison) as ``comparisons.csv`` with columns ``fields``: → path."""
+    with Path(path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(found)
+    return Path(path)

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from raymir.config import AGF_TASKS  # noqa: E402
-from raymir.probes.compare import paired_comparison, score_interval  # noqa: E402
+from raymir.probes.compare import paired_comparison, score_interval, write_comparisons  # noqa: E402
 
 F1, LOGLOSS, F1_UNSEEN = "val_f1_macro", "val_logloss", "val_artist_f1_macro"
 COMPARED = (F1, LOGLOSS, F1_UNSEEN)  # the scores every comparison is tested on
@@ -257,10 +257,7 @@ def write_agf_report(rows: list[dict], out_dir: Path) -> tuple[str, list[Path]]:
         text = "no finished runs"
     else:
         found = comparisons(rows)
-        with (out_dir / "comparisons.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COMPARISON_FIELDS)
-            writer.writeheader()
-            writer.writerows(found)
+        write_comparisons(found, out_dir / "comparisons.csv", fields=COMPARISON_FIELDS)
         repeats = max(len(per_repeat(r, F1)) for r in rows if per_repeat(r, F1) is not None)
         text = "\n\n".join([table4(rows), table3(rows, found), table5(rows, found), comparisons_text(found, repeats)])
         files += [out_dir / "comparisons.csv", figure(rows, out_dir / "tasks_vs_performance.png")]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import matplotlib
 
-from raymir.probes.compare import paired_comparison
+from raymir.probes.compare import paired_comparison, write_comparisons
 from raymir.recipes import layer_combos_report
 from raymir.recipes.layer_combos_probes import PARAM_CHARS
 
@@ -254,14 +254,6 @@ def comparisons_text(found: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _write_comparisons(found: list[dict], path: Path) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COMPARISON_FIELDS)
-        w.writeheader()
-        w.writerows(found)
-    return path
-
-
 def write_artist_report(rows: list[dict], out_dir: Path) -> tuple[str, list[Path]]:
     """summary.md (the table, then the paired comparisons), summary.csv, comparisons.csv (where runs carry per-fold
     scores) and the figure: → (text, files)."""
@@ -281,7 +273,7 @@ def write_artist_report(rows: list[dict], out_dir: Path) -> tuple[str, list[Path
             writer.writerows(rows)
         files.append(out_dir / "summary.csv")
         if found:
-            files.append(_write_comparisons(found, out_dir / "comparisons.csv"))
+            files.append(write_comparisons(found, out_dir / "comparisons.csv", fields=COMPARISON_FIELDS))
         fig = figure(rows, out_dir / "metrics.png")
         if fig is not None:
             files.append(fig)

@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from raymir.probes.compare import paired_comparison
+from raymir.probes.compare import paired_comparison, write_comparisons
 
 matplotlib.use("Agg")  # files only; no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
@@ -203,14 +203,6 @@ def weights_figure(weights: np.ndarray, path: Path, *, title: str) -> Path:
     return path
 
 
-def _write_comparisons(comparisons: list[dict], path: Path) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COMPARISON_FIELDS)
-        w.writeheader()
-        w.writerows(comparisons)
-    return path
-
-
 def write_report(rows: list[dict], out_dir: Path) -> tuple[str, list[Path]]:
     """Write results.csv, comparisons.csv (where rows carry per-fold nested scores), report.txt and one figure per
     task; return (text, files)."""
@@ -231,7 +223,7 @@ def write_report(rows: list[dict], out_dir: Path) -> tuple[str, list[Path]]:
         comparisons += task_comparisons(task, task_rows)
         files.append(task_figure(task, task_rows, out_dir / f"{task}.png"))
     if comparisons:
-        files.append(_write_comparisons(comparisons, out_dir / "comparisons.csv"))
+        files.append(write_comparisons(comparisons, out_dir / "comparisons.csv", fields=COMPARISON_FIELDS))
         tables.append(comparisons_text(comparisons))
     text = "\n\n".join(tables)
     (out_dir / "report.txt").write_text(text + "\n")
