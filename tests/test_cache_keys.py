@@ -86,3 +86,16 @@ def test_repeat_zero_trains_with_the_single_runs_keys_and_later_repeats_re_seed(
         assert cache.key_of(pretrain_key("SOURCE", label=label, cfg=second.pretrain, mel=second.mel)) != \
             recorded[f"pretrain/{label}"]
     assert artist_tags.repeat_config(tags, "mfcc", 2) is tags
+
+    from raymir.recipes import layer_combos
+
+    choi = load_sweep("layer_combos", preset=preset, overrides=("probe.repeats=3",))
+    recorded = RECORDED[f"layer_combos:{preset or 'default'}"]
+    assert list(layer_combos.training_repeats(choi)) == [1, 2]
+    first = layer_combos.repeat_config(choi, 0)
+    assert cache.key_of(pretrain_key("SOURCE", label="tags", cfg=first.pretrain, mel=first.mel)) == recorded["pretrain/tags"]
+    later = layer_combos.repeat_config(choi, 2)
+    assert later.pretrain.seed == choi.pretrain.seed + 2 and cache.key_of(
+        pretrain_key("SOURCE", label="tags", cfg=later.pretrain, mel=later.mel)) != recorded["pretrain/tags"]
+    folds_only = load_sweep("layer_combos", preset=preset, overrides=("probe.repeats=3", "probe.repeat_training=false"))
+    assert not layer_combos.training_repeats(folds_only)

@@ -217,6 +217,18 @@ def test_each_repeat_redraws_the_folds_and_predefined_folds_are_used_once():
     fixed = tasks["fixed"].repeats
     assert len(fixed) == 1 and [len(f) for f in fixed[0]] == [10] * 4 and tasks["fixed"].test_fraction == 0.25
 
+    # with each repeat's own nets (probe.repeat_training), predefined folds are probed once per repeat's features
+    own = [{"a": {"convnet": np.full((40, 5, 2), r)}, "b": {"convnet": np.full((40, 5, 2), r)}} for r in (1, 2)]
+    tasks = task_data(cfg, subsets, [TargetTask("free", "a", "y", "classification"),
+                                     TargetTask("fixed", "b", "y", "classification")],
+                      {"a": {"convnet": np.zeros((40, 5, 2))}, "b": {"convnet": np.zeros((40, 5, 2))}},
+                      more_features=tuple(own))
+    for name in ("free", "fixed"):
+        data = tasks[name]
+        assert len(data.repeats) == 3
+        assert [data.of_repeat(r).features["convnet"][0, 0, 0] for r in range(3)] == [0, 1, 2]
+    assert all(np.array_equal(a, b) for a, b in zip(tasks["fixed"].repeats[2], fixed[0], strict=True))
+
 
 def test_search_settings_a_sweep_would_ignore_are_refused():
     for sweep in ("artist_labels", "artist_tags"):  # one encoder per trial: nothing to batch

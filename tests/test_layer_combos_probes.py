@@ -169,6 +169,33 @@ def test_repeats_fit_each_repeats_folds_and_pool_them_and_one_repeat_keeps_today
     assert len(json.loads(twice["nested_inner"])) == 8
 
 
+def test_each_repeat_probes_the_features_of_its_own_nets():
+    """probe.repeat_training: repeat r's folds are fitted on repeat r's features, not repeat 0's."""
+    from raymir.probes.svm import engine_for, grid_points, grid_search
+
+    d, other = _data(), _data(seed=7)
+    probe = ProbeConfig(kernels=("linear",), C=(0.1, 8.0), scaler=(True,), folds=4)
+    redrawn = [np.sort(f) for f in np.array_split(np.random.default_rng(5).permutation(40), 4)]
+    grid = ProbeGrid("t", "convnet", "3")
+    second = grid_search(feature_matrix(other, "convnet", "3"), d.labels, redrawn, grid_points(probe, 4),
+                         kind="classification", engine=engine_for(probe))
+    first = grid_search(feature_matrix(d, "convnet", "3"), d.labels, d.folds, grid_points(probe, 4),
+                        kind="classification", engine=engine_for(probe))
+    own, _ = run_probe(grid, TaskData(d.kind, d.labels, d.folds, d.features, more_folds=(redrawn,),
+                                      more_features=(other.features,)), probe)
+    assert json.loads(own["nested_folds"]) == first.nested_scores.tolist() + second.nested_scores.tolist()
+    shared, _ = run_probe(grid, TaskData(d.kind, d.labels, d.folds, d.features, more_folds=(redrawn,)), probe)
+    assert json.loads(shared["nested_folds"]) != json.loads(own["nested_folds"])
+    weighted, _ = run_weighted(ProbeGrid("t", "convnet", WEIGHTED),
+                               TaskData(d.kind, d.labels, d.folds, d.features, more_folds=(redrawn,),
+                                        more_features=(other.features,)), WeightingConfig(epochs=5))
+    alone, _ = run_weighted(ProbeGrid("t", "convnet", WEIGHTED),
+                            TaskData(d.kind, d.labels, redrawn, other.features), WeightingConfig(epochs=5))
+    assert json.loads(weighted["nested_folds"])[4:] == json.loads(alone["nested_folds"])
+    with pytest.raises(ValueError, match="features for 3 repeats but folds for 2"):
+        TaskData(d.kind, d.labels, d.folds, d.features, more_folds=(redrawn,), more_features=(d.features,) * 2)
+
+
 def test_the_weighting_grid_pools_repeats_and_its_inner_values_are_its_fold_scores():
     d = _data()
     redrawn = [np.sort(f) for f in np.array_split(np.random.default_rng(5).permutation(40), 4)]

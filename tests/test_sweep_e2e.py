@@ -105,6 +105,32 @@ def test_rerun_reuses_cached_stages(tiny_run):
         assert a[k][m] == pytest.approx(b[k][m])
 
 
+@pytest.mark.slow
+def test_repeats_pretrain_again_and_probe_each_repeat_s_own_net(tiny_run):
+    """probe.repeats=2 in the same output: repeat 0's net is the cached one, repeat 1 pretrains with seed + 1 (its own
+    pretraining child, its own features), and every grid pools both repeats' folds — the predefined folds too."""
+    cfg, out, first = tiny_run
+    before = {p.name for p in (out / "cache" / "pretrain").iterdir()}
+    again = run(load_sweep("layer_combos", preset="tiny", overrides=("probe.repeats=2",)), output=str(out))
+    assert not again["errors"]
+    assert len({p.name for p in (out / "cache" / "pretrain").iterdir()} - before) == 1  # repeat 1's net only
+    tracker = again["tracker"]
+    client = MlflowClient(tracker.uri)
+    children = client.search_runs([tracker.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{tracker.parent_run_id}'")
+    pre = {r.data.tags["raymir.trial"]: r for r in children if r.data.tags["raymir.trial"].startswith("pretrain")}
+    assert set(pre) == {"pretrain", "pretrain/repeat_1"}
+    assert int(pre["pretrain/repeat_1"].data.params["seed"]) == cfg.pretrain.seed + 1
+    rows = {(r["task"], r["feature"], r["layers"]): r for r in again["rows"]}
+    for key, row in rows.items():
+        assert row["repeats"] == 2 and len(json.loads(row["nested_folds"])) == 2 * 3, key
+    once = {(r["task"], r["feature"], r["layers"]): r for r in first["rows"]}
+    for key in rows:  # repeat 0 is the single run, fold by fold; repeat 1 probes another net (MFCC: other folds)
+        assert json.loads(rows[key]["nested_folds"])[:3] == pytest.approx(json.loads(once[key]["nested_folds"]))
+    fixed = ("sound_events", "convnet", "12345")  # predefined folds: the same folds, the second net's features
+    assert json.loads(rows[fixed]["nested_folds"])[3:] != json.loads(rows[fixed]["nested_folds"])[:3]
+
+
 def test_an_encoder_is_logged_as_weights_and_a_description_without_pickle(tmp_path, monkeypatch):
     """The trained encoder is logged as a state_dict (weights_only loads it) and encoder.json; no MLflow PyTorch
     model (a pickle), and MLflow's global tracking URI is left as it was."""

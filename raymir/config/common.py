@@ -80,6 +80,10 @@ class ProbeConfig(GridConfig):
 
     tasks: tuple[str, ...] = SYNTHETIC_TASKS
     repeats: int = 1  # CV repeated with folds re-drawn (seed + r); predefined folds are used once
+    # with repeats > 1, each repeat also pretrains the convnet again (pretrain.seed + r) and draws a new random-weights
+    # net (pretrain.seed + 1 + r): the intervals then cover the training seed, not only the folds; predefined folds
+    # are then probed once per repeat's features. false: repeat 0's nets are probed on every repeat's folds.
+    repeat_training: bool = True
 
 
 @dataclass(frozen=True)

@@ -171,24 +171,39 @@ def summary(cfg: SweepConfig) -> str:
              "park2017_keras": f"; per-block features of the released Park tower {cfg.encoder.path}, no pretraining",
              "hear": f"; features of the HEAR module {cfg.encoder.path}, no pretraining",
              "embeddings": f"; the embeddings in {cfg.encoder.path}, probes only"}.get(cfg.encoder.kind, "")
-    repeated = f", cross-validation repeated {cfg.probe.repeats}×" if cfg.probe.repeats > 1 else ""
+    retrain = ", each pretraining the convnet again" if not cfg.encoder.kind and training_repeats(cfg) else ""
+    repeated = f", cross-validation repeated {cfg.probe.repeats}×{retrain}" if cfg.probe.repeats > 1 else ""
     return f"{len(grids)} probe grids in {len(trials)} Ray Tune trials{repeated}{given}"
 
 
-def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker: tracking.Tracker
+def training_repeats(cfg: SweepConfig) -> range:
+    """The repeats that pretrain a net of their own (``probe.repeat_training``): 1 … repeats − 1, or none."""
+    return range(1, cfg.probe.repeats) if cfg.probe.repeat_training else range(0)
+
+
+def repeat_config(cfg: SweepConfig, r: int) -> SweepConfig:
+    """The settings repeat r pretrains with: ``pretrain.seed + r`` (its random-weights net: ``pretrain.seed + 1 + r``);
+    repeat 0 is ``cfg`` itself, so its cache keys are the single run's."""
+    return cfg if r == 0 else replace(cfg, pretrain=replace(cfg.pretrain, seed=cfg.pretrain.seed + r))
+
+
+def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker: tracking.Tracker, repeat: int = 0
                    ) -> tuple[dict[str, Extractor], list[dict]]:
     """Pretrain raymir's convnet on the source's tags (Ray Train, cached) and log it as the pretraining child
-    run: → its extractors (trained and random weights) and the per-epoch history."""
+    run (repeat r > 0: ``pretrain/repeat_<r>``, with ``cfg`` from :func:`repeat_config`): → its extractors (trained
+    and random weights) and the per-epoch history."""
     state, history, pre_dir = cached_pretrain(source, label="tags", cfg=cfg.pretrain, mel=cfg.mel,
                                               cache_root=sweep.cache_root, storage=sweep.storage, log=log)
     n_classes = source.labels["tags"].shape[1]
     trained = MODELS[cfg.pretrain.model](n_classes, mel=cfg.mel)
     trained.load_state_dict(state)
-    log(f"pretraining: val ROC-AUC per epoch {[round(h['val_roc_auc'], 3) for h in history]}")
+    which = f" (repeat {repeat}, seed {cfg.pretrain.seed})" if repeat else ""
+    log(f"pretraining{which}: val ROC-AUC per epoch {[round(h['val_roc_auc'], 3) for h in history]}")
     pre_run = tracking.log_trial(
-        tracker, "pretrain", name=f"pretrain {cfg.pretrain.model}",
+        tracker, f"pretrain/repeat_{repeat}" if repeat else "pretrain",
+        name=f"pretrain {cfg.pretrain.model}" + (f" repeat {repeat}" if repeat else ""),
         params=flat({"model": cfg.pretrain.model, **asdict(cfg.pretrain), "n_clips": len(source),
-                      "n_tags": n_classes}) | {"stage": "pretrain"},
+                      "n_tags": n_classes}) | {"stage": "pretrain", "repeat": repeat},
         metrics={})
     tracking.log_history(tracker, pre_run, history)  # per epoch; the last epoch is the run's value
     tracking.log_encoder(tracker, pre_run, pre_dir / "state_dict.pt", {
@@ -202,21 +217,24 @@ def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker
 
 
 def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[TargetTask],
-              features: dict[str, dict]) -> dict[str, TaskData]:
+              features: dict[str, dict], *, more_features: tuple[dict[str, dict], ...] = ()) -> dict[str, TaskData]:
     """Each probe task's labels, CV folds (of each of ``probe.repeats`` repeats: seed ``probe.seed + r``) and its
-    subset's features."""
+    subset's features; ``more_features``: the features of repeats 1 … R−1 where each has nets of its own
+    (:func:`training_repeats`)."""
     tasks = {}
     for t in probe_tasks:
         sub = subsets[t.subset]
         labels, predefined = sub.labels[t.label], predefined_folds(sub)
-        repeats = cfg.probe.repeats if predefined is None else 1  # repeats of fixed folds would be identical
+        # repeats of fixed folds on the same features would be identical; on a repeat's own nets they are not
+        repeats = cfg.probe.repeats if predefined is None or more_features else 1
         if repeats < cfg.probe.repeats:
             log(f"{t.name}: predefined folds, cross-validated once (probe.repeats={cfg.probe.repeats} re-draws "
                 "random folds only)")
         folds = [make_folds(labels, kind=t.kind, n_folds=cfg.probe.folds, groups=sub.groups, predefined=predefined,
                             seed=cfg.probe.seed + r) for r in range(repeats)]
         tasks[t.name] = TaskData(kind=t.kind, labels=labels, folds=folds[0], features=features[t.subset],
-                                 more_folds=tuple(folds[1:]))
+                                 more_folds=tuple(folds[1:]),
+                                 more_features=tuple(f[t.subset] for f in more_features[:repeats - 1]))
     return tasks
 
 
@@ -372,11 +390,16 @@ def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
     params = parent_params(cfg, encoder_sha256=release[1].sha256 if release else "")
     with parent_run(sweep, params=params) as tracker:
         log_datasets(tracker, subsets, skipped)  # what was left out of each real dataset, and why
+        more_features = ()
+        targets = {n: s for n, s in subsets.items() if n != "source"}
         if release is None:
             extractors, history = pretrain_stage(cfg, subsets["source"], sweep=sweep, tracker=tracker)
+            more_features = tuple(  # each repeat's own nets (probe.repeat_training), pretrained one after another
+                extract_stage(cfg, targets, pretrain_stage(repeat_config(cfg, r), subsets["source"], sweep=sweep,
+                                                           tracker=tracker, repeat=r)[0], cache_root=sweep.cache_root)
+                for r in training_repeats(cfg))
         else:
             extractors, history = release_extractors(cfg, *release), []
-        targets = {n: s for n, s in subsets.items() if n != "source"}
         features = extract_stage(cfg, targets, extractors, cache_root=sweep.cache_root)
-        tasks = task_data(cfg, subsets, probe_tasks, features)
+        tasks = task_data(cfg, subsets, probe_tasks, features, more_features=more_features)
         return probe_and_report(cfg, sweep, tracker, tasks) | {"history": history}

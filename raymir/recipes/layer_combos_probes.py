@@ -7,7 +7,8 @@ kernels: each training set's per-layer Gram matrices are computed once and every
 kernel is a sum of them (``raymir.probes.kernels``). Features go to the object store once
 (``with_parameters``). Each combination writes its full grid as CSV (grid.csv) and logs a child MLflow run.
 
-With ``probe.repeats`` r > 1 every grid is fitted on each repeat's folds and the J = r·k fold scores pooled:
+With ``probe.repeats`` r > 1 every grid is fitted on each repeat's folds (with ``probe.repeat_training``, on the
+features of that repeat's own nets) and the J = r·k fold scores pooled:
 the summary row's scores are means over J with their 95% intervals (``_ci95``), and it keeps the per-fold
 nested scores and inner-CV means (``nested_folds``, ``nested_inner``, JSON) for the report's paired tests.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +48,24 @@ class TaskData:
     features: dict[str, np.ndarray | list[np.ndarray]]
     # the folds of repeats 1, 2, … (``probe.repeats``, re-drawn with seed probe.seed + r); empty for one repeat
     more_folds: tuple[list[np.ndarray], ...] = ()
+    # the features of repeats 1, 2, … where each repeat has nets of its own (``probe.repeat_training``); empty when
+    # every repeat probes ``features``
+    more_features: tuple[dict[str, np.ndarray | list[np.ndarray]], ...] = ()
+
+    def __post_init__(self):
+        if self.more_features and len(self.more_features) != len(self.more_folds):
+            raise ValueError(f"TaskData: features for {len(self.more_features) + 1} repeats but folds for "
+                             f"{len(self.more_folds) + 1}")
 
     @property
     def repeats(self) -> list[list[np.ndarray]]:
         """The folds of every repeat: [repeats][folds] test indices."""
         return [self.folds, *self.more_folds]
+
+    def of_repeat(self, r: int) -> TaskData:
+        """Repeat r alone: its folds and the features it probes (its own nets', or ``features``)."""
+        features = self.more_features[r - 1] if r and self.more_features else self.features
+        return replace(self, folds=self.repeats[r], features=features, more_folds=(), more_features=())
 
     @property
     def test_fraction(self) -> float:
@@ -168,19 +182,23 @@ def run_probes(trial: ProbeTrial, data: TaskData, probe: ProbeConfig) -> list[tu
     """Grid search + nested CV for every layer combination of a trial: → [(summary, full grid table)].
 
     All combinations share one set of per-layer kernels per training set. Each repeat's folds are fitted (their
-    training sets differ) and pooled: the grid table's fold j is repeat j // k, fold j % k.
+    training sets differ), on that repeat's features, and pooled: the grid table's fold j is repeat j // k, fold
+    j % k.
     """
-    blocks: dict[str, np.ndarray] = {}
-    combos: dict[str, tuple[str, ...]] = {}
-    n_features: dict[str, int] = {}
-    for layers in trial.combos:
-        parts = feature_blocks(data, trial.feature, layers)
-        blocks |= parts
-        combos[layers] = tuple(parts)
-        n_features[layers] = sum(b.shape[1] for b in parts.values())
-    points = {layers: grid_points(probe, d) for layers, d in n_features.items()}
-    runs = [grid_search_combos(blocks, combos, data.labels, folds, points, kind=data.kind, nested=probe.nested,
-                               engine=engine_for(probe)) for folds in data.repeats]
+    runs, points = [], {}
+    for r in range(len(data.repeats)):  # each repeat's own features where its nets differ (probe.repeat_training)
+        view = data.of_repeat(r)
+        blocks: dict[str, np.ndarray] = {}
+        combos: dict[str, tuple[str, ...]] = {}
+        n_features: dict[str, int] = {}
+        for layers in trial.combos:
+            parts = feature_blocks(view, trial.feature, layers)
+            blocks |= parts
+            combos[layers] = tuple(parts)
+            n_features[layers] = sum(b.shape[1] for b in parts.values())
+        points = points or {layers: grid_points(probe, d) for layers, d in n_features.items()}
+        runs.append(grid_search_combos(blocks, combos, data.labels, view.folds, points, kind=data.kind,
+                                       nested=probe.nested, engine=engine_for(probe)))
     results = {layers: pooled_repeats([run[layers] for run in runs]) for layers in combos}
     return [(_summary(ProbeGrid(trial.task, trial.feature, layers), n_features[layers], res, data), res.table())
             for layers, res in results.items()]
@@ -194,10 +212,14 @@ def run_weighted(grid: ProbeGrid, data: TaskData, weighting: WeightingConfig) ->
     ``nested_inner`` is that per-fold score as well: it takes no part in the report's nested choice of a best
     combination (which chooses among SVM grids only). Every repeat's folds are fitted, pooled as the SVM grids'.
     """
-    source = data.features[grid.feature]
-    layers = [np.asarray(layer_block(source, layer)) for layer in range(1, n_layers_of(source) + 1)]
-    result = pooled_folds([weighted_probe(layers, data.labels, folds, kind=data.kind, cfg=weighting)
-                           for folds in data.repeats])
+    def layers_of(view: TaskData) -> list[np.ndarray]:
+        source = view.features[grid.feature]
+        return [np.asarray(layer_block(source, layer)) for layer in range(1, n_layers_of(source) + 1)]
+
+    views = [data.of_repeat(r) for r in range(len(data.repeats))]
+    result = pooled_folds([weighted_probe(layers_of(v), data.labels, v.folds, kind=data.kind, cfg=weighting)
+                           for v in views])
+    layers = layers_of(views[0])
     metric = result.metric
     summary = {
         "task": grid.task, "feature": grid.feature, "layers": grid.layers,
