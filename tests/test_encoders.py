@@ -191,7 +191,8 @@ def test_the_encoder_section_defaults_to_pretraining_and_stays_out_of_the_parent
     assert cfg.encoder == EncoderConfig(kind="", path="")
     params = parent_params(cfg)
     assert not any(k.startswith("encoder") for k in params)
-    left_out = ("encoder.", "weighting.", "features.max_combinations", "probe.repeats")  # added later, at defaults
+    left_out = ("encoder.", "weighting.", "features.max_combinations", "probe.repeats",
+                "probe.repeat_training")  # added later, at defaults
     assert params == {k: v for k, v in flat(asdict(cfg)).items() if not k.startswith(left_out)}
 
 
