@@ -216,6 +216,14 @@ def pretrain_stage(cfg: SweepConfig, source: Subset, *, sweep: SweepRun, tracker
     return own_extractors(cfg, trained, random_net), history
 
 
+def repeat_features(cfg: SweepConfig, r: int, source: Subset, targets: dict[str, Subset], *, sweep: SweepRun,
+                    tracker: tracking.Tracker) -> dict[str, dict[str, np.ndarray]]:
+    """Repeat r's own nets (:func:`repeat_config`: pretrained and logged as ``pretrain/repeat_<r>``) → their features
+    of every target subset, as :func:`extract_stage`."""
+    extractors, _ = pretrain_stage(repeat_config(cfg, r), source, sweep=sweep, tracker=tracker, repeat=r)
+    return extract_stage(cfg, targets, extractors, cache_root=sweep.cache_root)
+
+
 def task_data(cfg: SweepConfig, subsets: dict[str, Subset], probe_tasks: list[TargetTask],
               features: dict[str, dict], *, more_features: tuple[dict[str, dict], ...] = ()) -> dict[str, TaskData]:
     """Each probe task's labels, CV folds (of each of ``probe.repeats`` repeats: seed ``probe.seed + r``) and its
@@ -394,10 +402,8 @@ def run(cfg: SweepConfig, opts: RunOptions = RunOptions()) -> dict:
         targets = {n: s for n, s in subsets.items() if n != "source"}
         if release is None:
             extractors, history = pretrain_stage(cfg, subsets["source"], sweep=sweep, tracker=tracker)
-            more_features = tuple(  # each repeat's own nets (probe.repeat_training), pretrained one after another
-                extract_stage(cfg, targets, pretrain_stage(repeat_config(cfg, r), subsets["source"], sweep=sweep,
-                                                           tracker=tracker, repeat=r)[0], cache_root=sweep.cache_root)
-                for r in training_repeats(cfg))
+            more_features = tuple(repeat_features(cfg, r, subsets["source"], targets, sweep=sweep, tracker=tracker)
+                                  for r in training_repeats(cfg))
         else:
             extractors, history = release_extractors(cfg, *release), []
         features = extract_stage(cfg, targets, extractors, cache_root=sweep.cache_root)

@@ -185,20 +185,14 @@ def run_probes(trial: ProbeTrial, data: TaskData, probe: ProbeConfig) -> list[tu
     training sets differ), on that repeat's features, and pooled: the grid table's fold j is repeat j // k, fold
     j % k.
     """
-    runs, points = [], {}
-    for r in range(len(data.repeats)):  # each repeat's own features where its nets differ (probe.repeat_training)
-        view = data.of_repeat(r)
-        blocks: dict[str, np.ndarray] = {}
-        combos: dict[str, tuple[str, ...]] = {}
-        n_features: dict[str, int] = {}
-        for layers in trial.combos:
-            parts = feature_blocks(view, trial.feature, layers)
-            blocks |= parts
-            combos[layers] = tuple(parts)
-            n_features[layers] = sum(b.shape[1] for b in parts.values())
-        points = points or {layers: grid_points(probe, d) for layers, d in n_features.items()}
-        runs.append(grid_search_combos(blocks, combos, data.labels, view.folds, points, kind=data.kind,
-                                       nested=probe.nested, engine=engine_for(probe)))
+    views = [data.of_repeat(r) for r in range(len(data.repeats))]  # each repeat's own nets' features, if any
+    blocks = [{name: b for layers in trial.combos for name, b in feature_blocks(v, trial.feature, layers).items()}
+              for v in views]
+    combos = {layers: tuple(feature_blocks(data, trial.feature, layers)) for layers in trial.combos}
+    n_features = {layers: sum(blocks[0][name].shape[1] for name in names) for layers, names in combos.items()}
+    points = {layers: grid_points(probe, d) for layers, d in n_features.items()}
+    runs = [grid_search_combos(b, combos, data.labels, v.folds, points, kind=data.kind, nested=probe.nested,
+                               engine=engine_for(probe)) for v, b in zip(views, blocks, strict=True)]
     results = {layers: pooled_repeats([run[layers] for run in runs]) for layers in combos}
     return [(_summary(ProbeGrid(trial.task, trial.feature, layers), n_features[layers], res, data), res.table())
             for layers, res in results.items()]
@@ -217,13 +211,13 @@ def run_weighted(grid: ProbeGrid, data: TaskData, weighting: WeightingConfig) ->
         return [np.asarray(layer_block(source, layer)) for layer in range(1, n_layers_of(source) + 1)]
 
     views = [data.of_repeat(r) for r in range(len(data.repeats))]
-    result = pooled_folds([weighted_probe(layers_of(v), data.labels, v.folds, kind=data.kind, cfg=weighting)
-                           for v in views])
-    layers = layers_of(views[0])
+    layers = [layers_of(v) for v in views]
+    result = pooled_folds([weighted_probe(ls, data.labels, v.folds, kind=data.kind, cfg=weighting)
+                           for v, ls in zip(views, layers, strict=True)])
     metric = result.metric
     summary = {
         "task": grid.task, "feature": grid.feature, "layers": grid.layers,
-        "n_features": max(a.shape[1] for a in layers), "kernel": "-", "C": "-", "gamma": "-", "scaler": True,
+        "n_features": max(a.shape[1] for a in layers[0]), "kernel": "-", "C": "-", "gamma": "-", "scaler": True,
         "metric": metric, **fold_scores(metric, result.scores, result.scores, result.scores,
                                         fraction=data.test_fraction, repeats=len(data.repeats)),
         "capped_fits": 0, "engine": f"layer weighting, {weighting.head} head",
